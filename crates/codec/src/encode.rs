@@ -1,0 +1,556 @@
+//! Encoding: an owned [`Message`] in, wire bytes out.
+//!
+//! The encoder computes the bitmaps from the fields present, writes the
+//! length prefixes and BCD padding, and rejects anything the decoder
+//! would reject, with the same kind of error.
+
+use core::fmt;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::charset;
+use crate::decode::bcd_first_nibble;
+use crate::spec::{
+    BitmapEncoding, DataEncoding, FieldKind, FieldSpec, Length, LengthUnit, MtiEncoding, Pad,
+    PrefixEncoding, Sensitivity, Spec,
+};
+use crate::types::{Bitmap, FieldNo, Mti};
+
+/// An owned message: MTI, optional TPDU and header, and the logical
+/// value of each field (characters for text and numeric fields, raw
+/// bytes for binary ones). Build it, then [`encode`] it with a spec.
+///
+/// ```
+/// use cardwire_codec::{Message, encode_to_vec, decode, specs};
+/// let mut m = Message::new("0200".parse().unwrap());
+/// m.set(3, "000000").set(4, "000000001234").set(11, "000001").set(41, "TERM0001");
+/// let wire = encode_to_vec(specs::iso87ascii(), &m).unwrap();
+/// assert_eq!(decode(specs::iso87ascii(), &wire).unwrap().to_message(), m);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Message type indicator.
+    pub mti: Mti,
+    /// TPDU (5 bytes) for specs that have one.
+    pub tpdu: Option<Bytes>,
+    /// Message header for specs that have one.
+    pub header: Option<Bytes>,
+    /// Write at least this many bitmaps (1-3), even when the fields need
+    /// fewer. Decoding records what was on the wire so re-encoding is
+    /// byte-exact.
+    pub min_bitmaps: u8,
+    fields: Vec<(FieldNo, Bytes)>,
+}
+
+/// Field numbers that hold card data or secrets in every common dialect;
+/// `Debug` of a [`Message`] (which has no spec) hides them.
+const SENSITIVE_BY_NUMBER: [u8; 11] = [2, 14, 35, 36, 45, 52, 55, 62, 64, 96, 128];
+
+impl Message {
+    /// An empty message.
+    pub fn new(mti: Mti) -> Self {
+        Message {
+            mti,
+            tpdu: None,
+            header: None,
+            min_bitmaps: 1,
+            fields: Vec::new(),
+        }
+    }
+
+    /// Sets field `n` (ignored unless 1 <= n <= 192) to a logical value.
+    pub fn set(&mut self, n: u8, value: impl Into<Bytes>) -> &mut Self {
+        if let Some(no) = FieldNo::new(u16::from(n)) {
+            self.set_no(no, value);
+        }
+        self
+    }
+
+    /// Sets field `no` to a logical value.
+    pub fn set_no(&mut self, no: FieldNo, value: impl Into<Bytes>) -> &mut Self {
+        let v = value.into();
+        match self.fields.binary_search_by_key(&no, |(n, _)| *n) {
+            Ok(i) => self.fields[i].1 = v,
+            Err(i) => self.fields.insert(i, (no, v)),
+        }
+        self
+    }
+
+    /// Builder form of [`Message::set`].
+    pub fn with(mut self, n: u8, value: impl Into<Bytes>) -> Self {
+        self.set(n, value);
+        self
+    }
+
+    /// The logical value of field `n`.
+    pub fn get(&self, n: u8) -> Option<&Bytes> {
+        let no = FieldNo::new(u16::from(n))?;
+        self.fields
+            .binary_search_by_key(&no, |(n, _)| *n)
+            .ok()
+            .map(|i| &self.fields[i].1)
+    }
+
+    /// Field `n` as text, when it is valid UTF-8.
+    pub fn get_str(&self, n: u8) -> Option<&str> {
+        self.get(n).and_then(|b| core::str::from_utf8(b).ok())
+    }
+
+    /// Removes field `n`, returning its value.
+    pub fn remove(&mut self, n: u8) -> Option<Bytes> {
+        let no = FieldNo::new(u16::from(n))?;
+        let i = self.fields.binary_search_by_key(&no, |(n, _)| *n).ok()?;
+        Some(self.fields.remove(i).1)
+    }
+
+    /// Whether field `n` is set.
+    pub fn has(&self, n: u8) -> bool {
+        self.get(n).is_some()
+    }
+
+    /// The fields in ascending order.
+    pub fn fields(&self) -> impl Iterator<Item = (FieldNo, &Bytes)> {
+        self.fields.iter().map(|(n, v)| (*n, v))
+    }
+
+    /// Field 2: primary account number.
+    pub fn set_pan(&mut self, pan: &str) -> &mut Self {
+        self.set(2, Bytes::copy_from_slice(pan.as_bytes()))
+    }
+
+    /// Field 3: processing code (6 digits).
+    pub fn set_processing_code(&mut self, code: &str) -> &mut Self {
+        self.set(3, Bytes::copy_from_slice(code.as_bytes()))
+    }
+
+    /// Field 4: amount in minor units, written as 12 digits.
+    pub fn set_amount(&mut self, minor: u64) -> &mut Self {
+        self.set(4, format!("{minor:012}"))
+    }
+
+    /// Field 11: system trace audit number, written as 6 digits.
+    pub fn set_stan(&mut self, stan: u32) -> &mut Self {
+        self.set(11, format!("{:06}", stan % 1_000_000))
+    }
+
+    /// Field 37: retrieval reference number (12 characters).
+    pub fn set_rrn(&mut self, rrn: &str) -> &mut Self {
+        self.set(37, Bytes::copy_from_slice(rrn.as_bytes()))
+    }
+
+    /// Field 39: response code.
+    pub fn set_response_code(&mut self, code: &str) -> &mut Self {
+        self.set(39, Bytes::copy_from_slice(code.as_bytes()))
+    }
+
+    /// Field 41: card acceptor terminal identification (8 characters).
+    pub fn set_terminal_id(&mut self, id: &str) -> &mut Self {
+        self.set(41, Bytes::copy_from_slice(id.as_bytes()))
+    }
+
+    /// Field 42: card acceptor identification code (15 characters).
+    pub fn set_merchant_id(&mut self, id: &str) -> &mut Self {
+        self.set(42, Bytes::copy_from_slice(id.as_bytes()))
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Shown<'a>(u8, &'a Bytes);
+        impl fmt::Debug for Shown<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                if SENSITIVE_BY_NUMBER.contains(&self.0) {
+                    write!(f, "<{} bytes hidden>", self.1.len())
+                } else {
+                    match core::str::from_utf8(self.1) {
+                        Ok(s) => write!(f, "{s:?}"),
+                        Err(_) => write!(f, "0x{}", hex::encode_upper(self.1)),
+                    }
+                }
+            }
+        }
+        let mut m = f.debug_map();
+        m.entry(&"mti", &self.mti.as_str());
+        for (n, v) in &self.fields {
+            m.entry(&n.get(), &Shown(n.get(), v));
+        }
+        m.finish()
+    }
+}
+
+/// Why a message could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeErrorKind {
+    /// The spec has no such field.
+    #[error("this spec does not define field {0}")]
+    UndefinedField(u8),
+    /// The field is a bitmap indicator or beyond the spec's bitmaps.
+    #[error("field {0} cannot carry data in this spec")]
+    ReservedField(u8),
+    /// A fixed-length field has the wrong length.
+    #[error("fixed length is {expected}, value has {got}")]
+    WrongLength {
+        /// The spec's length (logical units, sign included).
+        expected: usize,
+        /// The value's length.
+        got: usize,
+    },
+    /// A variable field is longer than its maximum.
+    #[error("length {length} exceeds the maximum {max}")]
+    TooLong {
+        /// The value's length.
+        length: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// A character is outside the field's set.
+    #[error("character {position}: expected {expected}{}", found_suffix(*.found))]
+    InvalidChar {
+        /// What the field allows.
+        expected: &'static str,
+        /// Position in the value.
+        position: usize,
+        /// The offending byte, unless the field is sensitive.
+        found: Option<u8>,
+    },
+    /// An odd number of BCD digits with a byte-counted prefix.
+    #[error("{0} BCD digits cannot be expressed with a byte-counted length prefix")]
+    OddDigits(usize),
+    /// The TPDU or header does not match the spec.
+    #[error("{0}")]
+    Header(String),
+    /// More bitmaps requested than the spec has.
+    #[error("this spec has no tertiary bitmap")]
+    NoTertiaryBitmap,
+}
+
+fn found_suffix(found: Option<u8>) -> String {
+    match found {
+        Some(b) if b.is_ascii_graphic() => format!(", found {:?}", b as char),
+        Some(b) => format!(", found 0x{b:02X}"),
+        None => String::new(),
+    }
+}
+
+/// An encode failure: which field and why. Never carries the content of
+/// a sensitive field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodeError {
+    /// The field at fault, if any.
+    pub field: Option<FieldNo>,
+    /// What went wrong.
+    pub kind: EncodeErrorKind,
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.field {
+            Some(n) => write!(f, "field {n}: {}", self.kind),
+            None => write!(f, "{}", self.kind),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+fn ferr(no: FieldNo, kind: EncodeErrorKind) -> EncodeError {
+    EncodeError { field: Some(no), kind }
+}
+
+/// Encodes `msg` with `spec`, appending to `out`.
+///
+/// # Errors
+/// An [`EncodeError`] naming the field and reason; `out` may then hold a
+/// partial message and should be discarded.
+pub fn encode(spec: &Spec, msg: &Message, out: &mut BytesMut) -> Result<(), EncodeError> {
+    let bitmap = compute_bitmap(spec, msg)?;
+    out.reserve(spec.header_len() + 4 + 24 + msg.fields.iter().map(|(_, v)| v.len() * 2 + 4).sum::<usize>());
+    write_header(spec, msg, out)?;
+    write_mti(spec, msg.mti, out);
+    let words = bitmap.words();
+    let count = if words[0] >> 63 == 0 {
+        1
+    } else if spec.tertiary_bitmap && words[1] >> 63 == 1 {
+        3
+    } else {
+        2
+    };
+    for w in &words[..count] {
+        match spec.bitmap {
+            BitmapEncoding::Binary => out.put_u64(*w),
+            BitmapEncoding::Hex => {
+                let mut buf = [0u8; 16];
+                // hex::encode_to_slice only fails on a wrong output size.
+                let _ = hex::encode_to_slice(w.to_be_bytes(), &mut buf);
+                buf.make_ascii_uppercase();
+                out.put_slice(&buf);
+            }
+        }
+    }
+    for (no, v) in &msg.fields {
+        // compute_bitmap checked that the spec defines every field.
+        let fs = spec
+            .field(*no)
+            .ok_or_else(|| ferr(*no, EncodeErrorKind::UndefinedField(no.get())))?;
+        write_field(fs, *no, v, out)?;
+    }
+    Ok(())
+}
+
+/// Encodes into a fresh vector.
+///
+/// # Errors
+/// As [`encode`].
+pub fn encode_to_vec(spec: &Spec, msg: &Message) -> Result<Vec<u8>, EncodeError> {
+    let mut out = BytesMut::new();
+    encode(spec, msg, &mut out)?;
+    Ok(out.to_vec())
+}
+
+fn compute_bitmap(spec: &Spec, msg: &Message) -> Result<Bitmap, EncodeError> {
+    let mut b = Bitmap::new();
+    let max = spec.max_field();
+    for (no, _) in &msg.fields {
+        let n = no.get();
+        if n == 1 || (n == 65 && spec.tertiary_bitmap) || n > max {
+            return Err(ferr(*no, EncodeErrorKind::ReservedField(n)));
+        }
+        if spec.field(*no).is_none() {
+            return Err(ferr(*no, EncodeErrorKind::UndefinedField(n)));
+        }
+        b.set(*no);
+    }
+    let words = b.words();
+    let mut need = if words[2] != 0 {
+        3
+    } else if words[1] != 0 {
+        2
+    } else {
+        1
+    };
+    need = need.max(msg.min_bitmaps.clamp(1, 3));
+    if need == 3 && !spec.tertiary_bitmap {
+        return Err(EncodeError {
+            field: None,
+            kind: EncodeErrorKind::NoTertiaryBitmap,
+        });
+    }
+    let one = |n| FieldNo::new(n).unwrap_or_else(|| unreachable!());
+    if need >= 2 {
+        b.set(one(1));
+    }
+    if need == 3 {
+        b.set(one(65));
+    }
+    Ok(b)
+}
+
+fn write_header(spec: &Spec, msg: &Message, out: &mut BytesMut) -> Result<(), EncodeError> {
+    let herr = |s: String| EncodeError {
+        field: None,
+        kind: EncodeErrorKind::Header(s),
+    };
+    match (&msg.tpdu, spec.header.tpdu) {
+        (Some(t), true) if t.len() == 5 => out.put_slice(t),
+        (Some(t), true) => return Err(herr(format!("the TPDU is 5 bytes, not {}", t.len()))),
+        (None, true) => return Err(herr("this spec needs a TPDU".into())),
+        (Some(_), false) => return Err(herr("this spec has no TPDU".into())),
+        (None, false) => {}
+    }
+    let hl = spec.header.length;
+    match &msg.header {
+        Some(h) if h.len() == hl && hl > 0 => out.put_slice(h),
+        Some(h) if hl == 0 => return Err(herr(format!("this spec has no header, message has {} bytes", h.len()))),
+        Some(h) => return Err(herr(format!("the header is {hl} bytes, not {}", h.len()))),
+        None if hl > 0 => return Err(herr(format!("this spec needs a {hl}-byte header"))),
+        None => {}
+    }
+    Ok(())
+}
+
+fn write_mti(spec: &Spec, mti: Mti, out: &mut BytesMut) {
+    let d = mti.digits();
+    match spec.mti {
+        MtiEncoding::Ascii => out.put_slice(&d),
+        MtiEncoding::Ebcdic => {
+            for c in d {
+                out.put_u8(charset::ascii_to_ebcdic(c));
+            }
+        }
+        MtiEncoding::Bcd => {
+            out.put_u8((d[0] - b'0') << 4 | (d[1] - b'0'));
+            out.put_u8((d[2] - b'0') << 4 | (d[3] - b'0'));
+        }
+    }
+}
+
+fn shown(fs: &FieldSpec, b: u8) -> Option<u8> {
+    (fs.sensitivity == Sensitivity::Public).then_some(b)
+}
+
+/// Checks a value's characters; returns the number of digits for BCD.
+fn check_chars(fs: &FieldSpec, no: FieldNo, v: &[u8]) -> Result<(), EncodeError> {
+    let bad = |i: usize, expected: &'static str| {
+        ferr(no, EncodeErrorKind::InvalidChar {
+            expected,
+            position: i,
+            found: v.get(i).and_then(|&b| shown(fs, b)),
+        })
+    };
+    match fs.kind {
+        FieldKind::B => Ok(()),
+        FieldKind::XN => match v.split_first() {
+            Some((b'C' | b'D', rest)) => match charset::find_invalid(rest, charset::mask(FieldKind::N)) {
+                Some(i) => Err(bad(i + 1, charset::expected(FieldKind::XN))),
+                None => Ok(()),
+            },
+            _ => Err(bad(0, "sign C or D")),
+        },
+        k => {
+            if fs.encoding == DataEncoding::Bcd && k == FieldKind::Z {
+                // '=' and 'D' both become the separator nibble.
+            }
+            match charset::find_invalid(v, charset::mask(k)) {
+                Some(i) => Err(bad(i, charset::expected(k))),
+                None => {
+                    if fs.encoding == DataEncoding::Ebcdic {
+                        if let Some(i) = v.iter().position(|&c| charset::ascii_to_ebcdic(c) == 0) {
+                            return Err(bad(i, "a character EBCDIC 037 can carry"));
+                        }
+                    }
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+fn write_prefix(fs: &FieldSpec, digits: u8, v: usize, out: &mut BytesMut) {
+    match fs.prefix {
+        PrefixEncoding::Ascii | PrefixEncoding::Ebcdic => {
+            let mut buf = [0u8; 4];
+            let mut x = v;
+            for slot in buf[..digits as usize].iter_mut().rev() {
+                *slot = b'0' + (x % 10) as u8;
+                x /= 10;
+            }
+            for &c in &buf[..digits as usize] {
+                out.put_u8(if fs.prefix == PrefixEncoding::Ebcdic {
+                    charset::ascii_to_ebcdic(c)
+                } else {
+                    c
+                });
+            }
+        }
+        PrefixEncoding::Bcd => {
+            let width = fs.prefix.width(digits);
+            let mut x = v;
+            let mut buf = [0u8; 2];
+            for slot in buf[..width].iter_mut().rev() {
+                let lo = (x % 10) as u8;
+                x /= 10;
+                let hi = (x % 10) as u8;
+                x /= 10;
+                *slot = hi << 4 | lo;
+            }
+            out.put_slice(&buf[..width]);
+        }
+        PrefixEncoding::Binary => {
+            if fs.prefix.width(digits) == 1 {
+                out.put_u8(v as u8);
+            } else {
+                out.put_u16(v as u16);
+            }
+        }
+    }
+}
+
+fn digit_nibble(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        _ => 0xD, // '=' or 'D', checked before
+    }
+}
+
+fn write_bcd(fs: &FieldSpec, digits: &[u8], out: &mut BytesMut) {
+    let pad = fs.pad.map_or(0, Pad::nibble);
+    let first = bcd_first_nibble(fs, digits.len());
+    let total = (digits.len() + first).div_ceil(2) * 2;
+    let nib = |i: usize| -> u8 {
+        if i < first || i >= first + digits.len() {
+            pad
+        } else {
+            digit_nibble(digits[i - first])
+        }
+    };
+    let mut i = 0;
+    while i < total {
+        out.put_u8(nib(i) << 4 | nib(i + 1));
+        i += 2;
+    }
+}
+
+fn write_field(fs: &FieldSpec, no: FieldNo, v: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
+    check_chars(fs, no, v)?;
+    let chars = v.len();
+    let hex = fs.encoding == DataEncoding::Hex;
+    match fs.length {
+        Length::Fixed(n) => {
+            let expected = fs.logical_chars(n);
+            if chars != expected {
+                return Err(ferr(no, EncodeErrorKind::WrongLength { expected, got: chars }));
+            }
+        }
+        Length::Variable { digits, max } => {
+            let max_chars = fs.logical_chars(max);
+            if chars > max_chars {
+                return Err(ferr(no, EncodeErrorKind::TooLong {
+                    length: chars,
+                    max: max_chars,
+                }));
+            }
+            let prefix = match fs.unit {
+                LengthUnit::Bytes => {
+                    if fs.encoding == DataEncoding::Bcd && chars % 2 == 1 {
+                        return Err(ferr(no, EncodeErrorKind::OddDigits(chars)));
+                    }
+                    if hex { chars } else { fs.wire_len(chars) }
+                }
+                LengthUnit::Chars | LengthUnit::Digits => {
+                    if hex {
+                        chars * 2
+                    } else {
+                        chars
+                    }
+                }
+            };
+            write_prefix(fs, digits, prefix, out);
+        }
+    }
+    match fs.encoding {
+        DataEncoding::Ascii | DataEncoding::Binary => out.put_slice(v),
+        DataEncoding::Ebcdic => {
+            for &c in v {
+                out.put_u8(charset::ascii_to_ebcdic(c));
+            }
+        }
+        DataEncoding::Hex => {
+            for &b in v {
+                const H: &[u8; 16] = b"0123456789ABCDEF";
+                out.put_u8(H[(b >> 4) as usize]);
+                out.put_u8(H[(b & 15) as usize]);
+            }
+        }
+        DataEncoding::Bcd => {
+            if fs.kind == FieldKind::XN {
+                let (sign, rest) = v.split_first().map_or((b'C', &[][..]), |(s, r)| (*s, r));
+                out.put_u8(sign);
+                write_bcd(fs, rest, out);
+            } else {
+                write_bcd(fs, v, out);
+            }
+        }
+    }
+    Ok(())
+}
