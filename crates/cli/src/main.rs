@@ -9,6 +9,21 @@ use cardwire_codec::spec::{Length, Sensitivity, Subfields};
 use cardwire_codec::{CodeTable, Field, MessageRef, Spec, decode, encode_to_vec, json, mask, spec_file, specs, tlv};
 use clap::{Args, Parser, Subcommand};
 
+/// `writeln!` into a `String`, which cannot fail.
+macro_rules! w {
+    ($out:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends output quietly.
+fn emit(s: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(s.as_bytes()).and_then(|()| o.flush());
+}
+
 mod input;
 mod samples;
 
@@ -139,14 +154,16 @@ fn cmd_decode(a: DecodeArgs) -> Result<()> {
         for (frame, stripped) in candidates(&bytes) {
             match decode(spec, frame) {
                 Ok(msg) => {
+                    let mut out = String::new();
                     if a.json {
-                        println!("{}", serde_json::to_string_pretty(&json::to_json(&msg, a.unmask))?);
+                        w!(out, "{}", serde_json::to_string_pretty(&json::to_json(&msg, a.unmask))?);
                     } else {
                         if let Some(s) = stripped {
-                            println!("(removed a {s})");
+                            w!(out, "(removed a {s})");
                         }
-                        print_human(&msg, a.unmask);
+                        print_human(&mut out, &msg, a.unmask);
                     }
+                    emit(&out);
                     return Ok(());
                 }
                 Err(e) => {
@@ -183,34 +200,34 @@ fn shown(f: &Field<'_>, unmask: bool) -> String {
     }
 }
 
-fn print_tlv(data: &[u8], depth: usize, unmask: bool) {
+fn print_tlv(out: &mut String, data: &[u8], depth: usize, unmask: bool) {
     for t in tlv::walk(data) {
         let pad = "      ".to_string() + &"  ".repeat(depth);
         match t {
             Ok(t) => {
                 let name = t.name().unwrap_or("");
                 if t.is_constructed() {
-                    println!("{pad}{:X} {name} ({} bytes)", t.tag, t.value.len());
-                    print_tlv(t.value, depth + 1, unmask);
+                    w!(out, "{pad}{:X} {name} ({} bytes)", t.tag, t.value.len());
+                    print_tlv(out, t.value, depth + 1, unmask);
                 } else {
                     let v = if t.is_sensitive() && !unmask {
                         "*".repeat(t.value.len() * 2)
                     } else {
                         hex::encode_upper(t.value)
                     };
-                    println!("{pad}{:X} {name} ({}): {v}", t.tag, t.value.len());
+                    w!(out, "{pad}{:X} {name} ({}): {v}", t.tag, t.value.len());
                 }
             }
-            Err(e) => println!("{pad}! {e}"),
+            Err(e) => w!(out, "{pad}! {e}"),
         }
     }
 }
 
-fn print_human(msg: &MessageRef<'_>, unmask: bool) {
+fn print_human(out: &mut String, msg: &MessageRef<'_>, unmask: bool) {
     let spec = msg.spec();
-    println!("spec    {}", spec.name);
+    w!(out, "spec    {}", spec.name);
     if let Some(t) = msg.tpdu() {
-        println!(
+        w!(out, 
             "TPDU    {}  (id {:02X}, destination {}, source {})",
             hex::encode_upper(t),
             t[0],
@@ -220,14 +237,14 @@ fn print_human(msg: &MessageRef<'_>, unmask: bool) {
     }
     if let Some(h) = msg.header() {
         if spec.header.text {
-            println!("header  {}", String::from_utf8_lossy(h));
+            w!(out, "header  {}", String::from_utf8_lossy(h));
         } else {
-            println!("header  {}", hex::encode_upper(h));
+            w!(out, "header  {}", hex::encode_upper(h));
         }
     }
-    println!("MTI     {}  ({}; {})", msg.mti(), describe_mti(msg), msg.transaction().as_str());
+    w!(out, "MTI     {}  ({}; {})", msg.mti(), describe_mti(msg), msg.transaction().as_str());
     let bitmap: Vec<String> = msg.bitmap().iter().map(|n| n.to_string()).collect();
-    println!("bitmap  {}", bitmap.join(" "));
+    w!(out, "bitmap  {}", bitmap.join(" "));
     for f in msg.fields() {
         let len = match f.spec.length {
             Length::Fixed(_) => format!("{:>4}", f.value.len()),
@@ -243,18 +260,18 @@ fn print_human(msg: &MessageRef<'_>, unmask: bool) {
                 line.push_str(&format!("  ({a})"));
             }
         }
-        println!("{line}");
+        w!(out, "{line}");
         match &f.spec.subfields {
             Subfields::Tlv => {
                 if let Some(data) = f.value.as_binary() {
-                    print_tlv(data, 0, unmask);
+                    print_tlv(out, data, 0, unmask);
                 } else if f.value.is_binary() {
-                    print_tlv(&f.value.to_vec(), 0, unmask);
+                    print_tlv(out, &f.value.to_vec(), 0, unmask);
                 }
             }
             Subfields::Positional(_) if unmask || !f.is_sensitive() => {
                 for (p, v) in f.subfields() {
-                    println!("      {:<6} {:<38} {v}", p.id, p.name);
+                    w!(out, "      {:<6} {:<38} {v}", p.id, p.name);
                 }
             }
             _ => {}
@@ -284,26 +301,34 @@ fn cmd_encode(a: EncodeArgs) -> Result<()> {
         let label = e.field.map_or_else(String::new, |f| format!("{}: ", field_label(&spec, f.get())));
         anyhow::anyhow!("{label}{}", e.kind)
     })?;
+    let mut out = String::new();
     if a.length_prefix {
         let len = u16::try_from(wire.len()).context("frame longer than 65535 bytes")?;
-        print!("{}", hex::encode_upper(len.to_be_bytes()));
+        out.push_str(&hex::encode_upper(len.to_be_bytes()));
     }
-    println!("{}", hex::encode_upper(&wire));
+    w!(out, "{}", hex::encode_upper(&wire));
+    emit(&out);
     Ok(())
 }
 
 fn cmd_specs(dump: Option<String>) -> Result<()> {
     if let Some(name) = dump {
         let spec = load_spec(&name)?;
-        print!("{}", spec_file::to_toml(&spec)?);
+        emit(&spec_file::to_toml(&spec)?);
         return Ok(());
     }
+    let mut out = String::new();
     for name in specs::NAMES {
         if let Some(s) = specs::builtin(name) {
-            println!("{:<12} {} ({} fields)", name, s.description, s.fields().count());
+            w!(out, "{:<12} {} ({} fields)", name, s.description, s.fields().count());
         }
     }
+    emit(&out);
     Ok(())
+}
+
+fn print_unknown(c: &str, table: CodeTable) {
+    emit(&format!("{c}: not in the {} table; terminals show the generic text:\n", table.as_str()));
 }
 
 fn cmd_codes(spec: &str, code: Option<String>) -> Result<()> {
@@ -311,19 +336,21 @@ fn cmd_codes(spec: &str, code: Option<String>) -> Result<()> {
         Some(t) => t,
         None => load_spec(spec)?.codes,
     };
-    let print = |c: cardwire_codec::CodeInfo| {
-        println!("{:<4} {:<14} {:<45} {}", c.code, c.category.as_str(), c.meaning, c.display);
+    let mut out = String::new();
+    let mut print = |c: cardwire_codec::CodeInfo| {
+        w!(out, "{:<4} {:<14} {:<45} {}", c.code, c.category.as_str(), c.meaning, c.display);
     };
     match code {
         Some(c) => {
             let info = table.lookup(&c);
             if !info.known {
-                println!("{c}: not in the {} table; terminals show the generic text:", table.as_str());
+                print_unknown(&c, table);
             }
             print(info);
         }
         None => table.all().for_each(print),
     }
+    emit(&out);
     Ok(())
 }
 
@@ -335,9 +362,11 @@ fn main() -> ExitCode {
         Cmd::Specs { dump } => cmd_specs(dump),
         Cmd::Codes { spec, code } => cmd_codes(&spec, code),
         Cmd::Samples => {
+            let mut out = String::new();
             for (name, spec, desc, _) in samples::SAMPLES {
-                println!("{name:<20} {spec:<11} {desc}");
+                w!(out, "{name:<20} {spec:<11} {desc}");
             }
+            emit(&out);
             Ok(())
         }
     };
