@@ -56,10 +56,14 @@ fn bench_frame_decode(c: &mut Criterion) {
     let mut g = c.benchmark_group("frame_decode");
     g.throughput(Throughput::Bytes(stream.len() as u64));
     g.bench_function("cups_sale", |b| {
-        b.iter(|| match split_frame(black_box(&stream), FramePrefix::Binary2, 8192) {
-            Ok(FrameStatus::Complete { frame, .. }) => black_box(decode(specs::cups(), frame).is_ok()),
-            _ => false,
-        })
+        b.iter(
+            || match split_frame(black_box(&stream), FramePrefix::Binary2, 8192) {
+                Ok(FrameStatus::Complete { frame, .. }) => {
+                    black_box(decode(specs::cups(), frame).is_ok())
+                }
+                _ => false,
+            },
+        )
     });
     g.finish();
 }
@@ -67,12 +71,24 @@ fn bench_frame_decode(c: &mut Criterion) {
 fn bench_tlv(c: &mut Criterion) {
     let wire = cups_sale();
     let msg = decode(specs::cups(), &wire).ok();
-    let emv = msg.and_then(|m| m.value(55)).and_then(|v| v.as_binary()).unwrap_or_default().to_vec();
+    let emv = msg
+        .and_then(|m| m.value(55))
+        .and_then(|v| v.as_binary())
+        .unwrap_or_default()
+        .to_vec();
     let mut g = c.benchmark_group("tlv_walk");
     g.throughput(Throughput::Bytes(emv.len() as u64));
-    g.bench_function("cups_sale_55", |b| b.iter(|| tlv::walk(black_box(&emv)).filter(|t| t.is_ok()).count()));
+    g.bench_function("cups_sale_55", |b| {
+        b.iter(|| tlv::walk(black_box(&emv)).filter(|t| t.is_ok()).count())
+    });
     g.finish();
 }
 
-criterion_group!(benches, bench_decode, bench_encode, bench_frame_decode, bench_tlv);
+criterion_group!(
+    benches,
+    bench_decode,
+    bench_encode,
+    bench_frame_decode,
+    bench_tlv
+);
 criterion_main!(benches);

@@ -64,8 +64,12 @@ pub fn iso87_maximal() -> Vec<u8> {
         let n = f.length.max() as usize;
         let v: Vec<u8> = match f.kind {
             cardwire_codec::spec::FieldKind::B => vec![0xA5; n],
-            cardwire_codec::spec::FieldKind::XN => std::iter::once(b'C').chain(std::iter::repeat_n(b'7', n)).collect(),
-            cardwire_codec::spec::FieldKind::N | cardwire_codec::spec::FieldKind::Z | cardwire_codec::spec::FieldKind::Ns => vec![b'7'; n],
+            cardwire_codec::spec::FieldKind::XN => std::iter::once(b'C')
+                .chain(std::iter::repeat_n(b'7', n))
+                .collect(),
+            cardwire_codec::spec::FieldKind::N
+            | cardwire_codec::spec::FieldKind::Z
+            | cardwire_codec::spec::FieldKind::Ns => vec![b'7'; n],
             _ => vec![b'A'; n],
         };
         m.set_no(no, v);

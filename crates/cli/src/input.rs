@@ -29,7 +29,11 @@ fn dump_line(line: &str) -> Option<Vec<u8>> {
 /// Parses pasted hex in any of the accepted shapes.
 pub(crate) fn parse_hex(text: &str) -> Result<Vec<u8>> {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    if lines.len() > 1 || lines.first().is_some_and(|l| dump_line(l).is_some() && l.split_whitespace().count() > 2) {
+    if lines.len() > 1
+        || lines
+            .first()
+            .is_some_and(|l| dump_line(l).is_some() && l.split_whitespace().count() > 2)
+    {
         let dumped: Option<Vec<Vec<u8>>> = lines.iter().map(|l| dump_line(l)).collect();
         if let Some(chunks) = dumped {
             return Ok(chunks.concat());
@@ -37,14 +41,21 @@ pub(crate) fn parse_hex(text: &str) -> Result<Vec<u8>> {
     }
     let mut clean = String::with_capacity(text.len());
     for tok in text.split(|c: char| c.is_whitespace() || c == ':' || c == ',') {
-        let tok = tok.strip_prefix("0x").or_else(|| tok.strip_prefix("0X")).unwrap_or(tok);
+        let tok = tok
+            .strip_prefix("0x")
+            .or_else(|| tok.strip_prefix("0X"))
+            .unwrap_or(tok);
         clean.push_str(tok);
     }
     if clean.is_empty() {
         bail!("no hex input");
     }
     if let Some(bad) = clean.chars().position(|c| !c.is_ascii_hexdigit()) {
-        bail!("input is not hex: character {} is {:?}", bad + 1, clean.chars().nth(bad).unwrap_or('?'));
+        bail!(
+            "input is not hex: character {} is {:?}",
+            bad + 1,
+            clean.chars().nth(bad).unwrap_or('?')
+        );
     }
     if clean.len() % 2 == 1 {
         bail!("input has an odd number of hex digits ({})", clean.len());

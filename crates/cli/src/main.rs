@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use cardwire_codec::spec::{Length, Sensitivity, Subfields};
-use cardwire_codec::{CodeTable, Field, MessageRef, Spec, decode, encode_to_vec, json, mask, spec_file, specs, tlv};
+use cardwire_codec::{
+    CodeTable, Field, MessageRef, Spec, decode, encode_to_vec, json, mask, spec_file, specs, tlv,
+};
 use clap::{Args, Parser, Subcommand};
 
 /// `writeln!` into a `String`, which cannot fail.
@@ -26,9 +28,14 @@ fn emit(s: &str) {
 
 mod input;
 mod samples;
+mod security_cmd;
 
 #[derive(Parser)]
-#[command(name = "cardwire", version, about = "ISO 8583 toolkit: decode, encode and explain card-payment messages")]
+#[command(
+    name = "cardwire",
+    version,
+    about = "ISO 8583 toolkit: decode, encode and explain card-payment messages"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -56,6 +63,12 @@ enum Cmd {
     },
     /// List the sample frames shipped with cardwire.
     Samples,
+    /// Compute (or with --verify check) the MAC of a frame: field 64 over MTI..field 63.
+    Mac(security_cmd::MacArgs),
+    /// Build an ISO 9564 PIN block (and encrypt it), or decrypt one with --decrypt.
+    Pinblock(security_cmd::PinblockArgs),
+    /// Unwrap the working keys of a sign-on reply's field 62 under the TMK and check them.
+    Keys(security_cmd::KeysArgs),
 }
 
 #[derive(Args)]
@@ -95,27 +108,39 @@ fn load_spec(name: &str) -> Result<Arc<Spec>> {
     }
     let path = std::path::Path::new(name);
     if !path.exists() {
-        bail!("no built-in spec {name:?} and no such file (built-in: {})", specs::NAMES.join(", "));
+        bail!(
+            "no built-in spec {name:?} and no such file (built-in: {})",
+            specs::NAMES.join(", ")
+        );
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading spec file {name}"))?;
-    Ok(Arc::new(spec_file::load_spec(&text).with_context(|| format!("spec file {name}"))?))
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading spec file {name}"))?;
+    Ok(Arc::new(
+        spec_file::load_spec(&text).with_context(|| format!("spec file {name}"))?,
+    ))
 }
 
 fn read_stdin() -> Result<String> {
     let mut s = String::new();
-    std::io::stdin().read_to_string(&mut s).context("reading stdin")?;
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("reading stdin")?;
     Ok(s)
 }
 
 /// The frame, and whether an outer 2-byte length prefix was removed.
 fn candidates(bytes: &[u8]) -> Vec<(&[u8], Option<&'static str>)> {
     let mut out = vec![(bytes, None)];
-    if bytes.len() >= 2 && usize::from(u16::from_be_bytes([bytes[0], bytes[1]])) == bytes.len() - 2 {
+    if bytes.len() >= 2 && usize::from(u16::from_be_bytes([bytes[0], bytes[1]])) == bytes.len() - 2
+    {
         out.push((&bytes[2..], Some("2-byte binary length prefix")));
     }
     if bytes.len() >= 4
         && bytes[..4].iter().all(u8::is_ascii_digit)
-        && std::str::from_utf8(&bytes[..4]).ok().and_then(|s| s.parse::<usize>().ok()) == Some(bytes.len() - 4)
+        && std::str::from_utf8(&bytes[..4])
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok())
+            == Some(bytes.len() - 4)
     {
         out.push((&bytes[4..], Some("4-digit ASCII length prefix")));
     }
@@ -125,12 +150,18 @@ fn candidates(bytes: &[u8]) -> Vec<(&[u8], Option<&'static str>)> {
 fn field_label(spec: &Spec, n: u8) -> String {
     cardwire_codec::FieldNo::new(u16::from(n))
         .and_then(|no| spec.field(no))
-        .map_or_else(|| format!("field {n}"), |f| format!("field {n} ({})", f.name))
+        .map_or_else(
+            || format!("field {n}"),
+            |f| format!("field {n} ({})", f.name),
+        )
 }
 
 fn cmd_decode(a: DecodeArgs) -> Result<()> {
     let (bytes, sample_spec) = if let Some(path) = &a.file {
-        (std::fs::read(path).with_context(|| format!("reading {}", path.display()))?, None)
+        (
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+            None,
+        )
     } else if let Some(name) = &a.sample {
         let (spec, _, hex) = samples::sample(name)
             .with_context(|| format!("no sample {name:?}; `cardwire samples` lists them"))?;
@@ -156,7 +187,11 @@ fn cmd_decode(a: DecodeArgs) -> Result<()> {
                 Ok(msg) => {
                     let mut out = String::new();
                     if a.json {
-                        w!(out, "{}", serde_json::to_string_pretty(&json::to_json(&msg, a.unmask))?);
+                        w!(
+                            out,
+                            "{}",
+                            serde_json::to_string_pretty(&json::to_json(&msg, a.unmask))?
+                        );
                     } else {
                         if let Some(s) = stripped {
                             w!(out, "(removed a {s})");
@@ -172,13 +207,18 @@ fn cmd_decode(a: DecodeArgs) -> Result<()> {
                         Some(w) => format!("{w} at byte {}: {}", e.offset, e.kind),
                         None => format!("at byte {}: {}", e.offset, e.kind),
                     };
-                    let note = stripped.map_or(String::new(), |s| format!(" (after removing a {s})"));
+                    let note =
+                        stripped.map_or(String::new(), |s| format!(" (after removing a {s})"));
                     errors.push(format!("{}{note}: {text}", spec.name));
                 }
             }
         }
     }
-    bail!("cannot decode the frame ({} bytes):\n  {}", bytes.len(), errors.join("\n  "))
+    bail!(
+        "cannot decode the frame ({} bytes):\n  {}",
+        bytes.len(),
+        errors.join("\n  ")
+    )
 }
 
 fn describe_mti(msg: &MessageRef<'_>) -> String {
@@ -227,7 +267,8 @@ fn print_human(out: &mut String, msg: &MessageRef<'_>, unmask: bool) {
     let spec = msg.spec();
     w!(out, "spec    {}", spec.name);
     if let Some(t) = msg.tpdu() {
-        w!(out, 
+        w!(
+            out,
             "TPDU    {}  (id {:02X}, destination {}, source {})",
             hex::encode_upper(t),
             t[0],
@@ -242,18 +283,37 @@ fn print_human(out: &mut String, msg: &MessageRef<'_>, unmask: bool) {
             w!(out, "header  {}", hex::encode_upper(h));
         }
     }
-    w!(out, "MTI     {}  ({}; {})", msg.mti(), describe_mti(msg), msg.transaction().as_str());
+    w!(
+        out,
+        "MTI     {}  ({}; {})",
+        msg.mti(),
+        describe_mti(msg),
+        msg.transaction().as_str()
+    );
     let bitmap: Vec<String> = msg.bitmap().iter().map(|n| n.to_string()).collect();
     w!(out, "bitmap  {}", bitmap.join(" "));
     for f in msg.fields() {
         let len = match f.spec.length {
             Length::Fixed(_) => format!("{:>4}", f.value.len()),
-            Length::Variable { digits, .. } => format!("{}{:>4}", "L".repeat(digits as usize), f.value.len()),
+            Length::Variable { digits, .. } => {
+                format!("{}{:>4}", "L".repeat(digits as usize), f.value.len())
+            }
         };
-        let mut line = format!("{:>4}  {:<44} {:>8}  {}", f.no.get(), truncate(&f.spec.name, 44), len, shown(&f, unmask));
+        let mut line = format!(
+            "{:>4}  {:<44} {:>8}  {}",
+            f.no.get(),
+            truncate(&f.spec.name, 44),
+            len,
+            shown(&f, unmask)
+        );
         if f.no.get() == 39 {
             let info = spec.codes.lookup(&f.value.to_string());
-            line.push_str(&format!("  {} | {} [{}]", info.meaning, info.display, info.category.as_str()));
+            line.push_str(&format!(
+                "  {} | {} [{}]",
+                info.meaning,
+                info.display,
+                info.category.as_str()
+            ));
         }
         if f.no.get() == 4 {
             if let Some(a) = msg.amount() {
@@ -298,7 +358,9 @@ fn cmd_encode(a: EncodeArgs) -> Result<()> {
     let spec = load_spec(&name)?;
     let msg = json::from_json(&spec, &v)?;
     let wire = encode_to_vec(&spec, &msg).map_err(|e| {
-        let label = e.field.map_or_else(String::new, |f| format!("{}: ", field_label(&spec, f.get())));
+        let label = e.field.map_or_else(String::new, |f| {
+            format!("{}: ", field_label(&spec, f.get()))
+        });
         anyhow::anyhow!("{label}{}", e.kind)
     })?;
     let mut out = String::new();
@@ -320,7 +382,13 @@ fn cmd_specs(dump: Option<String>) -> Result<()> {
     let mut out = String::new();
     for name in specs::NAMES {
         if let Some(s) = specs::builtin(name) {
-            w!(out, "{:<12} {} ({} fields)", name, s.description, s.fields().count());
+            w!(
+                out,
+                "{:<12} {} ({} fields)",
+                name,
+                s.description,
+                s.fields().count()
+            );
         }
     }
     emit(&out);
@@ -328,7 +396,10 @@ fn cmd_specs(dump: Option<String>) -> Result<()> {
 }
 
 fn print_unknown(c: &str, table: CodeTable) {
-    emit(&format!("{c}: not in the {} table; terminals show the generic text:\n", table.as_str()));
+    emit(&format!(
+        "{c}: not in the {} table; terminals show the generic text:\n",
+        table.as_str()
+    ));
 }
 
 fn cmd_codes(spec: &str, code: Option<String>) -> Result<()> {
@@ -338,7 +409,14 @@ fn cmd_codes(spec: &str, code: Option<String>) -> Result<()> {
     };
     let mut out = String::new();
     let mut print = |c: cardwire_codec::CodeInfo| {
-        w!(out, "{:<4} {:<14} {:<45} {}", c.code, c.category.as_str(), c.meaning, c.display);
+        w!(
+            out,
+            "{:<4} {:<14} {:<45} {}",
+            c.code,
+            c.category.as_str(),
+            c.meaning,
+            c.display
+        );
     };
     match code {
         Some(c) => {
@@ -369,6 +447,12 @@ fn main() -> ExitCode {
             emit(&out);
             Ok(())
         }
+        Cmd::Mac(a) => match security_cmd::cmd_mac(a) {
+            Ok(false) => return ExitCode::from(1),
+            r => r.map(|_| ()),
+        },
+        Cmd::Pinblock(a) => security_cmd::cmd_pinblock(a),
+        Cmd::Keys(a) => security_cmd::cmd_keys(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -37,5 +37,8 @@ pub(crate) const SAMPLES: &[(&str, &str, &str, &str)] = &[
 
 /// A sample by name: (spec, description, hex).
 pub(crate) fn sample(name: &str) -> Option<(&'static str, &'static str, &'static str)> {
-    SAMPLES.iter().find(|s| s.0 == name).map(|s| (s.1, s.2, s.3))
+    SAMPLES
+        .iter()
+        .find(|s| s.0 == name)
+        .map(|s| (s.1, s.2, s.3))
 }

@@ -78,7 +78,11 @@ impl Amount {
             return Err(bad());
         }
         let mut minor: u64 = 0;
-        for c in int.bytes().chain(frac.bytes()).chain(std::iter::repeat_n(b'0', exp - frac.len())) {
+        for c in int
+            .bytes()
+            .chain(frac.bytes())
+            .chain(std::iter::repeat_n(b'0', exp - frac.len()))
+        {
             minor = minor
                 .checked_mul(10)
                 .and_then(|m| m.checked_add(u64::from(c - b'0')))
@@ -99,7 +103,12 @@ impl Amount {
             return self.minor.to_string();
         }
         let p = 10u64.pow(exp);
-        format!("{}.{:0w$}", self.minor / p, self.minor % p, w = exp as usize)
+        format!(
+            "{}.{:0w$}",
+            self.minor / p,
+            self.minor % p,
+            w = exp as usize
+        )
     }
 }
 
@@ -118,7 +127,10 @@ impl crate::MessageRef<'_> {
     /// Field 4 with the currency of field 49, if both are digits.
     pub fn amount(&self) -> Option<Amount> {
         let minor = self.value(4)?.to_u64()?;
-        let currency = self.value(49).and_then(|v| v.to_u64()).and_then(|c| u16::try_from(c).ok());
+        let currency = self
+            .value(49)
+            .and_then(|v| v.to_u64())
+            .and_then(|c| u16::try_from(c).ok());
         Some(Amount { minor, currency })
     }
 
@@ -139,12 +151,25 @@ mod tests {
 
     #[test]
     fn major_units_respect_currency_exponent() {
-        assert_eq!(Amount::parse_major("9901.01", Some(156)).unwrap().minor, 990101);
-        assert_eq!(Amount::parse_major("500", Some(392)).unwrap().to_string(), "500 JPY");
+        assert_eq!(
+            Amount::parse_major("9901.01", Some(156)).unwrap().minor,
+            990101
+        );
+        assert_eq!(
+            Amount::parse_major("500", Some(392)).unwrap().to_string(),
+            "500 JPY"
+        );
         assert!(Amount::parse_major("1.234", Some(840)).is_err());
         assert!(Amount::parse_major("1.5", Some(392)).is_err());
         assert!(Amount::parse_major("", None).is_err());
         assert!(Amount::parse_major("99999999999999999999", None).is_err());
-        assert_eq!(Amount { minor: 5, currency: Some(48) }.to_string(), "0.005 BHD");
+        assert_eq!(
+            Amount {
+                minor: 5,
+                currency: Some(48)
+            }
+            .to_string(),
+            "0.005 BHD"
+        );
     }
 }

@@ -183,7 +183,13 @@ pub struct Field<'a> {
 
 impl fmt::Debug for Field<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Field({} {}: {})", self.no, self.spec.name, crate::mask::masked(self))
+        write!(
+            f,
+            "Field({} {}: {})",
+            self.no,
+            self.spec.name,
+            crate::mask::masked(self)
+        )
     }
 }
 
@@ -240,7 +246,12 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     #[inline]
-    fn take(&mut self, n: usize, field: Option<FieldNo>, what: &'static str) -> Result<&'a [u8], DecodeError> {
+    fn take(
+        &mut self,
+        n: usize,
+        field: Option<FieldNo>,
+        what: &'static str,
+    ) -> Result<&'a [u8], DecodeError> {
         let rest = self.buf.get(self.pos..).unwrap_or(&[]);
         match rest.get(..n) {
             Some(s) => {
@@ -261,7 +272,11 @@ impl<'a> Cursor<'a> {
 }
 
 fn err(field: Option<FieldNo>, offset: usize, kind: DecodeErrorKind) -> DecodeError {
-    DecodeError { field, offset, kind }
+    DecodeError {
+        field,
+        offset,
+        kind,
+    }
 }
 
 pub(crate) fn decode_layout(spec: &Spec, buf: &[u8]) -> Result<Layout, DecodeError> {
@@ -278,7 +293,11 @@ pub(crate) fn decode_layout(spec: &Spec, buf: &[u8]) -> Result<Layout, DecodeErr
             continue;
         }
         let Some(fs) = spec.field(no) else {
-            return Err(err(Some(no), c.pos, DecodeErrorKind::UndefinedField(no.get())));
+            return Err(err(
+                Some(no),
+                c.pos,
+                DecodeErrorKind::UndefinedField(no.get()),
+            ));
         };
         let span = read_field(fs, no, &mut c)?;
         if let Some(slot) = spans.get_mut(rank) {
@@ -286,7 +305,11 @@ pub(crate) fn decode_layout(spec: &Spec, buf: &[u8]) -> Result<Layout, DecodeErr
         }
     }
     if c.pos != buf.len() {
-        return Err(err(None, c.pos, DecodeErrorKind::TrailingBytes(buf.len() - c.pos)));
+        return Err(err(
+            None,
+            c.pos,
+            DecodeErrorKind::TrailingBytes(buf.len() - c.pos),
+        ));
     }
     Ok(Layout {
         mti,
@@ -324,7 +347,11 @@ fn read_mti(spec: &Spec, c: &mut Cursor<'_>) -> Result<Mti, DecodeError> {
     Mti::from_digits(digits).map_err(|_| bad())
 }
 
-fn read_bitmap_word(spec: &Spec, c: &mut Cursor<'_>, what: &'static str) -> Result<u64, DecodeError> {
+fn read_bitmap_word(
+    spec: &Spec,
+    c: &mut Cursor<'_>,
+    what: &'static str,
+) -> Result<u64, DecodeError> {
     match spec.bitmap {
         BitmapEncoding::Binary => {
             let b = c.take(8, None, what)?;
@@ -371,13 +398,22 @@ fn prefix_name(p: PrefixEncoding) -> &'static str {
 }
 
 /// Reads a length prefix value.
-fn read_prefix(fs: &FieldSpec, digits: u8, no: FieldNo, c: &mut Cursor<'_>) -> Result<usize, DecodeError> {
+fn read_prefix(
+    fs: &FieldSpec,
+    digits: u8,
+    no: FieldNo,
+    c: &mut Cursor<'_>,
+) -> Result<usize, DecodeError> {
     let at = c.pos;
     let b = c.take(fs.prefix.width(digits), Some(no), "length prefix")?;
     let bad = || {
-        err(Some(no), at, DecodeErrorKind::BadLengthPrefix {
-            encoding: prefix_name(fs.prefix),
-        })
+        err(
+            Some(no),
+            at,
+            DecodeErrorKind::BadLengthPrefix {
+                encoding: prefix_name(fs.prefix),
+            },
+        )
     };
     let mut v = 0usize;
     match fs.prefix {
@@ -435,7 +471,11 @@ fn read_field(fs: &FieldSpec, no: FieldNo, c: &mut Cursor<'_>) -> Result<Span, D
                 // For hex text, "bytes" are the bytes the hex stands for.
                 LengthUnit::Bytes if hex => (v, v * 2, max_chars),
                 LengthUnit::Bytes => {
-                    let chars = if fs.encoding == DataEncoding::Bcd { v * 2 } else { v };
+                    let chars = if fs.encoding == DataEncoding::Bcd {
+                        v * 2
+                    } else {
+                        v
+                    };
                     (chars, v, fs.wire_len(max_chars))
                 }
                 LengthUnit::Chars | LengthUnit::Digits => {
@@ -447,10 +487,21 @@ fn read_field(fs: &FieldSpec, no: FieldNo, c: &mut Cursor<'_>) -> Result<Span, D
                 }
             };
             if v > limit {
-                return Err(err(Some(no), at, DecodeErrorKind::TooLong { length: v, max: limit }));
+                return Err(err(
+                    Some(no),
+                    at,
+                    DecodeErrorKind::TooLong {
+                        length: v,
+                        max: limit,
+                    },
+                ));
             }
             if hex && fs.unit != LengthUnit::Bytes && v % 2 == 1 {
-                return Err(err(Some(no), at, DecodeErrorKind::OddHexLength { length: v }));
+                return Err(err(
+                    Some(no),
+                    at,
+                    DecodeErrorKind::OddHexLength { length: v },
+                ));
             }
             (chars, wire)
         }
@@ -470,20 +521,34 @@ fn shown(fs: &FieldSpec, b: u8) -> Option<u8> {
 }
 
 /// Checks the data bytes of a field against its kind and encoding.
-fn validate(fs: &FieldSpec, no: FieldNo, data: &[u8], chars: usize, start: usize) -> Result<(), DecodeError> {
+fn validate(
+    fs: &FieldSpec,
+    no: FieldNo,
+    data: &[u8],
+    chars: usize,
+    start: usize,
+) -> Result<(), DecodeError> {
     let bad_char = |i: usize, b: u8| {
-        err(Some(no), start + i, DecodeErrorKind::InvalidChar {
-            expected: charset::expected(fs.kind),
-            found: shown(fs, b),
-        })
+        err(
+            Some(no),
+            start + i,
+            DecodeErrorKind::InvalidChar {
+                expected: charset::expected(fs.kind),
+                found: shown(fs, b),
+            },
+        )
     };
     match fs.encoding {
         DataEncoding::Binary => Ok(()),
         DataEncoding::Hex => match charset::find_non_hex(data) {
-            Some(i) => Err(err(Some(no), start + i, DecodeErrorKind::InvalidChar {
-                expected: "an uppercase hex digit",
-                found: shown(fs, data[i]),
-            })),
+            Some(i) => Err(err(
+                Some(no),
+                start + i,
+                DecodeErrorKind::InvalidChar {
+                    expected: "an uppercase hex digit",
+                    found: shown(fs, data[i]),
+                },
+            )),
             None => Ok(()),
         },
         DataEncoding::Ascii => {
@@ -496,17 +561,20 @@ fn validate(fs: &FieldSpec, no: FieldNo, data: &[u8], chars: usize, start: usize
         DataEncoding::Ebcdic => {
             let (body, off) = split_sign(fs, no, data, start, charset::ebcdic_to_ascii)?;
             let m = charset::mask(fs.kind);
-            match body
-                .iter()
-                .position(|&e| !charset::is(charset::ebcdic_to_ascii(e), m) || charset::ebcdic_to_ascii(e) == 0)
-            {
+            match body.iter().position(|&e| {
+                !charset::is(charset::ebcdic_to_ascii(e), m) || charset::ebcdic_to_ascii(e) == 0
+            }) {
                 Some(i) => Err(bad_char(i + off, body[i])),
                 None => Ok(()),
             }
         }
         DataEncoding::Bcd => {
             let (body, off) = split_sign(fs, no, data, start, |b| b)?;
-            let digits = if fs.kind == FieldKind::XN { chars.saturating_sub(1) } else { chars };
+            let digits = if fs.kind == FieldKind::XN {
+                chars.saturating_sub(1)
+            } else {
+                chars
+            };
             validate_bcd(fs, no, body, digits, start + off)
         }
     }
@@ -525,8 +593,18 @@ fn split_sign<'d>(
     }
     match data.split_first() {
         Some((&s, rest)) if matches!(map(s), b'C' | b'D') => Ok((rest, 1)),
-        Some((&s, _)) => Err(err(Some(no), start, DecodeErrorKind::BadSign { found: shown(fs, s) })),
-        None => Err(err(Some(no), start, DecodeErrorKind::BadSign { found: None })),
+        Some((&s, _)) => Err(err(
+            Some(no),
+            start,
+            DecodeErrorKind::BadSign {
+                found: shown(fs, s),
+            },
+        )),
+        None => Err(err(
+            Some(no),
+            start,
+            DecodeErrorKind::BadSign { found: None },
+        )),
     }
 }
 
@@ -535,7 +613,13 @@ pub(crate) fn bcd_first_nibble(fs: &FieldSpec, digits: usize) -> usize {
     usize::from(digits % 2 == 1 && fs.align == Align::Right)
 }
 
-fn validate_bcd(fs: &FieldSpec, no: FieldNo, data: &[u8], digits: usize, start: usize) -> Result<(), DecodeError> {
+fn validate_bcd(
+    fs: &FieldSpec,
+    no: FieldNo,
+    data: &[u8],
+    digits: usize,
+    start: usize,
+) -> Result<(), DecodeError> {
     let track = fs.kind == FieldKind::Z;
     let first = bcd_first_nibble(fs, digits);
     let pad = fs.pad.map_or(0, Pad::nibble);
@@ -547,13 +631,28 @@ fn validate_bcd(fs: &FieldSpec, no: FieldNo, data: &[u8], digits: usize, start: 
             let is_pad = pos < first || pos >= first + digits;
             if is_pad {
                 if n != pad {
-                    return Err(err(Some(no), start + i, DecodeErrorKind::BadPad { expected: pad, found: n }));
+                    return Err(err(
+                        Some(no),
+                        start + i,
+                        DecodeErrorKind::BadPad {
+                            expected: pad,
+                            found: n,
+                        },
+                    ));
                 }
             } else if !ok(n) {
-                return Err(err(Some(no), start + i, DecodeErrorKind::InvalidBcd {
-                    expected: if track { "digit or separator D" } else { "digit" },
-                    found: shown(fs, b),
-                }));
+                return Err(err(
+                    Some(no),
+                    start + i,
+                    DecodeErrorKind::InvalidBcd {
+                        expected: if track {
+                            "digit or separator D"
+                        } else {
+                            "digit"
+                        },
+                        found: shown(fs, b),
+                    },
+                ));
             }
         }
     }
@@ -589,6 +688,27 @@ impl<'a> MessageRef<'a> {
         self.layout.bitmap
     }
 
+    /// How many bitmaps the present fields need (1-3).
+    pub fn bitmaps_needed(&self) -> u8 {
+        let w = self.layout.bitmap.words();
+        let tertiary_bit = 1u64 << 63;
+        if self.spec.tertiary_bitmap && w[2] != 0 {
+            3
+        } else if (w[1]
+            & !(if self.spec.tertiary_bitmap {
+                tertiary_bit
+            } else {
+                0
+            }))
+            != 0
+            || w[2] != 0
+        {
+            2
+        } else {
+            1
+        }
+    }
+
     /// How many bitmaps were on the wire.
     pub fn bitmaps_on_wire(&self) -> u8 {
         self.layout.bitmaps
@@ -596,7 +716,11 @@ impl<'a> MessageRef<'a> {
 
     /// The 5-byte TPDU, if the spec has one.
     pub fn tpdu(&self) -> Option<&'a [u8]> {
-        if self.spec.header.tpdu { self.buf.get(..5) } else { None }
+        if self.spec.header.tpdu {
+            self.buf.get(..5)
+        } else {
+            None
+        }
     }
 
     /// The message header after the TPDU, if the spec has one.
@@ -647,7 +771,10 @@ impl<'a> MessageRef<'a> {
 
     /// All present data fields, in wire order.
     pub fn fields(&self) -> impl Iterator<Item = Field<'a>> + '_ {
-        self.layout.bitmap.iter().filter_map(move |n| self.field_no(n))
+        self.layout
+            .bitmap
+            .iter()
+            .filter_map(move |n| self.field_no(n))
     }
 
     /// The bytes from the MTI up to (not including) field `until`, or to
@@ -679,7 +806,10 @@ impl<'a> MessageRef<'a> {
         if let Some(h) = self.header() {
             m.header = Some(bytes::Bytes::copy_from_slice(h));
         }
-        m.min_bitmaps = self.layout.bitmaps;
+        // Only a bitmap the fields do not need is worth remembering.
+        if self.layout.bitmaps > self.bitmaps_needed() {
+            m.min_bitmaps = self.layout.bitmaps;
+        }
         for f in self.fields() {
             m.set_no(f.no, f.value.to_vec());
         }
@@ -730,7 +860,13 @@ impl fmt::Display for MessageRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "MTI {}", self.mti())?;
         for fld in self.fields() {
-            writeln!(f, "{:>3} {}: {}", fld.no, fld.spec.name, crate::mask::masked(&fld))?;
+            writeln!(
+                f,
+                "{:>3} {}: {}",
+                fld.no,
+                fld.spec.name,
+                crate::mask::masked(&fld)
+            )?;
         }
         Ok(())
     }

@@ -255,7 +255,10 @@ impl fmt::Display for EncodeError {
 impl std::error::Error for EncodeError {}
 
 fn ferr(no: FieldNo, kind: EncodeErrorKind) -> EncodeError {
-    EncodeError { field: Some(no), kind }
+    EncodeError {
+        field: Some(no),
+        kind,
+    }
 }
 
 /// Encodes `msg` with `spec`, appending to `out`.
@@ -265,7 +268,16 @@ fn ferr(no: FieldNo, kind: EncodeErrorKind) -> EncodeError {
 /// partial message and should be discarded.
 pub fn encode(spec: &Spec, msg: &Message, out: &mut BytesMut) -> Result<(), EncodeError> {
     let bitmap = compute_bitmap(spec, msg)?;
-    out.reserve(spec.header_len() + 4 + 24 + msg.fields.iter().map(|(_, v)| v.len() * 2 + 4).sum::<usize>());
+    out.reserve(
+        spec.header_len()
+            + 4
+            + 24
+            + msg
+                .fields
+                .iter()
+                .map(|(_, v)| v.len() * 2 + 4)
+                .sum::<usize>(),
+    );
     write_header(spec, msg, out)?;
     write_mti(spec, msg.mti, out);
     let words = bitmap.words();
@@ -361,7 +373,12 @@ fn write_header(spec: &Spec, msg: &Message, out: &mut BytesMut) -> Result<(), En
     let hl = spec.header.length;
     match &msg.header {
         Some(h) if h.len() == hl && hl > 0 => out.put_slice(h),
-        Some(h) if hl == 0 => return Err(herr(format!("this spec has no header, message has {} bytes", h.len()))),
+        Some(h) if hl == 0 => {
+            return Err(herr(format!(
+                "this spec has no header, message has {} bytes",
+                h.len()
+            )));
+        }
         Some(h) => return Err(herr(format!("the header is {hl} bytes, not {}", h.len()))),
         None if hl > 0 => return Err(herr(format!("this spec needs a {hl}-byte header"))),
         None => {}
@@ -392,19 +409,24 @@ fn shown(fs: &FieldSpec, b: u8) -> Option<u8> {
 /// Checks a value's characters; returns the number of digits for BCD.
 fn check_chars(fs: &FieldSpec, no: FieldNo, v: &[u8]) -> Result<(), EncodeError> {
     let bad = |i: usize, expected: &'static str| {
-        ferr(no, EncodeErrorKind::InvalidChar {
-            expected,
-            position: i,
-            found: v.get(i).and_then(|&b| shown(fs, b)),
-        })
+        ferr(
+            no,
+            EncodeErrorKind::InvalidChar {
+                expected,
+                position: i,
+                found: v.get(i).and_then(|&b| shown(fs, b)),
+            },
+        )
     };
     match fs.kind {
         FieldKind::B => Ok(()),
         FieldKind::XN => match v.split_first() {
-            Some((b'C' | b'D', rest)) => match charset::find_invalid(rest, charset::mask(FieldKind::N)) {
-                Some(i) => Err(bad(i + 1, charset::expected(FieldKind::XN))),
-                None => Ok(()),
-            },
+            Some((b'C' | b'D', rest)) => {
+                match charset::find_invalid(rest, charset::mask(FieldKind::N)) {
+                    Some(i) => Err(bad(i + 1, charset::expected(FieldKind::XN))),
+                    None => Ok(()),
+                }
+            }
             _ => Err(bad(0, "sign C or D")),
         },
         k => {
@@ -491,7 +513,12 @@ fn write_bcd(fs: &FieldSpec, digits: &[u8], out: &mut BytesMut) {
     }
 }
 
-fn write_field(fs: &FieldSpec, no: FieldNo, v: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
+fn write_field(
+    fs: &FieldSpec,
+    no: FieldNo,
+    v: &[u8],
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
     check_chars(fs, no, v)?;
     let chars = v.len();
     let hex = fs.encoding == DataEncoding::Hex;
@@ -499,16 +526,25 @@ fn write_field(fs: &FieldSpec, no: FieldNo, v: &[u8], out: &mut BytesMut) -> Res
         Length::Fixed(n) => {
             let expected = fs.logical_chars(n);
             if chars != expected {
-                return Err(ferr(no, EncodeErrorKind::WrongLength { expected, got: chars }));
+                return Err(ferr(
+                    no,
+                    EncodeErrorKind::WrongLength {
+                        expected,
+                        got: chars,
+                    },
+                ));
             }
         }
         Length::Variable { digits, max } => {
             let max_chars = fs.logical_chars(max);
             if chars > max_chars {
-                return Err(ferr(no, EncodeErrorKind::TooLong {
-                    length: chars,
-                    max: max_chars,
-                }));
+                return Err(ferr(
+                    no,
+                    EncodeErrorKind::TooLong {
+                        length: chars,
+                        max: max_chars,
+                    },
+                ));
             }
             let prefix = match fs.unit {
                 LengthUnit::Bytes => {

@@ -72,7 +72,9 @@ impl FramePrefix {
         let mut out = [0u8; 4];
         match self {
             FramePrefix::Binary2 => out[..2].copy_from_slice(&(len as u16).to_be_bytes()),
-            FramePrefix::Binary2Inclusive => out[..2].copy_from_slice(&((len + 2) as u16).to_be_bytes()),
+            FramePrefix::Binary2Inclusive => {
+                out[..2].copy_from_slice(&((len + 2) as u16).to_be_bytes())
+            }
             FramePrefix::Bcd2 => {
                 let d = |x: usize| (x % 10) as u8;
                 out[0] = d(len / 1000) << 4 | d(len / 100);
@@ -168,10 +170,16 @@ pub fn frame_len(buf: &[u8], prefix: FramePrefix, max: usize) -> Result<Option<u
 /// # Errors
 /// [`FrameError`] when the prefix is malformed or announces more than
 /// `max` bytes; the stream cannot be trusted after that.
-pub fn split_frame(buf: &[u8], prefix: FramePrefix, max: usize) -> Result<FrameStatus<'_>, FrameError> {
+pub fn split_frame(
+    buf: &[u8],
+    prefix: FramePrefix,
+    max: usize,
+) -> Result<FrameStatus<'_>, FrameError> {
     let w = prefix.width();
     let Some(len) = frame_len(buf, prefix, max)? else {
-        return Ok(FrameStatus::Partial { needed: w - buf.len() });
+        return Ok(FrameStatus::Partial {
+            needed: w - buf.len(),
+        });
     };
     match buf.get(w..w + len) {
         Some(frame) => Ok(FrameStatus::Complete {
@@ -201,7 +209,11 @@ mod tests {
             wire.extend_from_slice(body);
             for cut in 0..wire.len() {
                 // Before the prefix is whole, only the prefix is known to be missing.
-                let want = if cut < p.width() { p.width() - cut } else { wire.len() - cut };
+                let want = if cut < p.width() {
+                    p.width() - cut
+                } else {
+                    wire.len() - cut
+                };
                 assert_eq!(
                     split_frame(&wire[..cut], p, 100),
                     Ok(FrameStatus::Partial { needed: want }),
@@ -215,14 +227,23 @@ mod tests {
                     consumed: wire.len()
                 })
             );
-            assert!(matches!(split_frame(&wire, p, 5), Err(FrameError::TooLarge { len: 10, max: 5 })));
+            assert!(matches!(
+                split_frame(&wire, p, 5),
+                Err(FrameError::TooLarge { len: 10, max: 5 })
+            ));
         }
     }
 
     #[test]
     fn broken_prefixes_are_errors() {
-        assert_eq!(split_frame(b"00x1", FramePrefix::Ascii4, 100), Err(FrameError::BadPrefix("ASCII digits")));
-        assert_eq!(split_frame(&[0x0A, 0], FramePrefix::Bcd2, 100), Err(FrameError::BadPrefix("BCD")));
+        assert_eq!(
+            split_frame(b"00x1", FramePrefix::Ascii4, 100),
+            Err(FrameError::BadPrefix("ASCII digits"))
+        );
+        assert_eq!(
+            split_frame(&[0x0A, 0], FramePrefix::Bcd2, 100),
+            Err(FrameError::BadPrefix("BCD"))
+        );
         assert!(split_frame(&[0, 1], FramePrefix::Binary2Inclusive, 100).is_err());
         assert!(FramePrefix::Bcd2.encode(10_000).is_err());
     }

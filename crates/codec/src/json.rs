@@ -63,16 +63,14 @@ pub fn to_json(msg: &MessageRef<'_>, unmask: bool) -> Json {
     let mut out = Map::new();
     out.insert("spec".into(), Json::String(spec.name.clone()));
     out.insert("mti".into(), Json::String(msg.mti().to_string()));
-    out.insert("tpdu".into(), msg.tpdu().map(hex::encode_upper).map_or(Json::Null, Json::String));
+    out.insert(
+        "tpdu".into(),
+        msg.tpdu()
+            .map(hex::encode_upper)
+            .map_or(Json::Null, Json::String),
+    );
     out.insert("header".into(), header.unwrap_or(Json::Null));
-    let words = msg.bitmap().words();
-    let needed = if words[2] & !0 != 0 && spec.tertiary_bitmap {
-        3
-    } else if words[1] & !(1 << 63) != 0 || words[2] != 0 {
-        2
-    } else {
-        1
-    };
+    let needed = msg.bitmaps_needed();
     if msg.bitmaps_on_wire() > needed {
         // Only when the sender sent more bitmaps than its fields need, so
         // that encoding reproduces the frame exactly.
@@ -89,7 +87,9 @@ fn text_or_hex(path: &str, v: &Json, binary: bool) -> Result<Vec<u8>, JsonError>
         }
         Json::String(s) => Ok(s.as_bytes().to_vec()),
         Json::Object(o) => match o.get("hex") {
-            Some(Json::String(h)) => hex::decode(h.trim()).map_err(|e| jerr(path, format!("bad hex: {e}"))),
+            Some(Json::String(h)) => {
+                hex::decode(h.trim()).map_err(|e| jerr(path, format!("bad hex: {e}")))
+            }
             _ => Err(jerr(path, "an object value must be {\"hex\": \"...\"}")),
         },
         Json::Number(n) if !binary => Ok(n.to_string().into_bytes()),
@@ -103,7 +103,9 @@ fn text_or_hex(path: &str, v: &Json, binary: bool) -> Result<Vec<u8>, JsonError>
 /// [`JsonError`] naming the path (`fields.4`) and the problem. Values are
 /// checked against the spec by [`crate::encode`], not here.
 pub fn from_json(spec: &Spec, v: &Json) -> Result<Message, JsonError> {
-    let obj = v.as_object().ok_or_else(|| jerr("$", "expected a JSON object"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| jerr("$", "expected a JSON object"))?;
     let mti = obj
         .get("mti")
         .and_then(Json::as_str)
@@ -136,9 +138,12 @@ pub fn from_json(spec: &Spec, v: &Json) -> Result<Message, JsonError> {
             .ok()
             .and_then(FieldNo::new)
             .ok_or_else(|| jerr(&path, "not a field number"))?;
-        let fs = spec
-            .field(no)
-            .ok_or_else(|| jerr(&path, format!("spec {} does not define this field", spec.name)))?;
+        let fs = spec.field(no).ok_or_else(|| {
+            jerr(
+                &path,
+                format!("spec {} does not define this field", spec.name),
+            )
+        })?;
         let value = text_or_hex(&path, v, fs.kind == crate::spec::FieldKind::B)?;
         m.set_no(no, value);
     }

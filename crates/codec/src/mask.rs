@@ -29,7 +29,10 @@ fn stars(n: usize) -> String {
 
 /// Track data: the PAN part masked, everything after the separator hidden.
 pub fn mask_track(chars: &[u8]) -> String {
-    match chars.iter().position(|&c| c == b'=' || c == b'D' || c == b'^') {
+    match chars
+        .iter()
+        .position(|&c| c == b'=' || c == b'D' || c == b'^')
+    {
         Some(sep) => {
             let mut s = mask_pan(&chars[..sep]);
             s.push(chars[sep] as char);
@@ -101,8 +104,14 @@ mod tests {
 
     #[test]
     fn track_hides_everything_after_the_separator() {
-        assert_eq!(mask_track(b"4111111111111111=2512101"), "411111******1111=*******");
-        assert_eq!(mask_track(b"4111111111111111D2512"), "411111******1111D****");
+        assert_eq!(
+            mask_track(b"4111111111111111=2512101"),
+            "411111******1111=*******"
+        );
+        assert_eq!(
+            mask_track(b"4111111111111111D2512"),
+            "411111******1111D****"
+        );
     }
 
     #[test]

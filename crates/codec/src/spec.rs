@@ -497,24 +497,54 @@ impl Spec {
         }
         for (n, f) in self.fields() {
             if n.get() == 1 {
-                return Err(fail(n, f, "field 1 is the secondary bitmap indicator and cannot carry data".into()));
+                return Err(fail(
+                    n,
+                    f,
+                    "field 1 is the secondary bitmap indicator and cannot carry data".into(),
+                ));
             }
             if n.get() == 65 && self.tertiary_bitmap {
                 return Err(fail(n, f, "with a tertiary bitmap, field 65 is the bitmap indicator and cannot carry data".into()));
             }
             if n.get() > self.max_field() {
-                return Err(fail(n, f, format!("the bitmaps of this spec address fields up to {} only", self.max_field())));
+                return Err(fail(
+                    n,
+                    f,
+                    format!(
+                        "the bitmaps of this spec address fields up to {} only",
+                        self.max_field()
+                    ),
+                ));
             }
             match (f.kind, f.encoding) {
                 (FieldKind::B, DataEncoding::Binary | DataEncoding::Hex) => {}
                 (FieldKind::B, e) => {
-                    return Err(fail(n, f, format!("binary data cannot use {e:?} encoding; use binary or hex")));
+                    return Err(fail(
+                        n,
+                        f,
+                        format!("binary data cannot use {e:?} encoding; use binary or hex"),
+                    ));
                 }
                 (_, DataEncoding::Binary | DataEncoding::Hex) => {
-                    return Err(fail(n, f, format!("{} data cannot use {:?} encoding; only type b can", f.kind.as_str(), f.encoding)));
+                    return Err(fail(
+                        n,
+                        f,
+                        format!(
+                            "{} data cannot use {:?} encoding; only type b can",
+                            f.kind.as_str(),
+                            f.encoding
+                        ),
+                    ));
                 }
                 (k, DataEncoding::Bcd) if !k.is_numeric() => {
-                    return Err(fail(n, f, format!("{} data cannot be packed as BCD; only n, z and x+n can", k.as_str())));
+                    return Err(fail(
+                        n,
+                        f,
+                        format!(
+                            "{} data cannot be packed as BCD; only n, z and x+n can",
+                            k.as_str()
+                        ),
+                    ));
                 }
                 _ => {}
             }
@@ -526,61 +556,109 @@ impl Spec {
             }
             let max = f.length.max();
             if f.wire_len(f.logical_chars(max)) > usize::from(u16::MAX) {
-                return Err(fail(n, f, format!("maximum length {max} is over 65535 bytes on the wire")));
+                return Err(fail(
+                    n,
+                    f,
+                    format!("maximum length {max} is over 65535 bytes on the wire"),
+                ));
             }
             if max == 0 {
                 return Err(fail(n, f, "the length must be at least 1".into()));
             }
-            let odd_bcd = |chars: usize| f.encoding == DataEncoding::Bcd && {
-                let digits = if f.kind == FieldKind::XN { chars.saturating_sub(1) } else { chars };
-                digits % 2 == 1
+            let odd_bcd = |chars: usize| {
+                f.encoding == DataEncoding::Bcd && {
+                    let digits = if f.kind == FieldKind::XN {
+                        chars.saturating_sub(1)
+                    } else {
+                        chars
+                    };
+                    digits % 2 == 1
+                }
             };
             match f.length {
                 Length::Fixed(len) => {
                     if odd_bcd(f.logical_chars(len)) && f.pad.is_none() {
-                        return Err(fail(n, f, format!("fixed BCD length {len} is odd and no pad nibble is set")));
+                        return Err(fail(
+                            n,
+                            f,
+                            format!("fixed BCD length {len} is odd and no pad nibble is set"),
+                        ));
                     }
                 }
                 Length::Variable { digits, max } => {
                     if !(2..=4).contains(&digits) {
-                        return Err(fail(n, f, format!("a length prefix has 2, 3 or 4 digits, not {digits}")));
+                        return Err(fail(
+                            n,
+                            f,
+                            format!("a length prefix has 2, 3 or 4 digits, not {digits}"),
+                        ));
                     }
                     let cap = f.prefix.capacity(digits);
                     let chars = f.logical_chars(max);
                     let needed = match f.unit {
                         LengthUnit::Chars | LengthUnit::Digits => {
-                            if f.encoding == DataEncoding::Hex { chars * 2 } else { chars }
+                            if f.encoding == DataEncoding::Hex {
+                                chars * 2
+                            } else {
+                                chars
+                            }
                         }
                         LengthUnit::Bytes if f.encoding == DataEncoding::Hex => chars,
                         LengthUnit::Bytes => f.wire_len(chars),
                     };
                     if needed > cap {
-                        return Err(fail(n, f, format!(
-                            "maximum length {max} needs a prefix of {needed} but a {}-digit {:?} prefix holds at most {cap}",
-                            digits, f.prefix
-                        )));
+                        return Err(fail(
+                            n,
+                            f,
+                            format!(
+                                "maximum length {max} needs a prefix of {needed} but a {}-digit {:?} prefix holds at most {cap}",
+                                digits, f.prefix
+                            ),
+                        ));
                     }
-                    if f.pad.is_none() && f.encoding == DataEncoding::Bcd && f.unit != LengthUnit::Bytes {
+                    if f.pad.is_none()
+                        && f.encoding == DataEncoding::Bcd
+                        && f.unit != LengthUnit::Bytes
+                    {
                         return Err(fail(n, f, "variable BCD data needs a pad nibble for odd lengths (or a byte-counted prefix)".into()));
                     }
-                    if f.unit == LengthUnit::Bytes && f.encoding == DataEncoding::Bcd && f.kind == FieldKind::XN {
-                        return Err(fail(n, f, "x+n in BCD cannot have a byte-counted prefix".into()));
+                    if f.unit == LengthUnit::Bytes
+                        && f.encoding == DataEncoding::Bcd
+                        && f.kind == FieldKind::XN
+                    {
+                        return Err(fail(
+                            n,
+                            f,
+                            "x+n in BCD cannot have a byte-counted prefix".into(),
+                        ));
                     }
                     if f.unit == LengthUnit::Digits && !f.kind.is_numeric() {
-                        return Err(fail(n, f, "a digit-counted prefix needs numeric data (n, z, x+n)".into()));
+                        return Err(fail(
+                            n,
+                            f,
+                            "a digit-counted prefix needs numeric data (n, z, x+n)".into(),
+                        ));
                     }
                 }
             }
             if let Subfields::Positional(parts) = &f.subfields {
                 if parts.is_empty() {
-                    return Err(fail(n, f, "positional subfields listed but none given".into()));
+                    return Err(fail(
+                        n,
+                        f,
+                        "positional subfields listed but none given".into(),
+                    ));
                 }
                 let total: usize = parts.iter().map(|p| p.len as usize).sum();
                 if parts.iter().any(|p| p.len == 0) {
                     return Err(fail(n, f, "a subfield has length 0".into()));
                 }
                 if total > f.logical_chars(max) {
-                    return Err(fail(n, f, format!("subfields add up to {total}, more than the field's maximum {max}")));
+                    return Err(fail(
+                        n,
+                        f,
+                        format!("subfields add up to {total}, more than the field's maximum {max}"),
+                    ));
                 }
             }
         }

@@ -220,7 +220,13 @@ impl SpecFile {
         let mut spec = match &self.base {
             Some(b) => {
                 let base = crate::specs::builtin(b).ok_or_else(|| {
-                    spec_err(name, format!("unknown base spec {b:?} (built-in: {})", crate::specs::NAMES.join(", ")))
+                    spec_err(
+                        name,
+                        format!(
+                            "unknown base spec {b:?} (built-in: {})",
+                            crate::specs::NAMES.join(", ")
+                        ),
+                    )
                 })?;
                 let mut s = base.as_ref().clone();
                 s.name = name.into();
@@ -250,11 +256,17 @@ impl SpecFile {
             };
         }
         if let Some(c) = &self.response_codes {
-            spec.codes = CodeTable::parse(c)
-                .ok_or_else(|| spec_err(name, format!("unknown response code table {c:?} (iso87, iso93, cups)")))?;
+            spec.codes = CodeTable::parse(c).ok_or_else(|| {
+                spec_err(
+                    name,
+                    format!("unknown response code table {c:?} (iso87, iso93, cups)"),
+                )
+            })?;
         }
         for &n in &self.remove_fields {
-            let no = FieldNo::new(n).ok_or_else(|| spec_err(name, format!("remove_fields: {n} is not a field number")))?;
+            let no = FieldNo::new(n).ok_or_else(|| {
+                spec_err(name, format!("remove_fields: {n} is not a field number"))
+            })?;
             spec.remove_field(no);
         }
         for (key, def) in &self.fields {
@@ -262,8 +274,14 @@ impl SpecFile {
                 .parse()
                 .ok()
                 .filter(|n| (2..=192).contains(n))
-                .ok_or_else(|| spec_err(name, format!("fields.{key}: field numbers run from 2 to 192")))?;
-            let no = FieldNo::new(n).ok_or_else(|| spec_err(name, format!("fields.{key}: not a field number")))?;
+                .ok_or_else(|| {
+                    spec_err(
+                        name,
+                        format!("fields.{key}: field numbers run from 2 to 192"),
+                    )
+                })?;
+            let no = FieldNo::new(n)
+                .ok_or_else(|| spec_err(name, format!("fields.{key}: not a field number")))?;
             let fs = def.apply(name, n, spec.field(no).cloned())?;
             spec.set_field(no, fs);
         }
@@ -271,10 +289,19 @@ impl SpecFile {
             spec.transactions = rules
                 .iter()
                 .map(|r| {
-                    let kind = TxnKind::parse(&r.kind)
-                        .ok_or_else(|| spec_err(name, format!("transactions: unknown kind {:?}", r.kind)))?;
-                    if r.mti.len() != 4 || !r.mti.bytes().all(|c| c.is_ascii_digit() || c == b'x' || c == b'X') {
-                        return Err(spec_err(name, format!("transactions: MTI pattern {:?} is not 4 digits or x", r.mti)));
+                    let kind = TxnKind::parse(&r.kind).ok_or_else(|| {
+                        spec_err(name, format!("transactions: unknown kind {:?}", r.kind))
+                    })?;
+                    if r.mti.len() != 4
+                        || !r
+                            .mti
+                            .bytes()
+                            .all(|c| c.is_ascii_digit() || c == b'x' || c == b'X')
+                    {
+                        return Err(spec_err(
+                            name,
+                            format!("transactions: MTI pattern {:?} is not 4 digits or x", r.mti),
+                        ));
                     }
                     Ok(TxnRule {
                         kind,
@@ -318,7 +345,10 @@ impl SpecFile {
                 text: spec.header.text,
             }),
             response_codes: s(spec.codes.as_str()),
-            fields: spec.fields().map(|(n, f)| (n.to_string(), FieldDef::from_field(f))).collect(),
+            fields: spec
+                .fields()
+                .map(|(n, f)| (n.to_string(), FieldDef::from_field(f)))
+                .collect(),
             remove_fields: Vec::new(),
             transactions: Some(
                 spec.transactions
@@ -326,7 +356,11 @@ impl SpecFile {
                     .map(|r| TxnRuleDef {
                         kind: r.kind.as_str().into(),
                         mti: r.mti.clone(),
-                        when: r.when.iter().map(|c| (c.path.clone(), c.any_of.clone())).collect(),
+                        when: r
+                            .when
+                            .iter()
+                            .map(|c| (c.path.clone(), c.any_of.clone()))
+                            .collect(),
                     })
                     .collect(),
             ),
@@ -343,15 +377,22 @@ impl FieldDef {
             .unwrap_or_else(|| format!("Field {n}"));
         let e = |reason: String| field_err(spec, n, &fname, reason);
         let kind = match (&self.kind, &base) {
-            (Some(k), _) => FieldKind::parse(k)
-                .ok_or_else(|| e(format!("unknown type {k:?} (n, a, an, as, ns, ans, b, z, x+n)")))?,
+            (Some(k), _) => FieldKind::parse(k).ok_or_else(|| {
+                e(format!(
+                    "unknown type {k:?} (n, a, an, as, ns, ans, b, z, x+n)"
+                ))
+            })?,
             (None, Some(b)) => b.kind,
             (None, None) => return Err(e("a new field needs a type".into())),
         };
         let max = match (self.max, &base) {
             (Some(m), _) => m,
             (None, Some(b)) => b.length.max(),
-            (None, None) => return Err(e("a new field needs max (its fixed or maximum length)".into())),
+            (None, None) => {
+                return Err(e(
+                    "a new field needs max (its fixed or maximum length)".into()
+                ));
+            }
         };
         let length = match (&self.length, &base) {
             (Some(l), _) => choice!(l, "length", {
@@ -365,7 +406,9 @@ impl FieldDef {
                 Length::Fixed(_) => Length::Fixed(max),
                 Length::Variable { digits, .. } => Length::Variable { digits, max },
             },
-            (None, None) => return Err(e("a new field needs length (fixed, LL, LLL or LLLL)".into())),
+            (None, None) => {
+                return Err(e("a new field needs length (fixed, LL, LLL or LLLL)".into()));
+            }
         };
         let mut f = base.unwrap_or_else(|| FieldSpec::new(fname.clone(), kind, length));
         f.name = fname.clone();
@@ -373,7 +416,10 @@ impl FieldDef {
             // A new type: re-derive the encoding unless the file sets one.
             f.encoding = if kind == FieldKind::B {
                 DataEncoding::Binary
-            } else if f.encoding == DataEncoding::Binary || f.encoding == DataEncoding::Hex || (f.encoding == DataEncoding::Bcd && !kind.is_numeric()) {
+            } else if f.encoding == DataEncoding::Binary
+                || f.encoding == DataEncoding::Hex
+                || (f.encoding == DataEncoding::Bcd && !kind.is_numeric())
+            {
                 DataEncoding::Ascii
             } else {
                 f.encoding
@@ -394,10 +440,13 @@ impl FieldDef {
             f.encoding = choice!(x, "encoding", {"ascii" => DataEncoding::Ascii, "bcd" => DataEncoding::Bcd, "binary" => DataEncoding::Binary, "ebcdic" => DataEncoding::Ebcdic, "hex" => DataEncoding::Hex}).map_err(e)?;
         }
         if let Some(a) = &self.align {
-            f.align = choice!(a, "align", {"left" => Align::Left, "right" => Align::Right}).map_err(e)?;
+            f.align =
+                choice!(a, "align", {"left" => Align::Left, "right" => Align::Right}).map_err(e)?;
         }
         if let Some(p) = &self.pad {
-            f.pad = choice!(p, "pad", {"0" => Some(Pad::Zero), "f" => Some(Pad::F), "none" => None}).map_err(e)?;
+            f.pad =
+                choice!(p, "pad", {"0" => Some(Pad::Zero), "f" => Some(Pad::F), "none" => None})
+                    .map_err(e)?;
         }
         if let Some(s) = &self.sensitive {
             f.sensitivity = choice!(s, "sensitivity", {"none" => Sensitivity::Public, "pan" => Sensitivity::Pan, "track" => Sensitivity::Track, "secret" => Sensitivity::Secret, "tlv" => Sensitivity::Tlv}).map_err(e)?;
@@ -509,14 +558,27 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(odd.contains("field 3 (Processing code)") && odd.contains("odd"), "{odd}");
-        let cap = load_spec("name = \"x\"\n[fields.2]\nname = \"PAN\"\ntype = \"n\"\nlength = \"LL\"\nmax = 100\n")
+        assert!(
+            odd.contains("field 3 (Processing code)") && odd.contains("odd"),
+            "{odd}"
+        );
+        let cap = load_spec(
+            "name = \"x\"\n[fields.2]\nname = \"PAN\"\ntype = \"n\"\nlength = \"LL\"\nmax = 100\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            cap.contains("field 2 (PAN)") && cap.contains("holds at most 99"),
+            "{cap}"
+        );
+        let unknown =
+            load_spec("name = \"x\"\n[fields.2]\ntype = \"q\"\nlength = \"LL\"\nmax = 19\n")
+                .unwrap_err()
+                .to_string();
+        assert!(unknown.contains("unknown type"), "{unknown}");
+        let typo = load_spec("name = \"x\"\nbitmapp = \"hex\"\n")
             .unwrap_err()
             .to_string();
-        assert!(cap.contains("field 2 (PAN)") && cap.contains("holds at most 99"), "{cap}");
-        let unknown = load_spec("name = \"x\"\n[fields.2]\ntype = \"q\"\nlength = \"LL\"\nmax = 19\n").unwrap_err().to_string();
-        assert!(unknown.contains("unknown type"), "{unknown}");
-        let typo = load_spec("name = \"x\"\nbitmapp = \"hex\"\n").unwrap_err().to_string();
         assert!(typo.contains("bitmapp"), "{typo}");
     }
 }

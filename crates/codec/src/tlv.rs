@@ -34,7 +34,11 @@ impl<'a> Tlv<'a> {
 
     /// The nested objects of a constructed object.
     pub fn children(&self) -> TlvIter<'a> {
-        walk(if self.is_constructed() { self.value } else { &[] })
+        walk(if self.is_constructed() {
+            self.value
+        } else {
+            &[]
+        })
     }
 
     /// The EMV name of the tag, if known.
@@ -122,7 +126,10 @@ fn length(input: &[u8]) -> IResult<&[u8], Result<usize, u8>> {
         0..=0x7f => Ok((rest, Ok(usize::from(first)))),
         0x81..=0x83 => {
             let (rest, bytes) = take(usize::from(first & 0x7f)).parse(rest)?;
-            Ok((rest, Ok(bytes.iter().fold(0usize, |a, &b| a << 8 | usize::from(b)))))
+            Ok((
+                rest,
+                Ok(bytes.iter().fold(0usize, |a, &b| a << 8 | usize::from(b))),
+            ))
         }
         other => Ok((rest, Err(other))),
     }
@@ -149,7 +156,10 @@ impl<'a> Iterator for TlvIter<'a> {
             Some(Err(e))
         };
         let Ok((after_tag, tag_len)) = tag(input) else {
-            return fail(TlvError::Truncated { offset, what: "tag" });
+            return fail(TlvError::Truncated {
+                offset,
+                what: "tag",
+            });
         };
         if tag_len > 4 {
             return fail(TlvError::TagTooLong { offset });
@@ -158,10 +168,19 @@ impl<'a> Iterator for TlvIter<'a> {
         let len = match length(after_tag) {
             Ok((r, Ok(l))) => (r, l),
             Ok((_, Err(byte))) => return fail(TlvError::BadLength { offset, byte }),
-            Err(_) => return fail(TlvError::Truncated { offset, what: "length" }),
+            Err(_) => {
+                return fail(TlvError::Truncated {
+                    offset,
+                    what: "length",
+                });
+            }
         };
-        let Ok((rest, value)) = take::<usize, &[u8], nom::error::Error<&[u8]>>(len.1).parse(len.0) else {
-            return fail(TlvError::Truncated { offset, what: "value" });
+        let Ok((rest, value)) = take::<usize, &[u8], nom::error::Error<&[u8]>>(len.1).parse(len.0)
+        else {
+            return fail(TlvError::Truncated {
+                offset,
+                what: "value",
+            });
         };
         self.pos = self.input.len() - rest.len();
         Some(Ok(Tlv {
@@ -258,12 +277,21 @@ mod tests {
         assert!(got[1].is_sensitive());
         data.truncate(5);
         let err = walk(&data).last().unwrap().unwrap_err();
-        assert_eq!(err, TlvError::Truncated { offset: 0, what: "value" });
+        assert_eq!(
+            err,
+            TlvError::Truncated {
+                offset: 0,
+                what: "value"
+            }
+        );
     }
 
     #[test]
     fn rejects_indefinite_length_and_long_tags() {
-        assert!(matches!(walk(&[0x70, 0x80]).next(), Some(Err(TlvError::BadLength { .. }))));
+        assert!(matches!(
+            walk(&[0x70, 0x80]).next(),
+            Some(Err(TlvError::BadLength { .. }))
+        ));
         assert!(matches!(
             walk(&[0x9F, 0x81, 0x81, 0x81, 0x01, 0x00]).next(),
             Some(Err(TlvError::TagTooLong { .. }))

@@ -83,12 +83,16 @@ const ALL: [(TxnKind, &str); 17] = [
 impl TxnKind {
     /// kebab-case name (`sale`, `pre-auth-void` ...).
     pub fn as_str(self) -> &'static str {
-        ALL.iter().find(|(k, _)| *k == self).map_or("unknown", |(_, s)| s)
+        ALL.iter()
+            .find(|(k, _)| *k == self)
+            .map_or("unknown", |(_, s)| s)
     }
 
     /// Parses a kebab-case name.
     pub fn parse(s: &str) -> Option<Self> {
-        ALL.iter().find(|(_, n)| n.eq_ignore_ascii_case(s)).map(|(k, _)| *k)
+        ALL.iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(s))
+            .map(|(k, _)| *k)
     }
 
     /// Whether the terminal must store a reversal before sending it.
@@ -152,8 +156,16 @@ pub(crate) fn cups_rules() -> Vec<TxnRule> {
         rule(BalanceInquiry, "0200", &[("3", &["31"]), ("60.1", &["01"])]),
         rule(Sale, "0200", &[("3", &["00"]), ("60.1", &["22"])]),
         rule(Void, "0200", &[("3", &["20"]), ("60.1", &["23"])]),
-        rule(PreAuthCompletion, "0200", &[("3", &["00"]), ("60.1", &["20"])]),
-        rule(PreAuthCompletionVoid, "0200", &[("3", &["20"]), ("60.1", &["21"])]),
+        rule(
+            PreAuthCompletion,
+            "0200",
+            &[("3", &["00"]), ("60.1", &["20"])],
+        ),
+        rule(
+            PreAuthCompletionVoid,
+            "0200",
+            &[("3", &["20"]), ("60.1", &["21"])],
+        ),
         rule(Refund, "0220", &[("3", &["20"]), ("60.1", &["25"])]),
         rule(PreAuth, "0100", &[("3", &["03"]), ("60.1", &["10"])]),
         rule(PreAuthVoid, "0100", &[("3", &["20"]), ("60.1", &["11"])]),
@@ -240,7 +252,9 @@ pub fn classify(msg: &MessageRef<'_>) -> TxnKind {
             mti_matches(&r.mti, req)
                 && r.when.iter().all(|c| {
                     value_at(msg, &c.path).is_some_and(|v| {
-                        c.any_of.iter().any(|p| p.len() <= v.len() && v.iter().zip(p.bytes()).all(|(a, b)| a == b))
+                        c.any_of.iter().any(|p| {
+                            p.len() <= v.len() && v.iter().zip(p.bytes()).all(|(a, b)| a == b)
+                        })
                     })
                 })
         })

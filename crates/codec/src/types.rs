@@ -354,7 +354,9 @@ impl Bitmap {
 
 impl fmt::Debug for Bitmap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter().map(|n| n.get())).finish()
+        f.debug_list()
+            .entries(self.iter().map(|n| n.get()))
+            .finish()
     }
 }
 

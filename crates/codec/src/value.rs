@@ -144,8 +144,7 @@ impl<'a> Value<'a> {
             return None;
         }
         self.iter().try_fold(0u64, |acc, c| {
-            c.is_ascii_digit()
-                .then(|| acc * 10 + u64::from(c - b'0'))
+            c.is_ascii_digit().then(|| acc * 10 + u64::from(c - b'0'))
         })
     }
 

@@ -2,6 +2,8 @@
 //! JSON entry): every field's value must decode as the source says, and
 //! re-encoding must give back the same bytes.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
+
 use std::sync::Arc;
 
 use cardwire_codec::spec::{BitmapEncoding, DataEncoding, FieldKind, LengthUnit, Sensitivity};
@@ -28,7 +30,11 @@ fn pyiso8583_default() -> Spec {
     let mut s = specs::iso87ascii().clone();
     s.name = "pyiso8583-default".into();
     s.bitmap = BitmapEncoding::Binary;
-    let binary: Vec<FieldNo> = s.fields().filter(|(_, f)| f.kind == FieldKind::B).map(|(n, _)| n).collect();
+    let binary: Vec<FieldNo> = s
+        .fields()
+        .filter(|(_, f)| f.kind == FieldKind::B)
+        .map(|(n, _)| n)
+        .collect();
     for n in binary {
         let f = s.field_mut(n).unwrap();
         f.encoding = DataEncoding::Binary;
@@ -76,7 +82,11 @@ fn check_file(file: &str) -> usize {
         let want_tpdu = v["tpdu"].as_str().map(str::to_owned);
         assert_eq!(msg.tpdu().map(hex::encode_upper), want_tpdu, "{src}: tpdu");
         let want_header = v["header"].as_str().map(str::to_owned);
-        assert_eq!(msg.header().map(hex::encode_upper), want_header, "{src}: header");
+        assert_eq!(
+            msg.header().map(hex::encode_upper),
+            want_header,
+            "{src}: header"
+        );
         let fields = v["fields"].as_object().unwrap();
         let present: Vec<String> = msg.fields().map(|f| f.no.to_string()).collect();
         let mut expected: Vec<String> = fields.keys().cloned().collect();
@@ -90,8 +100,13 @@ fn check_file(file: &str) -> usize {
             let got = msg.value(n as u8).unwrap().to_string();
             assert_eq!(got, want.as_str().unwrap(), "{src}: field {k}");
         }
-        let again = encode_to_vec(&spec, &msg.to_message()).unwrap_or_else(|e| panic!("{src}: {e}"));
-        assert_eq!(hex::encode_upper(&again), hex::encode_upper(&bytes), "{src}: re-encode");
+        let again =
+            encode_to_vec(&spec, &msg.to_message()).unwrap_or_else(|e| panic!("{src}: {e}"));
+        assert_eq!(
+            hex::encode_upper(&again),
+            hex::encode_upper(&bytes),
+            "{src}: re-encode"
+        );
         n += 1;
     }
     n
@@ -115,7 +130,10 @@ fn unionpay_pos_frames_decode_field_by_field_and_reencode_identically() {
 
 #[test]
 fn unionpay_sale_exposes_subfields_tlv_and_transaction_type() {
-    let v = load("unionpay.json").into_iter().find(|v| v["mti"] == "0200").unwrap();
+    let v = load("unionpay.json")
+        .into_iter()
+        .find(|v| v["mti"] == "0200")
+        .unwrap();
     let bytes = hex::decode(v["hex"].as_str().unwrap()).unwrap();
     let (spec, _) = spec_for(&v);
     let msg = decode(&spec, &bytes).unwrap();
@@ -124,7 +142,9 @@ fn unionpay_sale_exposes_subfields_tlv_and_transaction_type() {
     assert_eq!(msg.transaction(), cardwire_codec::TxnKind::Sale);
     let f55 = msg.value(55).unwrap();
     let tlv = f55.as_binary().unwrap();
-    let tags: Vec<u32> = cardwire_codec::tlv::walk(tlv).map(|t| t.unwrap().tag).collect();
+    let tags: Vec<u32> = cardwire_codec::tlv::walk(tlv)
+        .map(|t| t.unwrap().tag)
+        .collect();
     assert!(tags.contains(&0x9F26), "{tags:X?}");
     // The MAC input runs from the MTI to the start of field 64.
     let mab = msg.mac_input(64);

@@ -148,7 +148,11 @@ fn build_iso93ascii() -> Spec {
         |fs, _| ascii_profile(fs, LengthUnit::Bytes),
     );
     for n in 129..=192u8 {
-        let mut fs = FieldSpec::new("Reserved for private use", FieldKind::Ans, length("LLL", 999));
+        let mut fs = FieldSpec::new(
+            "Reserved for private use",
+            FieldKind::Ans,
+            length("LLL", 999),
+        );
         ascii_profile(&mut fs, LengthUnit::Bytes);
         s.set_field(no(n), fs);
     }
@@ -249,7 +253,13 @@ fn build_cups() -> Spec {
         );
     }
     if let Some(f) = s.field_mut(no(44)) {
-        f.subfields = parts("44", &[("issuer identification", 11), ("acquirer identification", 11)]);
+        f.subfields = parts(
+            "44",
+            &[
+                ("issuer identification", 11),
+                ("acquirer identification", 11),
+            ],
+        );
     }
     s.mti = MtiEncoding::Bcd;
     s.bitmap = BitmapEncoding::Binary;
@@ -276,7 +286,12 @@ mod tests {
         }
         for rows in [tables::ISO87, tables::ISO93, tables::CUPS] {
             for r in rows {
-                assert!(FieldKind::parse(r.2).is_some(), "type {} of field {}", r.2, r.0);
+                assert!(
+                    FieldKind::parse(r.2).is_some(),
+                    "type {} of field {}",
+                    r.2,
+                    r.0
+                );
             }
         }
     }
