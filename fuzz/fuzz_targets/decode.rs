@@ -8,8 +8,12 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     for name in specs::NAMES {
-        let Some(spec) = specs::builtin(name) else { continue };
-        let Ok(msg) = decode(spec, data) else { continue };
+        let Some(spec) = specs::builtin(name) else {
+            continue;
+        };
+        let Ok(msg) = decode(spec, data) else {
+            continue;
+        };
         for f in msg.fields() {
             let _ = f.value.to_string();
             let _ = cardwire_codec::mask::masked(&f);

@@ -21,8 +21,15 @@ fn frames(stream: &[u8], prefix: FramePrefix) -> (Vec<Vec<u8>>, bool) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&cut_seed, stream)) = data.split_first() else { return };
-    for prefix in [FramePrefix::Binary2, FramePrefix::Binary2Inclusive, FramePrefix::Bcd2, FramePrefix::Ascii4] {
+    let Some((&cut_seed, stream)) = data.split_first() else {
+        return;
+    };
+    for prefix in [
+        FramePrefix::Binary2,
+        FramePrefix::Binary2Inclusive,
+        FramePrefix::Bcd2,
+        FramePrefix::Ascii4,
+    ] {
         let whole = frames(stream, prefix);
         // Feed in chunks of 1..=16 bytes, buffering like a socket reader.
         let step = usize::from(cut_seed % 16) + 1;

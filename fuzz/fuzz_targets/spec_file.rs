@@ -6,7 +6,9 @@ use cardwire_codec::spec_file::{load_spec, to_toml};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(spec) = load_spec(text) {
         spec.validate().expect("a loaded spec is valid");
         let dumped = to_toml(&spec).expect("a valid spec serialises");
