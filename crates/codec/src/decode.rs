@@ -97,7 +97,8 @@ pub enum DecodeErrorKind {
     TrailingBytes(usize),
 }
 
-fn found_suffix(found: Option<u8>) -> String {
+/// ", found 'A' (0x41)" for a byte shown in an error; empty when hidden.
+pub(crate) fn found_suffix(found: Option<u8>) -> String {
     match found {
         Some(b) if b.is_ascii_graphic() => format!(", found {:?} (0x{b:02X})", b as char),
         Some(b) => format!(", found 0x{b:02X}"),

@@ -225,13 +225,7 @@ pub enum EncodeErrorKind {
     NoTertiaryBitmap,
 }
 
-fn found_suffix(found: Option<u8>) -> String {
-    match found {
-        Some(b) if b.is_ascii_graphic() => format!(", found {:?}", b as char),
-        Some(b) => format!(", found 0x{b:02X}"),
-        None => String::new(),
-    }
-}
+use crate::decode::found_suffix;
 
 /// An encode failure: which field and why. Never carries the content of
 /// a sensitive field.
@@ -429,22 +423,17 @@ fn check_chars(fs: &FieldSpec, no: FieldNo, v: &[u8]) -> Result<(), EncodeError>
             }
             _ => Err(bad(0, "sign C or D")),
         },
-        k => {
-            if fs.encoding == DataEncoding::Bcd && k == FieldKind::Z {
-                // '=' and 'D' both become the separator nibble.
-            }
-            match charset::find_invalid(v, charset::mask(k)) {
-                Some(i) => Err(bad(i, charset::expected(k))),
-                None => {
-                    if fs.encoding == DataEncoding::Ebcdic {
-                        if let Some(i) = v.iter().position(|&c| charset::ascii_to_ebcdic(c) == 0) {
-                            return Err(bad(i, "a character EBCDIC 037 can carry"));
-                        }
+        k => match charset::find_invalid(v, charset::mask(k)) {
+            Some(i) => Err(bad(i, charset::expected(k))),
+            None => {
+                if fs.encoding == DataEncoding::Ebcdic {
+                    if let Some(i) = v.iter().position(|&c| charset::ascii_to_ebcdic(c) == 0) {
+                        return Err(bad(i, "a character EBCDIC 037 can carry"));
                     }
-                    Ok(())
                 }
+                Ok(())
             }
-        }
+        },
     }
 }
 

@@ -548,9 +548,6 @@ impl Spec {
                 }
                 _ => {}
             }
-            if !matches!(f.subfields, Subfields::None) && f.encoding == DataEncoding::Hex {
-                // Subfields of hex-text binary are addressed on the bytes; fine.
-            }
             if matches!(f.subfields, Subfields::Tlv) && f.kind != FieldKind::B {
                 return Err(fail(n, f, "TLV subfields need a binary (b) field".into()));
             }
