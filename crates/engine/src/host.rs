@@ -1,0 +1,1425 @@
+//! The host: acquirer and issuer in one sans-IO state machine.
+//!
+//! ```text
+//!  bytes in ──► handle_message(now, conn, frame)
+//!                 decode ─► terminal known? MAC? batch? duplicate?
+//!                 response rules ─► issuer state ─► card, PIN, limits, funds
+//!                 journal entry ─► ledger.append ─► balances, notifications
+//!                 reply ─► MAC ─► encode
+//!  bytes out ◄── poll_transmit()      (delayed replies wait for handle_timeout)
+//!  timers    ◄── poll_timeout()
+//!  events    ◄── poll_event()         (received, replied, posted, SMS ...)
+//! ```
+//!
+//! The host never reads a clock and never touches a socket: the in-memory
+//! [`Pair`](crate::pair::Pair) and `cardwire-net`'s tokio driver feed it.
+//! Bad input never panics and never changes state: an undecodable frame is
+//! reported as a [`HostEvent::Rejected`] with the codec's error (field,
+//! offset, reason; no card data) and the host goes on serving.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cardwire_codec::{CodeTable, MessageRef, Spec, TxnKind, decode, mask::mask_pan};
+use cardwire_security::{
+    DesKey, EncryptedPinBlock, Field62Layout, MacAlgorithm, Pan, PinBlockFormat, RandomSource,
+    SecurityError, WorkingKeys, decrypt_pin,
+};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::clock::Timestamp;
+use crate::config::{CardConfig, CardStatus, HostConfig, IssuerState, Money, PinLockPolicy};
+use crate::ledger::{Entry, Ledger, LedgerError, MemoryLedger, Posting};
+use crate::rules::{ResponseRule, RuleSet};
+use crate::wire::{Dialect, OriginalRef, Reply, Request, WireError, check_mac, seal};
+
+/// A connection, as the driver numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ConnId(pub u64);
+
+/// Bytes to send on a connection (one frame, without length prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to.
+    pub conn: ConnId,
+    /// The message.
+    pub bytes: Bytes,
+}
+
+/// An SMS a cardholder would receive for one posting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notification {
+    /// When it was sent.
+    pub at: Timestamp,
+    /// Card id.
+    pub card: String,
+    /// Account id.
+    pub account: String,
+    /// Transaction that caused it.
+    pub kind: String,
+    /// Money moved on the account (debit < 0).
+    pub delta: i64,
+    /// Balance after the posting.
+    pub balance: i64,
+    /// Journal entry that caused it.
+    pub entry: u64,
+    /// The text, with the card masked.
+    pub text: String,
+}
+
+/// What happened inside the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum HostEvent {
+    /// A request arrived and decoded.
+    Received {
+        /// Connection.
+        conn: ConnId,
+        /// When.
+        at: Timestamp,
+        /// MTI.
+        mti: String,
+        /// Transaction.
+        kind: String,
+        /// Terminal id.
+        terminal: String,
+        /// STAN.
+        stan: u32,
+        /// Amount, minor units.
+        amount: Option<u64>,
+        /// Masked PAN.
+        pan: Option<String>,
+    },
+    /// A reply was queued.
+    Replied {
+        /// Connection.
+        conn: ConnId,
+        /// When decided.
+        at: Timestamp,
+        /// Transaction.
+        kind: String,
+        /// Terminal id.
+        terminal: String,
+        /// STAN.
+        stan: u32,
+        /// Response code.
+        code: String,
+        /// What it means.
+        meaning: String,
+        /// When it will be sent, if held by a rule or a slow issuer.
+        delayed_until: Option<Timestamp>,
+    },
+    /// A rule dropped the request: no decision, no reply.
+    Dropped {
+        /// Connection.
+        conn: ConnId,
+        /// When.
+        at: Timestamp,
+        /// Terminal id.
+        terminal: String,
+        /// STAN.
+        stan: u32,
+    },
+    /// A frame that is not a request this host can read.
+    Rejected {
+        /// Connection.
+        conn: ConnId,
+        /// When.
+        at: Timestamp,
+        /// Why (field, offset, reason; never card data).
+        reason: String,
+    },
+    /// A journal entry (approved or declined).
+    Journal(Entry),
+    /// A cardholder SMS.
+    Notification(Notification),
+    /// A settlement was compared.
+    Settled {
+        /// Terminal.
+        terminal: String,
+        /// Batch closed.
+        batch: u32,
+        /// Whether the terminal's totals matched the host's.
+        balanced: bool,
+        /// The host's totals (debit amount, debit count, credit amount,
+        /// credit count).
+        host_totals: (u64, u32, u64, u32),
+    },
+}
+
+/// Errors building a host.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// The configuration is inconsistent.
+    #[error("host configuration: {0}")]
+    Config(String),
+    /// The spec has no engine dialect.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// Replaying the ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// State of an original transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Open,
+    /// Voided, completed (pre-auth) or otherwise consumed by entry n.
+    Closed(u64),
+    /// Reversed by entry n.
+    Reversed(u64),
+}
+
+#[derive(Debug, Clone)]
+struct Record {
+    entry: Entry,
+    kind: TxnKind,
+    status: Status,
+    refunded: u64,
+}
+
+#[derive(Debug, Clone)]
+struct CardState {
+    cfg: CardConfig,
+    hard_locked: bool,
+}
+
+struct TermState {
+    merchant: String,
+    merchant_name: String,
+    tmk: DesKey,
+    mac: MacAlgorithm,
+    keys: Option<WorkingKeys>,
+    batch: u32,
+}
+
+/// A seeded random source (ChaCha8): the same seed gives the same keys and
+/// auth codes, so every simulated run can be replayed.
+struct Seeded<'a>(&'a mut ChaCha8Rng);
+
+impl RandomSource for Seeded<'_> {
+    fn fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), SecurityError> {
+        self.0.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+/// Settlement totals: debit amount, debit count, credit amount, credit count.
+pub type Totals = (u64, u32, u64, u32);
+
+/// Formats totals as field 48 (n12 n3 n12 n3).
+pub fn totals_field(t: Totals) -> String {
+    format!("{:012}{:03}{:012}{:03}", t.0, t.1 % 1000, t.2, t.3 % 1000)
+}
+
+/// The host state machine. See the module docs.
+pub struct Host<L: Ledger = MemoryLedger> {
+    spec: Arc<Spec>,
+    dialect: Dialect,
+    currency: u16,
+    no_pin_limit: Money,
+    pin_tries: u8,
+    pin_lock: PinLockPolicy,
+    require_mac: bool,
+    issuer: IssuerState,
+    slow_delay: core::time::Duration,
+    bank: String,
+    cards: HashMap<String, CardState>,
+    card_accounts: HashSet<String>,
+    accounts: BTreeMap<String, i64>,
+    holds: HashMap<String, i64>,
+    daily: HashMap<(String, u32), i64>,
+    pin_fail: HashMap<String, (u32, u8)>,
+    terminals: HashMap<String, TermState>,
+    records: Vec<Record>,
+    dup: HashMap<(String, u32, u32), u64>,
+    by_stan: HashMap<(String, u32, u32), u64>,
+    by_rrn: HashMap<String, u64>,
+    reversal_of: HashMap<u64, u64>,
+    rules: RuleSet,
+    rng: ChaCha8Rng,
+    ledger: L,
+    delayed: Vec<(Timestamp, u64, Transmit)>,
+    delay_seq: u64,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<HostEvent>,
+    opening_total: i64,
+}
+
+impl Host<MemoryLedger> {
+    /// A host with an in-memory ledger.
+    ///
+    /// # Errors
+    ///
+    /// See [`Host::with_ledger`].
+    pub fn new(spec: Arc<Spec>, config: HostConfig) -> Result<Self, HostError> {
+        Self::with_ledger(spec, config, MemoryLedger::new())
+    }
+}
+
+impl<L: Ledger> Host<L> {
+    /// A host over `ledger`; entries already in it are replayed, so a
+    /// restarted host has the balances, originals and duplicate index it
+    /// had before.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::Config`] for duplicate PANs or ids, or a TMK that is not
+    /// a DES key; [`HostError::Wire`] for a spec without engine dialect;
+    /// [`HostError::Ledger`] when the ledger cannot be read.
+    pub fn with_ledger(spec: Arc<Spec>, config: HostConfig, ledger: L) -> Result<Self, HostError> {
+        let dialect = Dialect::for_spec(&spec)?;
+        let mut cards = HashMap::new();
+        let mut accounts = BTreeMap::new();
+        let mut card_accounts = HashSet::new();
+        let mut ids = HashSet::new();
+        for c in &config.cards {
+            if !ids.insert(c.id.clone()) {
+                return Err(HostError::Config(format!(
+                    "card id {:?} appears twice",
+                    c.id
+                )));
+            }
+            if c.pan.len() < 12 || !c.pan.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(HostError::Config(format!(
+                    "card {:?}: PAN must be 12-19 digits",
+                    c.id
+                )));
+            }
+            if cardwire_security::Pin::new(&c.pin).is_err() {
+                return Err(HostError::Config(format!(
+                    "card {:?}: PIN must be 4-12 digits",
+                    c.id
+                )));
+            }
+            let acct = c.account_id().to_owned();
+            if card_accounts.insert(acct.clone()) {
+                accounts.insert(acct, c.balance.0);
+            }
+            let state = CardState {
+                cfg: c.clone(),
+                hard_locked: false,
+            };
+            if cards.insert(c.pan.clone(), state).is_some() {
+                return Err(HostError::Config(format!(
+                    "card {:?}: PAN appears twice",
+                    c.id
+                )));
+            }
+        }
+        let mut terminals = HashMap::new();
+        for t in &config.terminals {
+            let tmk = DesKey::from_hex(&t.tmk)
+                .map_err(|e| HostError::Config(format!("terminal {:?}: TMK: {e}", t.id)))?;
+            accounts.entry(merchant_account(&t.merchant)).or_insert(0);
+            let state = TermState {
+                merchant: t.merchant.clone(),
+                merchant_name: t.merchant_name.clone(),
+                tmk,
+                mac: t.mac,
+                keys: None,
+                batch: t.batch,
+            };
+            if terminals.insert(t.id.clone(), state).is_some() {
+                return Err(HostError::Config(format!(
+                    "terminal {:?} appears twice",
+                    t.id
+                )));
+            }
+        }
+        let opening_total = accounts.values().sum();
+        let mut host = Host {
+            spec,
+            dialect,
+            currency: config.currency,
+            no_pin_limit: config.no_pin_limit,
+            pin_tries: config.pin_tries.max(1),
+            pin_lock: config.pin_lock,
+            require_mac: config.require_mac,
+            issuer: config.issuer,
+            slow_delay: config.slow_delay,
+            bank: config.bank,
+            cards,
+            card_accounts,
+            accounts,
+            holds: HashMap::new(),
+            daily: HashMap::new(),
+            pin_fail: HashMap::new(),
+            terminals,
+            records: Vec::new(),
+            dup: HashMap::new(),
+            by_stan: HashMap::new(),
+            by_rrn: HashMap::new(),
+            reversal_of: HashMap::new(),
+            rules: RuleSet::new(config.rules, config.amount_code_rule),
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            ledger,
+            delayed: Vec::new(),
+            delay_seq: 0,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            opening_total,
+        };
+        for e in host.ledger.entries()? {
+            host.apply(&e, false);
+        }
+        // Batches move on with settlements recorded in the ledger.
+        Ok(host)
+    }
+
+    // ----- inputs -------------------------------------------------------
+
+    /// A frame arrived on `conn`.
+    pub fn handle_message(&mut self, now: Timestamp, conn: ConnId, frame: &[u8]) {
+        let spec = Arc::clone(&self.spec);
+        let msg = match decode(&spec, frame) {
+            Ok(m) => m,
+            Err(e) => {
+                self.events.push_back(HostEvent::Rejected {
+                    conn,
+                    at: now,
+                    reason: e.to_string(),
+                });
+                return;
+            }
+        };
+        if !msg.mti().is_request() {
+            self.events.push_back(HostEvent::Rejected {
+                conn,
+                at: now,
+                reason: format!("MTI {} is not a request", msg.mti()),
+            });
+            return;
+        }
+        let req = Request::parse(self.dialect, &msg);
+        let kind = req.kind.unwrap_or(TxnKind::Unknown);
+        self.events.push_back(HostEvent::Received {
+            conn,
+            at: now,
+            mti: msg.mti().as_str().to_owned(),
+            kind: kind.as_str().to_owned(),
+            terminal: req.terminal_id.clone(),
+            stan: req.stan,
+            amount: req.amount,
+            pan: req.pan.as_deref().map(|p| mask_pan(p.as_bytes())),
+        });
+        let (reply, delay, sign) = match self.decide(now, conn, &msg, &req, kind) {
+            Some(d) => d,
+            None => return,
+        };
+        let mut out = reply.to_message(self.dialect, &msg, now);
+        let mac = if sign {
+            self.terminals
+                .get(&req.terminal_id)
+                .and_then(|t| t.keys.as_ref().map(|k| (t.mac, k.mak.clone())))
+        } else {
+            None
+        };
+        let bytes = match seal(&spec, &mut out, mac.as_ref().map(|(a, k)| (*a, k))) {
+            Ok(b) => b,
+            Err(e) => {
+                self.events.push_back(HostEvent::Rejected {
+                    conn,
+                    at: now,
+                    reason: format!("reply could not be encoded: {e}"),
+                });
+                return;
+            }
+        };
+        let delayed_until = delay.map(|d| now.add(d));
+        let info = CodeTable::lookup(self.spec.codes, &reply.code);
+        self.events.push_back(HostEvent::Replied {
+            conn,
+            at: now,
+            kind: kind.as_str().to_owned(),
+            terminal: req.terminal_id.clone(),
+            stan: req.stan,
+            code: reply.code.clone(),
+            meaning: info.meaning.to_owned(),
+            delayed_until,
+        });
+        let t = Transmit { conn, bytes };
+        match delayed_until {
+            Some(at) if at > now => {
+                self.delay_seq += 1;
+                self.delayed.push((at, self.delay_seq, t));
+            }
+            _ => self.transmits.push_back(t),
+        }
+    }
+
+    /// Time has come: releases delayed replies that are due.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.delayed.sort_by_key(|(at, seq, _)| (*at, *seq));
+        while self.delayed.first().is_some_and(|(at, _, _)| *at <= now) {
+            let (_, _, t) = self.delayed.remove(0);
+            self.transmits.push_back(t);
+        }
+    }
+
+    /// The connection closed: replies still held for it are discarded.
+    pub fn handle_disconnect(&mut self, _now: Timestamp, conn: ConnId) {
+        self.delayed.retain(|(_, _, t)| t.conn != conn);
+        self.transmits.retain(|t| t.conn != conn);
+    }
+
+    // ----- outputs ------------------------------------------------------
+
+    /// Next frame to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// When [`Host::handle_timeout`] should be called next.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.delayed.iter().map(|(at, _, _)| *at).min()
+    }
+
+    /// Next event.
+    pub fn poll_event(&mut self) -> Option<HostEvent> {
+        self.events.pop_front()
+    }
+
+    // ----- control and inspection ---------------------------------------
+
+    /// Sets the issuer state (up, down, unreachable, slow).
+    pub fn set_issuer_state(&mut self, state: IssuerState) {
+        self.issuer = state;
+    }
+
+    /// The issuer state.
+    pub fn issuer_state(&self) -> IssuerState {
+        self.issuer
+    }
+
+    /// Replaces the response rules.
+    pub fn set_rules(&mut self, rules: Vec<ResponseRule>) {
+        self.rules.replace(rules);
+    }
+
+    /// Adds a rule in front of the others.
+    pub fn add_rule(&mut self, rule: ResponseRule) {
+        self.rules.push_front(rule);
+    }
+
+    /// The response rules.
+    pub fn rules(&self) -> Vec<ResponseRule> {
+        self.rules.rules().cloned().collect()
+    }
+
+    /// Balance of an account (card accounts by account id, merchants as
+    /// `merchant:<id>`).
+    pub fn balance(&self, account: &str) -> Option<i64> {
+        self.accounts.get(account).copied()
+    }
+
+    /// Balance of the account behind card `card_id`.
+    pub fn card_balance(&self, card_id: &str) -> Option<i64> {
+        let c = self.cards.values().find(|c| c.cfg.id == card_id)?;
+        self.balance(c.cfg.account_id())
+    }
+
+    /// Every account and its balance.
+    pub fn accounts(&self) -> &BTreeMap<String, i64> {
+        &self.accounts
+    }
+
+    /// Sum of all balances at start (money is conserved: always equal to
+    /// the current sum).
+    pub fn opening_total(&self) -> i64 {
+        self.opening_total
+    }
+
+    /// The journal, in order.
+    pub fn journal(&self) -> impl Iterator<Item = &Entry> {
+        self.records.iter().map(|r| &r.entry)
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &L {
+        &self.ledger
+    }
+
+    /// The ledger, to commit it (see [`Ledger::commit`]).
+    pub fn ledger_mut(&mut self) -> &mut L {
+        &mut self.ledger
+    }
+
+    /// Whether entry `seq` has been reversed.
+    pub fn is_reversed(&self, seq: u64) -> bool {
+        self.reversal_of.contains_key(&seq)
+    }
+
+    /// Whether entry `seq` is still open (not voided, completed or reversed).
+    pub fn is_open(&self, seq: u64) -> bool {
+        self.record(seq).is_some_and(|r| r.status == Status::Open)
+    }
+
+    /// The spec this host speaks.
+    pub fn spec(&self) -> &Arc<Spec> {
+        &self.spec
+    }
+
+    /// The batch the host expects from a terminal.
+    pub fn terminal_batch(&self, terminal: &str) -> Option<u32> {
+        self.terminals.get(terminal).map(|t| t.batch)
+    }
+
+    // ----- decisions ----------------------------------------------------
+
+    fn record(&self, seq: u64) -> Option<&Record> {
+        self.records.get(usize::try_from(seq).ok()?.checked_sub(1)?)
+    }
+
+    fn record_mut(&mut self, seq: u64) -> Option<&mut Record> {
+        self.records
+            .get_mut(usize::try_from(seq).ok()?.checked_sub(1)?)
+    }
+
+    /// (reply, delay, whether to MAC it) or `None` for a silent drop.
+    fn decide(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        msg: &MessageRef<'_>,
+        req: &Request,
+        kind: TxnKind,
+    ) -> Option<(Reply, Option<core::time::Duration>, bool)> {
+        let code = |c: &str| Reply {
+            code: c.into(),
+            ..Reply::default()
+        };
+        let Some(term) = self.terminals.get(&req.terminal_id) else {
+            return Some((code("97"), None, false));
+        };
+        if term.merchant != req.merchant_id {
+            return Some((code("03"), None, false));
+        }
+        let network = matches!(
+            kind,
+            TxnKind::SignOn | TxnKind::SignOff | TxnKind::Echo | TxnKind::NetworkManagement
+        );
+        if !network {
+            if let Some(keys) = &term.keys {
+                let bad = if req.has_mac {
+                    check_mac(msg, term.mac, &keys.mak).is_err()
+                } else {
+                    self.require_mac
+                };
+                if bad {
+                    return Some((code("A0"), None, false));
+                }
+            } else if self.require_mac {
+                // No working keys yet: the terminal must sign on first.
+                return Some((code("A0"), None, false));
+            }
+        }
+        let sign = !network && term.keys.is_some();
+        match kind {
+            TxnKind::SignOn => return Some((self.sign_on(now, req), None, false)),
+            TxnKind::SignOff | TxnKind::Echo | TxnKind::NetworkManagement => {
+                return Some((code("00"), None, false));
+            }
+            TxnKind::Settlement => {
+                let reply = self.settle(req);
+                if reply.code == "00" {
+                    let entry = self.entry(now, req, kind, None, Draft::approve(Vec::new()));
+                    if let Err(e) = self.ledger.append(&entry) {
+                        self.events.push_back(HostEvent::Rejected {
+                            conn,
+                            at: now,
+                            reason: format!("ledger: {e}"),
+                        });
+                        return Some((code("96"), None, sign));
+                    }
+                    self.apply(&entry, true);
+                }
+                return Some((reply, None, sign));
+            }
+            TxnKind::BatchUpload => return Some((code("00"), None, sign)),
+            TxnKind::Unknown | TxnKind::KeyExchange => return Some((code("40"), None, sign)),
+            _ => {}
+        }
+        // Financial requests.
+        let card_id = req
+            .pan
+            .as_deref()
+            .and_then(|p| self.cards.get(p))
+            .map(|c| c.cfg.id.clone());
+        let mut delay = None;
+        let forced = if term.batch != req.batch.unwrap_or(term.batch) {
+            Some("77".to_owned())
+        } else if kind != TxnKind::Reversal
+            && self
+                .dup
+                .contains_key(&(req.terminal_id.clone(), req.stan, now.day()))
+        {
+            Some("94".to_owned())
+        } else {
+            let outcome = self.rules.evaluate(req, card_id.as_deref());
+            if outcome.drop {
+                self.events.push_back(HostEvent::Dropped {
+                    conn,
+                    at: now,
+                    terminal: req.terminal_id.clone(),
+                    stan: req.stan,
+                });
+                return None;
+            }
+            delay = outcome.delay;
+            match self.issuer {
+                IssuerState::Down => Some("91".to_owned()),
+                IssuerState::Unreachable => Some("92".to_owned()),
+                IssuerState::Slow => {
+                    delay = Some(delay.unwrap_or_default().max(self.slow_delay));
+                    Some("98".to_owned())
+                }
+                IssuerState::Up => outcome.respond.filter(|c| c != "00"),
+            }
+        };
+        let draft = match forced {
+            Some(c) => Draft::decline(&c),
+            None => self.authorize(now, req, kind),
+        };
+        let entry = self.entry(now, req, kind, card_id, draft);
+        let mut reply = Reply {
+            code: entry.code.clone(),
+            rrn: Some(entry.rrn.clone()),
+            auth_code: entry.auth_code.clone(),
+            ..Reply::default()
+        };
+        if let Err(e) = self.ledger.append(&entry) {
+            self.events.push_back(HostEvent::Rejected {
+                conn,
+                at: now,
+                reason: format!("ledger: {e}"),
+            });
+            return Some((code("96"), delay, sign));
+        }
+        if kind == TxnKind::BalanceInquiry && entry.approved() {
+            reply.balance = card_pan(req).and_then(|p| self.available(p));
+        }
+        self.apply(&entry, true);
+        Some((reply, delay, sign))
+    }
+
+    fn entry(
+        &mut self,
+        now: Timestamp,
+        req: &Request,
+        kind: TxnKind,
+        card: Option<String>,
+        d: Draft,
+    ) -> Entry {
+        let seq = self.records.len() as u64 + 1;
+        let auth_code = (d.code == "00" && kind != TxnKind::Reversal)
+            .then(|| format!("{:06}", self.rng.next_u32() % 1_000_000));
+        Entry {
+            seq,
+            at: now,
+            day: now.day(),
+            kind: kind.as_str().to_owned(),
+            mti: req.mti.map(|m| m.as_str().to_owned()).unwrap_or_default(),
+            terminal: req.terminal_id.clone(),
+            merchant: req.merchant_id.clone(),
+            stan: req.stan,
+            batch: req.batch.unwrap_or(0),
+            card,
+            pan_masked: req.pan.as_deref().map(|p| mask_pan(p.as_bytes())),
+            amount: req.amount.unwrap_or(0),
+            currency: req.currency.unwrap_or(self.currency),
+            code: d.code,
+            rrn: format!("{}{:08}", now.mmdd(), seq % 100_000_000),
+            auth_code,
+            original: d.original,
+            postings: d.postings,
+            hold: d.hold,
+        }
+    }
+
+    fn available(&self, pan: &str) -> Option<i64> {
+        let acct = self.cards.get(pan)?.cfg.account_id();
+        Some(self.accounts.get(acct)? - self.holds.get(acct).copied().unwrap_or(0))
+    }
+
+    fn sign_on(&mut self, _now: Timestamp, req: &Request) -> Reply {
+        let layout = match req.net_code.as_deref() {
+            Some("001") if self.dialect == Dialect::UnionPay => Field62Layout::Bytes24,
+            Some("004") => Field62Layout::Bytes60,
+            _ => Field62Layout::Bytes40,
+        };
+        let mut rng = Seeded(&mut self.rng);
+        let Ok(keys) = WorkingKeys::generate(layout, &mut rng) else {
+            return Reply {
+                code: "96".into(),
+                ..Reply::default()
+            };
+        };
+        let Some(term) = self.terminals.get_mut(&req.terminal_id) else {
+            return Reply {
+                code: "97".into(),
+                ..Reply::default()
+            };
+        };
+        let Ok(wrapped) = keys.wrap(&term.tmk, layout) else {
+            return Reply {
+                code: "96".into(),
+                ..Reply::default()
+            };
+        };
+        term.keys = Some(keys);
+        Reply {
+            code: "00".into(),
+            keys: Some(wrapped),
+            batch: Some(term.batch),
+            ..Reply::default()
+        }
+    }
+
+    fn host_totals(&self, terminal: &str, batch: u32) -> Totals {
+        let mut t = (0, 0, 0, 0);
+        for r in &self.records {
+            let e = &r.entry;
+            if e.terminal != terminal || e.batch != batch || !e.approved() {
+                continue;
+            }
+            match r.kind {
+                TxnKind::Sale | TxnKind::PreAuthCompletion if r.status == Status::Open => {
+                    t.0 += e.amount;
+                    t.1 += 1;
+                }
+                TxnKind::Refund => {
+                    t.2 += e.amount;
+                    t.3 += 1;
+                }
+                _ => {}
+            }
+        }
+        t
+    }
+
+    fn settle(&mut self, req: &Request) -> Reply {
+        let Some(batch) = self.terminals.get(&req.terminal_id).map(|t| t.batch) else {
+            return Reply {
+                code: "97".into(),
+                ..Reply::default()
+            };
+        };
+        if req.batch.is_some_and(|b| b != batch) {
+            return Reply {
+                code: "77".into(),
+                ..Reply::default()
+            };
+        }
+        let host = self.host_totals(&req.terminal_id, batch);
+        let theirs = req.additional.clone().unwrap_or_default();
+        let mine = totals_field(host);
+        let balanced = theirs.get(..30) == Some(mine.as_str());
+        let head = theirs.get(..30).unwrap_or(&mine).to_owned();
+        self.events.push_back(HostEvent::Settled {
+            terminal: req.terminal_id.clone(),
+            batch,
+            balanced,
+            host_totals: host,
+        });
+        Reply {
+            code: "00".into(),
+            additional: Some(format!("{head}{}", if balanced { '1' } else { '2' })),
+            ..Reply::default()
+        }
+    }
+
+    /// Looks up the original of a void, refund or completion.
+    fn find_original(&self, req: &Request) -> Result<u64, &'static str> {
+        if let Some(rrn) = req.rrn.as_deref().filter(|r| !r.trim().is_empty()) {
+            if let Some(&seq) = self.by_rrn.get(rrn) {
+                let r = self.record(seq).ok_or("25")?;
+                if r.entry.terminal != req.terminal_id {
+                    return Err("58");
+                }
+                return Ok(seq);
+            }
+        }
+        let o = req.original.clone().unwrap_or_default();
+        let key = (
+            req.terminal_id.clone(),
+            o.batch.or(req.batch).unwrap_or(0),
+            o.stan.ok_or("25")?,
+        );
+        self.by_stan.get(&key).copied().ok_or("25")
+    }
+
+    fn authorize(&mut self, now: Timestamp, req: &Request, kind: TxnKind) -> Draft {
+        match kind {
+            TxnKind::Sale | TxnKind::BalanceInquiry | TxnKind::PreAuth => {
+                self.debit(now, req, kind)
+            }
+            TxnKind::Void | TxnKind::PreAuthVoid | TxnKind::PreAuthCompletionVoid => {
+                self.void(now, req, kind)
+            }
+            TxnKind::PreAuthCompletion => self.completion(req),
+            TxnKind::Refund => self.refund(req),
+            TxnKind::Reversal => self.reversal(req),
+            _ => Draft::decline("40"),
+        }
+    }
+
+    fn card_checks(&self, now: Timestamp, req: &Request) -> Result<(), &'static str> {
+        let card = req
+            .pan
+            .as_deref()
+            .and_then(|p| self.cards.get(p))
+            .ok_or("14")?;
+        match card.cfg.status {
+            CardStatus::Active => {}
+            CardStatus::Lost => return Err("41"),
+            CardStatus::Stolen => return Err("43"),
+            CardStatus::Blocked => return Err("57"),
+        }
+        let expiry: u32 = card.cfg.expiry.parse().unwrap_or(0);
+        let today: u32 = now.yymm().parse().unwrap_or(0);
+        // YYMM compares as a number within one century.
+        if expiry < today {
+            return Err("54");
+        }
+        if let Some(e) = req.expiry.as_deref() {
+            if e != card.cfg.expiry {
+                return Err("54");
+            }
+        }
+        Ok(())
+    }
+
+    fn check_pin(
+        &mut self,
+        now: Timestamp,
+        req: &Request,
+        kind: TxnKind,
+    ) -> Result<(), &'static str> {
+        let pan = req.pan.clone().unwrap_or_default();
+        let Some(card) = self.cards.get(&pan) else {
+            return Err("14");
+        };
+        let contactless = req
+            .entry_mode
+            .as_deref()
+            .is_some_and(|m| m.starts_with("07") || m.starts_with("98"));
+        let small = req.amount.unwrap_or(0) <= self.no_pin_limit.minor();
+        let Some(block) = req.pin_block else {
+            let exempt =
+                !card.cfg.pin_required || (contactless && small && kind != TxnKind::BalanceInquiry);
+            return if exempt { Ok(()) } else { Err("55") };
+        };
+        if card.hard_locked {
+            return Err("38");
+        }
+        let id = card.cfg.id.clone();
+        let want = card.cfg.pin.clone();
+        let day = now.day();
+        let tries = self.pin_fail.entry(id).or_insert((day, 0));
+        if tries.0 != day {
+            *tries = (day, 0);
+        }
+        if tries.1 >= self.pin_tries {
+            return Err(match self.pin_lock {
+                PinLockPolicy::Daily => "75",
+                PinLockPolicy::Hard => "38",
+            });
+        }
+        let pik = self
+            .terminals
+            .get(&req.terminal_id)
+            .and_then(|t| t.keys.as_ref())
+            .map(|k| k.pik.clone())
+            .ok_or("99")?;
+        let pan_ref = Pan::new(&pan).map_err(|_| "14")?;
+        let got = decrypt_pin(
+            &pik,
+            PinBlockFormat::Iso0,
+            &EncryptedPinBlock::from_bytes(block),
+            Some(&pan_ref),
+        )
+        .map_err(|_| "99")?;
+        if got.expose_secret() == want {
+            tries.1 = 0;
+            return Ok(());
+        }
+        tries.1 += 1;
+        if tries.1 >= self.pin_tries {
+            return Err(match self.pin_lock {
+                PinLockPolicy::Daily => "75",
+                PinLockPolicy::Hard => {
+                    if let Some(c) = self.cards.get_mut(&pan) {
+                        c.hard_locked = true;
+                    }
+                    "38"
+                }
+            });
+        }
+        Err("55")
+    }
+
+    fn debit(&mut self, now: Timestamp, req: &Request, kind: TxnKind) -> Draft {
+        if let Err(c) = self.card_checks(now, req) {
+            return Draft::decline(c);
+        }
+        if let Err(c) = self.check_pin(now, req, kind) {
+            return Draft::decline(c);
+        }
+        let Some(pan) = req.pan.as_deref() else {
+            return Draft::decline("14");
+        };
+        let Some(card) = self.cards.get(pan) else {
+            return Draft::decline("14");
+        };
+        let acct = card.cfg.account_id().to_owned();
+        if kind == TxnKind::BalanceInquiry {
+            return Draft::approve(Vec::new());
+        }
+        let amount = req.amount.unwrap_or(0);
+        let Ok(signed) = i64::try_from(amount) else {
+            return Draft::decline("13");
+        };
+        if amount == 0 {
+            return Draft::decline("13");
+        }
+        if card.cfg.per_txn_limit.is_some_and(|l| amount > l.minor()) {
+            return Draft::decline("61");
+        }
+        let spent = self
+            .daily
+            .get(&(acct.clone(), now.day()))
+            .copied()
+            .unwrap_or(0);
+        if card
+            .cfg
+            .daily_limit
+            .is_some_and(|l| spent.saturating_add(signed) > l.0)
+        {
+            return Draft::decline("61");
+        }
+        if self.available(pan).unwrap_or(0) < signed {
+            return Draft::decline("51");
+        }
+        if kind == TxnKind::PreAuth {
+            let mut d = Draft::approve(Vec::new());
+            d.hold = signed;
+            return d;
+        }
+        Draft::approve(vec![
+            Posting {
+                account: acct,
+                delta: -signed,
+            },
+            Posting {
+                account: merchant_account(&req.merchant_id),
+                delta: signed,
+            },
+        ])
+    }
+
+    fn void(&mut self, now: Timestamp, req: &Request, kind: TxnKind) -> Draft {
+        let seq = match self.find_original(req) {
+            Ok(s) => s,
+            Err(c) => return Draft::decline(c),
+        };
+        let Some(orig) = self.record(seq) else {
+            return Draft::decline("25");
+        };
+        let want = match kind {
+            TxnKind::Void => TxnKind::Sale,
+            TxnKind::PreAuthVoid => TxnKind::PreAuth,
+            _ => TxnKind::PreAuthCompletion,
+        };
+        let verdict = if orig.kind != want {
+            Err("12")
+        } else if !orig.entry.approved() {
+            Err("12")
+        } else if orig.status != Status::Open {
+            Err("22")
+        } else if orig.entry.day != now.day() {
+            Err("12")
+        } else if orig.entry.terminal != req.terminal_id {
+            Err("58")
+        } else if card_pan(req)
+            .and_then(|p| self.cards.get(p))
+            .map(|c| &c.cfg.id)
+            != orig.entry.card.as_ref()
+        {
+            Err("14")
+        } else if req.amount.is_some_and(|a| a != orig.entry.amount) {
+            Err("64")
+        } else {
+            Ok(())
+        };
+        match verdict {
+            Err(c) => Draft::decline_on(c, seq),
+            Ok(()) => {
+                let mut d = Draft::approve(negate(&orig.entry.postings));
+                d.hold = -orig.entry.hold;
+                d.original = Some(seq);
+                d
+            }
+        }
+    }
+
+    fn completion(&mut self, req: &Request) -> Draft {
+        let seq = match self.find_original(req) {
+            Ok(s) => s,
+            Err(c) => return Draft::decline(c),
+        };
+        let Some(orig) = self.record(seq) else {
+            return Draft::decline("25");
+        };
+        let amount = req.amount.unwrap_or(0);
+        let verdict = if orig.kind != TxnKind::PreAuth || !orig.entry.approved() {
+            Err("12")
+        } else if orig.status != Status::Open {
+            Err("22")
+        } else if card_pan(req)
+            .and_then(|p| self.cards.get(p))
+            .map(|c| &c.cfg.id)
+            != orig.entry.card.as_ref()
+        {
+            Err("14")
+        } else if amount == 0 || amount > orig.entry.amount {
+            Err("64")
+        } else {
+            Ok(())
+        };
+        if let Err(c) = verdict {
+            return Draft::decline_on(c, seq);
+        }
+        let Some(acct) = card_pan(req)
+            .and_then(|p| self.cards.get(p))
+            .map(|c| c.cfg.account_id().to_owned())
+        else {
+            return Draft::decline("14");
+        };
+        let hold = orig.entry.hold;
+        let signed = i64::try_from(amount).unwrap_or(i64::MAX);
+        let available = self.accounts.get(&acct).copied().unwrap_or(0)
+            - (self.holds.get(&acct).copied().unwrap_or(0) - hold);
+        if available < signed {
+            return Draft::decline_on("51", seq);
+        }
+        let mut d = Draft::approve(vec![
+            Posting {
+                account: acct,
+                delta: -signed,
+            },
+            Posting {
+                account: merchant_account(&req.merchant_id),
+                delta: signed,
+            },
+        ]);
+        d.hold = -hold;
+        d.original = Some(seq);
+        d
+    }
+
+    fn refund(&mut self, req: &Request) -> Draft {
+        let seq = match self.find_original(req) {
+            Ok(s) => s,
+            Err(c) => return Draft::decline(c),
+        };
+        let Some(orig) = self.record(seq) else {
+            return Draft::decline("25");
+        };
+        let amount = req.amount.unwrap_or(0);
+        let verdict = if !matches!(orig.kind, TxnKind::Sale | TxnKind::PreAuthCompletion)
+            || !orig.entry.approved()
+        {
+            Err("12")
+        } else if orig.status != Status::Open {
+            Err("22")
+        } else if card_pan(req)
+            .and_then(|p| self.cards.get(p))
+            .map(|c| &c.cfg.id)
+            != orig.entry.card.as_ref()
+        {
+            Err("14")
+        } else if amount == 0 || amount > orig.entry.amount.saturating_sub(orig.refunded) {
+            Err("64")
+        } else {
+            Ok(())
+        };
+        if let Err(c) = verdict {
+            return Draft::decline_on(c, seq);
+        }
+        let Some(acct) = orig
+            .entry
+            .postings
+            .iter()
+            .find(|p| p.delta < 0)
+            .map(|p| p.account.clone())
+        else {
+            return Draft::decline_on("12", seq);
+        };
+        let signed = i64::try_from(amount).unwrap_or(i64::MAX);
+        let mut d = Draft::approve(vec![
+            Posting {
+                account: acct,
+                delta: signed,
+            },
+            Posting {
+                account: merchant_account(&req.merchant_id),
+                delta: -signed,
+            },
+        ]);
+        d.original = Some(seq);
+        d
+    }
+
+    fn reversal(&mut self, req: &Request) -> Draft {
+        let key = (req.terminal_id.clone(), req.batch.unwrap_or(0), req.stan);
+        let Some(&seq) = self.by_stan.get(&key) else {
+            return Draft::decline("25");
+        };
+        let Some(orig) = self.record(seq) else {
+            return Draft::decline("25");
+        };
+        if !orig.kind.is_reversible() {
+            return Draft::decline_on("12", seq);
+        }
+        if !orig.entry.approved() {
+            return Draft::decline_on("12", seq);
+        }
+        if self.reversal_of.contains_key(&seq) {
+            // Already reversed: the same answer, no second credit.
+            let mut d = Draft::approve(Vec::new());
+            d.original = Some(seq);
+            return d;
+        }
+        if matches!(orig.status, Status::Closed(_)) {
+            return Draft::decline_on("22", seq);
+        }
+        if req.amount.is_some_and(|a| a != orig.entry.amount) {
+            return Draft::decline_on("64", seq);
+        }
+        if req.pan.is_some()
+            && card_pan(req)
+                .and_then(|p| self.cards.get(p))
+                .map(|c| &c.cfg.id)
+                != orig.entry.card.as_ref()
+        {
+            return Draft::decline_on("14", seq);
+        }
+        let mut d = Draft::approve(negate(&orig.entry.postings));
+        d.hold = -orig.entry.hold;
+        d.original = Some(seq);
+        d
+    }
+
+    // ----- applying entries ---------------------------------------------
+
+    /// Applies one journal entry to balances and indexes. `live` entries
+    /// also emit events and notifications; replayed ones do not.
+    fn apply(&mut self, e: &Entry, live: bool) {
+        let kind = TxnKind::parse(&e.kind).unwrap_or(TxnKind::Unknown);
+        for p in &e.postings {
+            *self.accounts.entry(p.account.clone()).or_insert(0) += p.delta;
+            if self.card_accounts.contains(&p.account) {
+                *self.daily.entry((p.account.clone(), e.day)).or_insert(0) -= p.delta;
+            }
+        }
+        if e.hold != 0 {
+            if let Some(acct) = e
+                .card
+                .as_ref()
+                .and_then(|id| self.cards.values().find(|c| &c.cfg.id == id))
+                .map(|c| c.cfg.account_id().to_owned())
+            {
+                *self.holds.entry(acct).or_insert(0) += e.hold;
+            }
+        }
+        if e.approved() {
+            if let Some(orig) = e.original {
+                match kind {
+                    TxnKind::Reversal => {
+                        if !self.reversal_of.contains_key(&orig) {
+                            self.reversal_of.insert(orig, e.seq);
+                            let inner = self.record_mut(orig).and_then(|r| {
+                                r.status = Status::Reversed(e.seq);
+                                r.entry.original
+                            });
+                            if let Some(inner) = inner {
+                                if let Some(r) = self.record_mut(inner) {
+                                    if matches!(r.status, Status::Closed(s) if s == orig) {
+                                        r.status = Status::Open;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    TxnKind::Refund => {
+                        if let Some(r) = self.record_mut(orig) {
+                            r.refunded += e.amount;
+                        }
+                    }
+                    _ => {
+                        if let Some(r) = self.record_mut(orig) {
+                            r.status = Status::Closed(e.seq);
+                        }
+                    }
+                }
+            }
+        }
+        if kind == TxnKind::Settlement {
+            if let Some(t) = self.terminals.get_mut(&e.terminal) {
+                t.batch = (e.batch + 1) % 1_000_000;
+            }
+        }
+        if kind != TxnKind::Reversal {
+            self.dup
+                .entry((e.terminal.clone(), e.stan, e.day))
+                .or_insert(e.seq);
+            self.by_stan
+                .entry((e.terminal.clone(), e.batch, e.stan))
+                .or_insert(e.seq);
+            if e.approved() {
+                self.by_rrn.entry(e.rrn.clone()).or_insert(e.seq);
+            }
+        }
+        self.records.push(Record {
+            entry: e.clone(),
+            kind,
+            status: Status::Open,
+            refunded: 0,
+        });
+        if live {
+            self.events.push_back(HostEvent::Journal(e.clone()));
+            self.notify(e);
+        }
+    }
+
+    fn notify(&mut self, e: &Entry) {
+        for p in &e.postings {
+            if !self.card_accounts.contains(&p.account) {
+                continue;
+            }
+            let Some(card) = e
+                .card
+                .as_ref()
+                .and_then(|id| self.cards.values().find(|c| &c.cfg.id == id))
+            else {
+                continue;
+            };
+            let last4 = card
+                .cfg
+                .pan
+                .get(card.cfg.pan.len().saturating_sub(4)..)
+                .unwrap_or("");
+            let merchant = self
+                .terminals
+                .get(&e.terminal)
+                .map_or("", |t| t.merchant_name.as_str());
+            let balance = self.accounts.get(&p.account).copied().unwrap_or(0);
+            let cur = cardwire_codec::Amount {
+                minor: 0,
+                currency: Some(e.currency),
+            }
+            .currency_alpha()
+            .unwrap_or("CNY");
+            let verb = if p.delta < 0 { "debited" } else { "credited" };
+            let text = format!(
+                "[{}] Card *{last4} {verb} {cur} {} at {merchant} ({}) {} {}. Balance {cur} {}.",
+                self.bank,
+                Money(p.delta.abs()),
+                e.kind,
+                &e.at.mmdd(),
+                &e.at.hhmmss(),
+                Money(balance),
+            );
+            self.events.push_back(HostEvent::Notification(Notification {
+                at: e.at,
+                card: card.cfg.id.clone(),
+                account: p.account.clone(),
+                kind: e.kind.clone(),
+                delta: p.delta,
+                balance,
+                entry: e.seq,
+                text,
+            }));
+        }
+    }
+}
+
+/// The merchant settlement account of merchant `mid`.
+pub fn merchant_account(mid: &str) -> String {
+    format!("merchant:{mid}")
+}
+
+fn card_pan(req: &Request) -> Option<&str> {
+    req.pan.as_deref()
+}
+
+fn negate(p: &[Posting]) -> Vec<Posting> {
+    p.iter()
+        .map(|p| Posting {
+            account: p.account.clone(),
+            delta: -p.delta,
+        })
+        .collect()
+}
+
+struct Draft {
+    code: String,
+    postings: Vec<Posting>,
+    hold: i64,
+    original: Option<u64>,
+}
+
+impl Draft {
+    fn decline(code: &str) -> Self {
+        Draft {
+            code: code.into(),
+            postings: Vec::new(),
+            hold: 0,
+            original: None,
+        }
+    }
+    fn decline_on(code: &str, original: u64) -> Self {
+        Draft {
+            original: Some(original),
+            ..Draft::decline(code)
+        }
+    }
+    fn approve(postings: Vec<Posting>) -> Self {
+        Draft {
+            code: "00".into(),
+            postings,
+            hold: 0,
+            original: None,
+        }
+    }
+}
+
+impl<L: Ledger> core::fmt::Debug for Host<L> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Host")
+            .field("spec", &self.spec.name)
+            .field("cards", &self.cards.len())
+            .field("terminals", &self.terminals.len())
+            .field("entries", &self.records.len())
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OriginalRef {
+    /// Reference to a journal entry's transaction.
+    pub fn of(e: &Entry) -> Self {
+        OriginalRef {
+            batch: Some(e.batch),
+            stan: Some(e.stan),
+            date: Some(e.at.mmdd()),
+        }
+    }
+}

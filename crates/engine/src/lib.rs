@@ -1,0 +1,56 @@
+//! Sans-IO terminal and host state machines for ISO 8583 POS links.
+//!
+//! Everything here is a pure state machine in the shape of quinn-proto:
+//! inputs are `handle_message(now, ..)`, `handle_timeout(now)` and
+//! `handle_disconnect(now)`; outputs are `poll_transmit()`,
+//! `poll_timeout()` and `poll_event()`. No sockets, no tokio, no clock:
+//! `now` is a [`Timestamp`] the driver passes in, so a test can run a
+//! 60-second timeout in microseconds and every seeded run is identical.
+//!
+//! - [`host::Host`]: acquirer + issuer. Cards, accounts, PIN tries,
+//!   limits, every UnionPay transaction type and its 1987 equivalent, the
+//!   reversal and void rules with their response codes, response rules,
+//!   issuer states, cardholder SMS notifications, a [`ledger::Ledger`].
+//! - [`terminal::Terminal`]: STAN and batch counters, sign-on, MAC,
+//!   the reversal discipline (store before send, send before the next
+//!   transaction, retries, give-up policy), void with supervisor password
+//!   and voucher number, a non-conforming mode that never reverses.
+//! - [`fault`]: a seeded fault plan for the link (drop, delay, duplicate,
+//!   corrupt, disconnect, reorder).
+//! - [`pair::Pair`]: a terminal and a host joined by an in-memory link
+//!   with a simulated clock and the fault plan.
+//! - [`scenario`]: scenario files (TOML), the built-in field cases and
+//!   the runner with its report and invariants.
+//!
+//! # Example
+//!
+//! ```
+//! use cardwire_engine::pair::Pair;
+//! use cardwire_engine::terminal::Action;
+//! use cardwire_engine::config::{HostConfig, Money};
+//!
+//! let mut pair = Pair::demo(1).unwrap();
+//! let out = pair.run(Action::sale("alice", Money(1234))).unwrap();
+//! assert_eq!(out.code.as_deref(), Some("00"));
+//! assert_eq!(pair.host.card_balance("alice"), Some(500_000 - 1234));
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod config;
+pub mod fault;
+pub mod host;
+pub mod invariants;
+pub mod ledger;
+pub mod pair;
+pub mod rules;
+pub mod scenario;
+pub mod terminal;
+pub mod wire;
+
+pub use clock::Timestamp;
+pub use config::{HostConfig, Money};
+pub use host::{ConnId, Host, HostEvent, Transmit};
+pub use ledger::{Entry, Ledger, MemoryLedger, Posting};
