@@ -718,6 +718,14 @@ impl<L: Ledger> Host<L> {
         d: Draft,
     ) -> Entry {
         let seq = self.records.len() as u64 + 1;
+        // A reversal carries no card data: it acts on the original's card.
+        let orig = d.original.and_then(|o| self.record(o)).map(|r| &r.entry);
+        let card = card.or_else(|| orig.and_then(|o| o.card.clone()));
+        let pan_masked = req
+            .pan
+            .as_deref()
+            .map(|p| mask_pan(p.as_bytes()))
+            .or_else(|| orig.and_then(|o| o.pan_masked.clone()));
         let auth_code = (d.code == "00" && kind != TxnKind::Reversal)
             .then(|| format!("{:06}", self.rng.next_u32() % 1_000_000));
         Entry {
@@ -731,7 +739,7 @@ impl<L: Ledger> Host<L> {
             stan: req.stan,
             batch: req.batch.unwrap_or(0),
             card,
-            pan_masked: req.pan.as_deref().map(|p| mask_pan(p.as_bytes())),
+            pan_masked,
             amount: req.amount.unwrap_or(0),
             currency: req.currency.unwrap_or(self.currency),
             code: d.code,
@@ -1328,13 +1336,13 @@ impl<L: Ledger> Host<L> {
             .currency_alpha()
             .unwrap_or("CNY");
             let verb = if p.delta < 0 { "debited" } else { "credited" };
+            let when = e.at.to_string();
             let text = format!(
-                "[{}] Card *{last4} {verb} {cur} {} at {merchant} ({}) {} {}. Balance {cur} {}.",
+                "[{}] Card *{last4} {verb} {cur} {} at {merchant} ({}) on {}. Balance {cur} {}.",
                 self.bank,
                 Money(p.delta.abs()),
                 e.kind,
-                &e.at.mmdd(),
-                &e.at.hhmmss(),
+                when.get(5..19).unwrap_or(&when),
                 Money(balance),
             );
             self.events.push_back(HostEvent::Notification(Notification {

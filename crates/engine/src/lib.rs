@@ -25,14 +25,14 @@
 //! # Example
 //!
 //! ```
-//! use cardwire_engine::pair::Pair;
-//! use cardwire_engine::terminal::Action;
-//! use cardwire_engine::config::{HostConfig, Money};
+//! use cardwire_engine::{Money, pair::Pair, terminal::Action};
 //!
-//! let mut pair = Pair::demo(1).unwrap();
-//! let out = pair.run(Action::sale("alice", Money(1234))).unwrap();
+//! let mut pair = Pair::demo(1)?;
+//! let out = pair.run(Action::sale(pair.card("alice")?, Money(1234)))?;
 //! assert_eq!(out.code.as_deref(), Some("00"));
+//! assert_eq!(out.display, "交易成功");
 //! assert_eq!(pair.host.card_balance("alice"), Some(500_000 - 1234));
+//! # Ok::<(), cardwire_engine::pair::PairError>(())
 //! ```
 
 #![forbid(unsafe_code)]
@@ -54,3 +54,4 @@ pub use clock::Timestamp;
 pub use config::{HostConfig, Money};
 pub use host::{ConnId, Host, HostEvent, Transmit};
 pub use ledger::{Entry, Ledger, MemoryLedger, Posting};
+pub use terminal::{Action, Terminal, TerminalConfig, TerminalEvent};

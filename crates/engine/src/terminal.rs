@@ -846,6 +846,11 @@ impl Terminal {
     }
 
     fn finish(&mut self, now: Timestamp, outcome: Outcome) {
+        if self.upload_seen {
+            // Batch upload done (or abandoned): the batch is closed.
+            self.upload_seen = false;
+            self.close_batch();
+        }
         self.display(now, &outcome.display.clone());
         self.events.push_back(TerminalEvent::Completed(outcome));
         self.action = None;
@@ -1413,10 +1418,6 @@ impl Terminal {
         }
         self.main_outcome = Some(o);
         self.advance(now);
-        if self.upload_seen && self.action.is_none() {
-            self.close_batch();
-            self.upload_seen = false;
-        }
     }
 
     fn close_batch(&mut self) {
