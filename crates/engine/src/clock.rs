@@ -30,7 +30,7 @@ impl Timestamp {
     }
 
     /// `self + d`, saturating.
-    pub fn add(self, d: Duration) -> Self {
+    pub fn plus(self, d: Duration) -> Self {
         Timestamp(
             self.0
                 .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
@@ -117,7 +117,7 @@ mod tests {
     #[test]
     fn next_day_is_a_new_business_day() {
         let t = Timestamp::SIM_START;
-        assert_eq!(t.add(Duration::from_secs(14 * 3600)).day(), t.day());
-        assert_eq!(t.add(Duration::from_secs(15 * 3600)).day(), t.day() + 1);
+        assert_eq!(t.plus(Duration::from_secs(14 * 3600)).day(), t.day());
+        assert_eq!(t.plus(Duration::from_secs(15 * 3600)).day(), t.day() + 1);
     }
 }

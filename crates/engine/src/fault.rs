@@ -286,7 +286,7 @@ impl FaultyLink {
         self.held = keep;
         due.into_iter()
             .map(|(_, bytes)| LinkAction::Deliver {
-                at: now.add(self.latency),
+                at: now.plus(self.latency),
                 bytes,
             })
             .collect()
@@ -320,7 +320,7 @@ impl FaultyLink {
     pub fn on_request(&mut self, now: Timestamp, bytes: Bytes) -> Vec<LinkAction> {
         let (kind, stan) = meta(&self.spec, &bytes);
         let faults = self.strike(&kind);
-        let at = now.add(self.latency);
+        let at = now.plus(self.latency);
         let has = |f: Fault| faults.iter().any(|(x, _)| *x == f);
         for (f, _) in &faults {
             self.events.push_back(FaultEvent {
@@ -365,13 +365,13 @@ impl FaultyLink {
         }];
         if has(Fault::DuplicateRequest) {
             out.push(LinkAction::Deliver {
-                at: at.add(Duration::from_millis(1)),
+                at: at.plus(Duration::from_millis(1)),
                 bytes,
             });
         }
         if has(Fault::DisconnectAfterRequest) {
             out.push(LinkAction::Disconnect {
-                at: at.add(Duration::from_millis(1)),
+                at: at.plus(Duration::from_millis(1)),
             });
         }
         out
@@ -379,7 +379,7 @@ impl FaultyLink {
 
     /// A reply leaves the host at `now`.
     pub fn on_response(&mut self, now: Timestamp, bytes: Bytes) -> Vec<LinkAction> {
-        let at = now.add(self.latency);
+        let at = now.plus(self.latency);
         // Replies that overtake held ones release them right after.
         let mut out = Vec::new();
         let (kind, stan) = meta(&self.spec, &bytes);
@@ -410,7 +410,7 @@ impl FaultyLink {
             bytes
         };
         if has(Fault::Reorder) {
-            let until = now.add(delay_of(Fault::Reorder, Duration::from_secs(5)));
+            let until = now.plus(delay_of(Fault::Reorder, Duration::from_secs(5)));
             self.held.push((until, bytes.clone()));
             if has(Fault::DuplicateResponse) {
                 self.held.push((until, bytes));
@@ -418,7 +418,7 @@ impl FaultyLink {
             return out;
         }
         let at = if has(Fault::DelayResponse) {
-            at.add(delay_of(Fault::DelayResponse, Duration::from_secs(90)))
+            at.plus(delay_of(Fault::DelayResponse, Duration::from_secs(90)))
         } else {
             at
         };
@@ -428,11 +428,11 @@ impl FaultyLink {
         });
         if has(Fault::DuplicateResponse) {
             out.push(LinkAction::Deliver {
-                at: at.add(Duration::from_millis(1)),
+                at: at.plus(Duration::from_millis(1)),
                 bytes,
             });
         }
-        out.extend(self.release_held(at.add(Duration::from_millis(2))));
+        out.extend(self.release_held(at.plus(Duration::from_millis(2))));
         out
     }
 

@@ -432,7 +432,7 @@ impl<L: Ledger> Host<L> {
                 return;
             }
         };
-        let delayed_until = delay.map(|d| now.add(d));
+        let delayed_until = delay.map(|d| now.plus(d));
         let info = CodeTable::lookup(self.spec.codes, &reply.code);
         self.events.push_back(HostEvent::Replied {
             conn,
@@ -1045,9 +1045,7 @@ impl<L: Ledger> Host<L> {
             TxnKind::PreAuthVoid => TxnKind::PreAuth,
             _ => TxnKind::PreAuthCompletion,
         };
-        let verdict = if orig.kind != want {
-            Err("12")
-        } else if !orig.entry.approved() {
+        let verdict = if orig.kind != want || !orig.entry.approved() {
             Err("12")
         } else if orig.status != Status::Open {
             Err("22")
@@ -1251,8 +1249,10 @@ impl<L: Ledger> Host<L> {
             if let Some(orig) = e.original {
                 match kind {
                     TxnKind::Reversal => {
-                        if !self.reversal_of.contains_key(&orig) {
-                            self.reversal_of.insert(orig, e.seq);
+                        if let std::collections::hash_map::Entry::Vacant(v) =
+                            self.reversal_of.entry(orig)
+                        {
+                            v.insert(e.seq);
                             let inner = self.record_mut(orig).and_then(|r| {
                                 r.status = Status::Reversed(e.seq);
                                 r.entry.original

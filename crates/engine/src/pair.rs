@@ -184,7 +184,7 @@ impl Pair {
     pub fn run(&mut self, action: Action) -> Result<Outcome, PairError> {
         let from = self.log.len();
         self.terminal.start(self.now, action)?;
-        let deadline = self.now.add(ACTION_LIMIT);
+        let deadline = self.now.plus(ACTION_LIMIT);
         loop {
             self.flush();
             if let Some(o) = self.log[from..].iter().find_map(|e| match e {
@@ -202,7 +202,7 @@ impl Pair {
 
     /// Lets `d` of simulated time pass, delivering whatever is due.
     pub fn advance(&mut self, d: Duration) {
-        let until = self.now.add(d);
+        let until = self.now.plus(d);
         loop {
             self.flush();
             match self.next_time() {

@@ -166,7 +166,9 @@ impl RuleSet {
                 rule: Some(i),
             };
         }
-        if self.amount_code_rule {
+        // Reversals are the acquirer's business: the amount rule, meant to
+        // drive the issuer's answer, leaves them alone.
+        if self.amount_code_rule && req.kind != Some(cardwire_codec::TxnKind::Reversal) {
             if let Some(code) = req.amount.and_then(amount_code) {
                 return RuleOutcome {
                     respond: Some(code),

@@ -1225,7 +1225,7 @@ impl Terminal {
             step,
             kind,
             stan: req.stan,
-            deadline: now.add(self.cfg.timeout),
+            deadline: now.plus(self.cfg.timeout),
             request: req,
             reversible,
         });
@@ -1377,24 +1377,25 @@ impl Terminal {
             self.advance(now);
             return;
         }
-        if f.reversible && self.cfg.conforming && reply.code != "94" {
-            if self
+        if f.reversible
+            && self.cfg.conforming
+            && reply.code != "94"
+            && self
                 .state
                 .pending_reversal
                 .as_ref()
                 .is_some_and(|p| p.stan == f.stan)
-            {
-                self.state.pending_reversal = None;
-                self.events.push_back(TerminalEvent::ReversalCleared {
-                    at: now,
-                    stan: f.stan,
-                    by: if o.approved {
-                        "approved".into()
-                    } else {
-                        "declined".into()
-                    },
-                });
-            }
+        {
+            self.state.pending_reversal = None;
+            self.events.push_back(TerminalEvent::ReversalCleared {
+                at: now,
+                stan: f.stan,
+                by: if o.approved {
+                    "approved".into()
+                } else {
+                    "declined".into()
+                },
+            });
         }
         if o.approved {
             self.record(now, &f, &reply);

@@ -27,6 +27,15 @@ use cardwire_security::{DesKey, MacAlgorithm, SecurityError, compute_mac, verify
 
 use crate::clock::Timestamp;
 
+/// MTI, processing code, POS condition code (25), UnionPay transaction
+/// type (60.1).
+pub type RequestShape = (
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    &'static str,
+);
+
 /// Which message conventions the engine speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -93,18 +102,7 @@ impl Dialect {
     /// # Errors
     ///
     /// [`WireError::UnsupportedTransaction`] for kinds without a message.
-    pub fn request_shape(
-        self,
-        kind: TxnKind,
-    ) -> Result<
-        (
-            &'static str,
-            Option<&'static str>,
-            Option<&'static str>,
-            &'static str,
-        ),
-        WireError,
-    > {
+    pub fn request_shape(self, kind: TxnKind) -> Result<RequestShape, WireError> {
         use TxnKind::*;
         let shape = match (self, kind) {
             (_, SignOn) => ("0800", None, None, "00"),
@@ -464,10 +462,8 @@ impl Reply {
         for n in NOT_ECHOED {
             m.remove(n);
         }
-        if let Some(t) = req.tpdu() {
-            if let [id, d1, d2, s1, s2] = *t {
-                m.tpdu = Some(Bytes::copy_from_slice(&[id, s1, s2, d1, d2]));
-            }
+        if let Some(&[id, d1, d2, s1, s2]) = req.tpdu() {
+            m.tpdu = Some(Bytes::copy_from_slice(&[id, s1, s2, d1, d2]));
         }
         m.set(12, now.hhmmss());
         m.set(13, now.mmdd());

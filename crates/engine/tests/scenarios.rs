@@ -5,7 +5,10 @@ use cardwire_engine::scenario::{BUILTIN, Report, Scenario, builtin};
 
 fn run(name: &str) -> Report {
     let text = builtin(name).unwrap_or_else(|| panic!("no built-in {name}"));
-    let report = Scenario::from_toml(text).unwrap().run().unwrap();
+    let report = Scenario::from_toml(text)
+        .expect("built-in parses")
+        .run()
+        .expect("built-in runs");
     assert!(report.passed, "{}", report.to_text());
     report
 }
