@@ -286,8 +286,7 @@ impl Request {
             entry_mode: text(m, 22),
             pin_block: m
                 .value(52)
-                .and_then(|v| v.as_binary())
-                .and_then(|b| <[u8; 8]>::try_from(b).ok()),
+                .and_then(|v| <[u8; 8]>::try_from(v.to_vec()).ok()),
             rrn: text(m, 37),
             auth_code: text(m, 38),
             reason: text(m, 39),
@@ -591,13 +590,11 @@ pub fn seal(
         let view = decode(spec, &out)?;
         compute_mac(algo, key, view.mac_input(field))?
     };
-    // The MAC field is fixed b8 and the highest field present: the last
-    // eight bytes.
-    let len = out.len();
-    if let Some(tail) = out.get_mut(len.saturating_sub(8)..) {
-        tail.copy_from_slice(&mac);
-    }
+    // Re-encode with the MAC in place: its wire form depends on the spec
+    // (8 raw bytes, or 16 hex characters in ASCII dialects).
     m.set(field, mac.to_vec());
+    out.clear();
+    encode(spec, m, &mut out)?;
     Ok(out.freeze())
 }
 
@@ -609,8 +606,9 @@ pub fn seal(
 /// differs, [`SecurityError::MacLength`] when there is no 8-byte MAC.
 pub fn check_mac(m: &MessageRef<'_>, algo: MacAlgorithm, key: &DesKey) -> Result<(), WireError> {
     let field = if m.has(128) { 128 } else { 64 };
-    let received = m.value(field).and_then(|v| v.as_binary()).unwrap_or(&[]);
-    verify_mac(algo, key, m.mac_input(field), received)?;
+    // Binary fields may travel as raw bytes or as hex text: compare values.
+    let received = m.value(field).map(|v| v.to_vec()).unwrap_or_default();
+    verify_mac(algo, key, m.mac_input(field), &received)?;
     Ok(())
 }
 

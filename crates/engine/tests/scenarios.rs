@@ -105,3 +105,22 @@ fn unknown_keys_in_a_scenario_file_are_reported() {
         Scenario::from_toml("name = \"x\"\n[[step]]\ndo = \"sale\"\namount_ = 1\n").unwrap_err();
     assert!(err.to_string().contains("amount_"), "{err}");
 }
+
+#[test]
+fn every_field_case_also_holds_on_the_1987_dialects() {
+    for spec in ["iso87ascii", "iso87binary"] {
+        for (name, text) in BUILTIN {
+            let mut s = Scenario::from_toml(text).expect("parses");
+            s.spec = spec.into();
+            // Display texts are UnionPay's Chinese ones; everything else
+            // (codes, balances, SMS, reversals, invariants) must hold as is.
+            for step in &mut s.steps {
+                if let Some(x) = step.expect.as_mut() {
+                    x.display = None;
+                }
+            }
+            let r = s.run().expect("runs");
+            assert!(r.passed, "{name} on {spec}:\n{}", r.to_text());
+        }
+    }
+}
