@@ -197,6 +197,9 @@ struct TermState {
     mac: MacAlgorithm,
     keys: Option<WorkingKeys>,
     batch: u32,
+    /// (STAN, day, field 62) of the last sign-on, to answer a
+    /// retransmission with the same keys.
+    last_sign_on: Option<(u32, u32, Vec<u8>)>,
 }
 
 /// A seeded random source (ChaCha8): the same seed gives the same keys and
@@ -325,6 +328,7 @@ impl<L: Ledger> Host<L> {
                 mac: t.mac,
                 keys: None,
                 batch: t.batch,
+                last_sign_on: None,
             };
             if terminals.insert(t.id.clone(), state).is_some() {
                 return Err(HostError::Config(format!(
@@ -756,7 +760,22 @@ impl<L: Ledger> Host<L> {
         Some(self.accounts.get(acct)? - self.holds.get(acct).copied().unwrap_or(0))
     }
 
-    fn sign_on(&mut self, _now: Timestamp, req: &Request) -> Reply {
+    fn sign_on(&mut self, now: Timestamp, req: &Request) -> Reply {
+        // A retransmitted sign-on (same STAN, same day) gets the same keys:
+        // fresh keys would leave the terminal with the first reply's keys
+        // and the host with the second's.
+        if let Some(t) = self.terminals.get(&req.terminal_id) {
+            if let Some((stan, day, wrapped)) = &t.last_sign_on {
+                if *stan == req.stan && *day == now.day() {
+                    return Reply {
+                        code: "00".into(),
+                        keys: Some(wrapped.clone()),
+                        batch: Some(t.batch),
+                        ..Reply::default()
+                    };
+                }
+            }
+        }
         let layout = match req.net_code.as_deref() {
             Some("001") if self.dialect == Dialect::UnionPay => Field62Layout::Bytes24,
             Some("004") => Field62Layout::Bytes60,
@@ -782,6 +801,7 @@ impl<L: Ledger> Host<L> {
             };
         };
         term.keys = Some(keys);
+        term.last_sign_on = Some((req.stan, now.day(), wrapped.clone()));
         Reply {
             code: "00".into(),
             keys: Some(wrapped),

@@ -89,7 +89,12 @@ pub fn check<L: Ledger>(host: &Host<L>, terminals: &[&Terminal]) -> InvariantRep
             ));
         }
         if let Some(o) = e.original {
-            if (!e.postings.is_empty() || e.hold != 0) && kind != TxnKind::Refund {
+            // A void that was itself reversed no longer consumes its
+            // original: only standing entries count.
+            if (!e.postings.is_empty() || e.hold != 0)
+                && kind != TxnKind::Refund
+                && !host.is_reversed(e.seq)
+            {
                 let n = moved_on.entry(o).or_insert(0);
                 *n += 1;
                 if *n > 1 {

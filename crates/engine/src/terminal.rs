@@ -1325,6 +1325,10 @@ impl Terminal {
         let stan = p.stan;
         if p.attempts < retries {
             self.plan.push_front(Step::Reversal);
+            if self.keys.is_none() {
+                // The host asked for a new sign-on (A0, 77, 99): keys first.
+                self.plan.push_front(Step::SignOn);
+            }
             self.advance(now);
             return;
         }

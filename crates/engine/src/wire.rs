@@ -19,9 +19,10 @@
 use core::fmt;
 
 use bytes::{Bytes, BytesMut};
+use cardwire_codec::spec::DataEncoding;
 use cardwire_codec::{
-    CodeTable, DecodeError, EncodeError, Message, MessageRef, Mti, Spec, TxnKind, decode, encode,
-    mask::mask_pan,
+    CodeTable, DecodeError, EncodeError, FieldNo, Message, MessageRef, Mti, Spec, TxnKind, decode,
+    encode, mask::mask_pan,
 };
 use cardwire_security::{DesKey, MacAlgorithm, SecurityError, compute_mac, verify_mac};
 
@@ -586,15 +587,42 @@ pub fn seal(
     m.remove(if field == 64 { 128 } else { 64 });
     m.set(field, vec![0u8; 8]);
     encode(spec, m, &mut out)?;
-    let mac = {
-        let view = decode(spec, &out)?;
-        compute_mac(algo, key, view.mac_input(field))?
+    // The MAC field is fixed and the highest present, so it ends the
+    // frame; the MAB runs from the MTI (after TPDU and header) up to it.
+    let width = FieldNo::new(u16::from(field))
+        .and_then(|n| spec.field(n))
+        .and_then(|fs| match fs.encoding {
+            DataEncoding::Binary => Some(8),
+            DataEncoding::Hex => Some(16),
+            _ => None,
+        });
+    let start = if spec.header.tpdu { 5 } else { 0 } + spec.header.length;
+    let mac = match width.and_then(|w| out.len().checked_sub(w).map(|end| (w, end))) {
+        Some((w, end)) if end >= start => {
+            let mac = compute_mac(algo, key, out.get(start..end).unwrap_or(&[]))?;
+            if let Some(tail) = out.get_mut(end..) {
+                if w == 8 {
+                    tail.copy_from_slice(&mac);
+                } else {
+                    tail.copy_from_slice(hex::encode_upper(mac).as_bytes());
+                }
+            }
+            mac
+        }
+        _ => {
+            // Unusual MAC field layout: take the MAB from a decode, then
+            // encode again with the MAC in place.
+            let mac = {
+                let view = decode(spec, &out)?;
+                compute_mac(algo, key, view.mac_input(field))?
+            };
+            m.set(field, mac.to_vec());
+            out.clear();
+            encode(spec, m, &mut out)?;
+            mac
+        }
     };
-    // Re-encode with the MAC in place: its wire form depends on the spec
-    // (8 raw bytes, or 16 hex characters in ASCII dialects).
     m.set(field, mac.to_vec());
-    out.clear();
-    encode(spec, m, &mut out)?;
     Ok(out.freeze())
 }
 
