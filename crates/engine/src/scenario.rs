@@ -85,6 +85,11 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ),
     ("issuer-down", include_str!("../scenarios/issuer-down.toml")),
     ("settlement", include_str!("../scenarios/settlement.toml")),
+    (
+        "reversal-given-up",
+        include_str!("../scenarios/reversal-given-up.toml"),
+    ),
+    ("link-down", include_str!("../scenarios/link-down.toml")),
 ];
 
 /// The TOML text of a built-in scenario.

@@ -77,6 +77,17 @@ fn settlement_balances_then_uploads_an_unbalanced_batch() {
 }
 
 #[test]
+fn exhausted_reversal_retries_drop_the_record_and_leave_the_debit() {
+    let r = run("reversal-given-up");
+    assert_eq!(r.invariants.double_debits().count(), 1);
+}
+
+#[test]
+fn link_down_aborts_the_next_sale_and_keeps_the_reversal() {
+    run("link-down");
+}
+
+#[test]
 fn every_builtin_scenario_passes_and_is_deterministic() {
     for (name, text) in BUILTIN {
         let a = Scenario::from_toml(text).unwrap().run().unwrap();
