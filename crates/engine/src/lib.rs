@@ -40,6 +40,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod exercise;
 pub mod fault;
 pub mod host;
 pub mod invariants;

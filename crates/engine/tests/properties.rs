@@ -84,3 +84,20 @@ proptest! {
         prop_assert!(pair.now >= Timestamp::SIM_START);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128),
+        ..ProptestConfig::default()
+    })]
+
+    /// Sales, voids, refunds, pre-auths, settlements, garbage frames,
+    /// faults and clock jumps in any order keep the ledger invariants
+    /// (the same driver as the `engine` fuzz target).
+    #[test]
+    fn arbitrary_sessions_keep_the_ledger_invariants(data in proptest::collection::vec(any::<u8>(), 0..100)) {
+        if let Err(e) = cardwire_engine::exercise::exercise(&data) {
+            prop_assert!(false, "{e}");
+        }
+    }
+}
