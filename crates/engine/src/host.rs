@@ -863,6 +863,21 @@ impl<L: Ledger> Host<L> {
         }
     }
 
+    /// The original of a void, refund or completion, or the decline to send.
+    fn original_of(&self, req: &Request) -> Result<(u64, &Record), Draft> {
+        let seq = self.find_original(req).map_err(Draft::decline)?;
+        let rec = self.record(seq).ok_or_else(|| Draft::decline("25"))?;
+        Ok((seq, rec))
+    }
+
+    /// Whether the request's card is the original's.
+    fn same_card(&self, req: &Request, orig: &Entry) -> bool {
+        card_pan(req)
+            .and_then(|p| self.cards.get(p))
+            .map(|c| &c.cfg.id)
+            == orig.card.as_ref()
+    }
+
     /// Looks up the original of a void, refund or completion.
     fn find_original(&self, req: &Request) -> Result<u64, &'static str> {
         if let Some(rrn) = req.rrn.as_deref().filter(|r| !r.trim().is_empty()) {
@@ -1040,25 +1055,13 @@ impl<L: Ledger> Host<L> {
             d.hold = signed;
             return d;
         }
-        Draft::approve(vec![
-            Posting {
-                account: acct,
-                delta: -signed,
-            },
-            Posting {
-                account: merchant_account(&req.merchant_id),
-                delta: signed,
-            },
-        ])
+        Draft::approve(transfer(acct, &req.merchant_id, signed))
     }
 
     fn void(&mut self, now: Timestamp, req: &Request, kind: TxnKind) -> Draft {
-        let seq = match self.find_original(req) {
-            Ok(s) => s,
-            Err(c) => return Draft::decline(c),
-        };
-        let Some(orig) = self.record(seq) else {
-            return Draft::decline("25");
+        let (seq, orig) = match self.original_of(req) {
+            Ok(found) => found,
+            Err(d) => return d,
         };
         let want = match kind {
             TxnKind::Void => TxnKind::Sale,
@@ -1073,11 +1076,7 @@ impl<L: Ledger> Host<L> {
             Err("12")
         } else if orig.entry.terminal != req.terminal_id {
             Err("58")
-        } else if card_pan(req)
-            .and_then(|p| self.cards.get(p))
-            .map(|c| &c.cfg.id)
-            != orig.entry.card.as_ref()
-        {
+        } else if !self.same_card(req, &orig.entry) {
             Err("14")
         } else if req.amount.is_some_and(|a| a != orig.entry.amount) {
             Err("64")
@@ -1096,23 +1095,16 @@ impl<L: Ledger> Host<L> {
     }
 
     fn completion(&mut self, req: &Request) -> Draft {
-        let seq = match self.find_original(req) {
-            Ok(s) => s,
-            Err(c) => return Draft::decline(c),
-        };
-        let Some(orig) = self.record(seq) else {
-            return Draft::decline("25");
+        let (seq, orig) = match self.original_of(req) {
+            Ok(found) => found,
+            Err(d) => return d,
         };
         let amount = req.amount.unwrap_or(0);
         let verdict = if orig.kind != TxnKind::PreAuth || !orig.entry.approved() {
             Err("12")
         } else if orig.status != Status::Open {
             Err("22")
-        } else if card_pan(req)
-            .and_then(|p| self.cards.get(p))
-            .map(|c| &c.cfg.id)
-            != orig.entry.card.as_ref()
-        {
+        } else if !self.same_card(req, &orig.entry) {
             Err("14")
         } else if amount == 0 || amount > orig.entry.amount {
             Err("64")
@@ -1135,28 +1127,16 @@ impl<L: Ledger> Host<L> {
         if available < signed {
             return Draft::decline_on("51", seq);
         }
-        let mut d = Draft::approve(vec![
-            Posting {
-                account: acct,
-                delta: -signed,
-            },
-            Posting {
-                account: merchant_account(&req.merchant_id),
-                delta: signed,
-            },
-        ]);
+        let mut d = Draft::approve(transfer(acct, &req.merchant_id, signed));
         d.hold = -hold;
         d.original = Some(seq);
         d
     }
 
     fn refund(&mut self, req: &Request) -> Draft {
-        let seq = match self.find_original(req) {
-            Ok(s) => s,
-            Err(c) => return Draft::decline(c),
-        };
-        let Some(orig) = self.record(seq) else {
-            return Draft::decline("25");
+        let (seq, orig) = match self.original_of(req) {
+            Ok(found) => found,
+            Err(d) => return d,
         };
         let amount = req.amount.unwrap_or(0);
         let verdict = if !matches!(orig.kind, TxnKind::Sale | TxnKind::PreAuthCompletion)
@@ -1165,11 +1145,7 @@ impl<L: Ledger> Host<L> {
             Err("12")
         } else if orig.status != Status::Open {
             Err("22")
-        } else if card_pan(req)
-            .and_then(|p| self.cards.get(p))
-            .map(|c| &c.cfg.id)
-            != orig.entry.card.as_ref()
-        {
+        } else if !self.same_card(req, &orig.entry) {
             Err("14")
         } else if amount == 0 || amount > orig.entry.amount.saturating_sub(orig.refunded) {
             Err("64")
@@ -1189,16 +1165,7 @@ impl<L: Ledger> Host<L> {
             return Draft::decline_on("12", seq);
         };
         let signed = i64::try_from(amount).unwrap_or(i64::MAX);
-        let mut d = Draft::approve(vec![
-            Posting {
-                account: acct,
-                delta: signed,
-            },
-            Posting {
-                account: merchant_account(&req.merchant_id),
-                delta: -signed,
-            },
-        ]);
+        let mut d = Draft::approve(transfer(acct, &req.merchant_id, -signed));
         d.original = Some(seq);
         d
     }
@@ -1229,12 +1196,7 @@ impl<L: Ledger> Host<L> {
         if req.amount.is_some_and(|a| a != orig.entry.amount) {
             return Draft::decline_on("64", seq);
         }
-        if req.pan.is_some()
-            && card_pan(req)
-                .and_then(|p| self.cards.get(p))
-                .map(|c| &c.cfg.id)
-                != orig.entry.card.as_ref()
-        {
+        if req.pan.is_some() && !self.same_card(req, &orig.entry) {
             return Draft::decline_on("14", seq);
         }
         let mut d = Draft::approve(negate(&orig.entry.postings));
@@ -1386,6 +1348,20 @@ pub fn merchant_account(mid: &str) -> String {
 
 fn card_pan(req: &Request) -> Option<&str> {
     req.pan.as_deref()
+}
+
+/// `amount` from the card account to the merchant (negative: back).
+fn transfer(account: String, merchant: &str, amount: i64) -> Vec<Posting> {
+    vec![
+        Posting {
+            account,
+            delta: -amount,
+        },
+        Posting {
+            account: merchant_account(merchant),
+            delta: amount,
+        },
+    ]
 }
 
 fn negate(p: &[Posting]) -> Vec<Posting> {

@@ -442,6 +442,25 @@ pub struct Outcome {
     pub local_error: Option<String>,
 }
 
+impl Outcome {
+    /// An outcome without a reply.
+    fn empty(kind: TxnKind, display: &str) -> Self {
+        Outcome {
+            kind: kind.as_str().into(),
+            stan: None,
+            code: None,
+            display: display.into(),
+            approved: false,
+            timed_out: false,
+            rrn: None,
+            auth_code: None,
+            amount: None,
+            balance: None,
+            local_error: None,
+        }
+    }
+}
+
 /// What the terminal did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
@@ -860,19 +879,8 @@ impl Terminal {
 
     fn abort(&mut self, now: Timestamp, display: &str, why: &str) {
         let kind = self.action.as_ref().map_or(TxnKind::Unknown, Action::kind);
-        let o = Outcome {
-            kind: kind.as_str().into(),
-            stan: None,
-            code: None,
-            display: display.into(),
-            approved: false,
-            timed_out: false,
-            rrn: None,
-            auth_code: None,
-            amount: None,
-            balance: None,
-            local_error: Some(why.into()),
-        };
+        let mut o = Outcome::empty(kind, display);
+        o.local_error = Some(why.into());
         self.finish(now, o);
     }
 
@@ -891,19 +899,8 @@ impl Terminal {
                     None => {
                         if self.action.is_some() {
                             let kind = self.action.as_ref().map_or(TxnKind::Unknown, Action::kind);
-                            let o = Outcome {
-                                kind: kind.as_str().into(),
-                                stan: None,
-                                code: None,
-                                display: String::new(),
-                                approved: true,
-                                timed_out: false,
-                                rrn: None,
-                                auth_code: None,
-                                amount: None,
-                                balance: None,
-                                local_error: None,
-                            };
+                            let mut o = Outcome::empty(kind, "");
+                            o.approved = true;
                             self.finish(now, o);
                         }
                     }
