@@ -28,6 +28,7 @@ fn emit(s: &str) {
 
 mod input;
 mod samples;
+mod scenario_cmd;
 mod security_cmd;
 
 #[derive(Parser)]
@@ -69,6 +70,8 @@ enum Cmd {
     Pinblock(security_cmd::PinblockArgs),
     /// Unwrap the working keys of a sign-on reply's field 62 under the TMK and check them.
     Keys(security_cmd::KeysArgs),
+    /// Run field scenarios (contact bank, PIN error, void, lost response, double debit ...) on the simulator.
+    Scenario(scenario_cmd::ScenarioArgs),
 }
 
 #[derive(Args)]
@@ -453,6 +456,11 @@ fn main() -> ExitCode {
         },
         Cmd::Pinblock(a) => security_cmd::cmd_pinblock(a),
         Cmd::Keys(a) => security_cmd::cmd_keys(a),
+        Cmd::Scenario(a) => match scenario_cmd::cmd_scenario(a) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -129,16 +129,6 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// Where one field's data sits in the frame.
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Span {
-    pub(crate) start: u32,
-    /// Wire bytes of data (prefix excluded).
-    pub(crate) wire: u16,
-    /// Logical units (digits, characters, bytes), sign included.
-    pub(crate) chars: u16,
-}
-
 /// The decoded positions of a message, independent of the buffer.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Layout {
@@ -147,8 +137,27 @@ pub(crate) struct Layout {
     pub(crate) bitmap: Bitmap,
     /// Bitmaps on the wire (1-3); may exceed what the fields need.
     pub(crate) bitmaps: u8,
-    /// Indexed by rank in `bitmap`.
-    pub(crate) spans: [Span; 192],
+    /// Where the first field starts (its length prefix, if any).
+    pub(crate) fields_start: u32,
+    /// Where each present field's data starts (after its length prefix),
+    /// indexed by rank in `bitmap`, for frames of up to 64 KiB (every
+    /// ISO 8583 link frames messages with a 2-byte length or less);
+    /// longer frames are walked from `fields_start` instead. A field's
+    /// length is read again from the spec and its prefix when it is
+    /// accessed. This keeps the table small: it is zeroed and moved on
+    /// every decode.
+    pub(crate) starts: [u16; 192],
+}
+
+impl Layout {
+    const EMPTY: Layout = Layout {
+        mti: Mti::ZERO,
+        mti_start: 0,
+        bitmap: Bitmap::new(),
+        bitmaps: 0,
+        fields_start: 0,
+        starts: [0; 192],
+    };
 }
 
 /// A decoded message that borrows its frame. Field values are views of
@@ -235,9 +244,25 @@ impl<'a> Field<'a> {
 /// # Errors
 /// A [`DecodeError`] naming the field, the byte offset and the reason.
 /// Any byte sequence is safe to pass: the decoder never panics.
+#[inline]
 pub fn decode<'a>(spec: &'a Spec, buf: &'a [u8]) -> Result<MessageRef<'a>, DecodeError> {
-    let layout = decode_layout(spec, buf)?;
-    Ok(MessageRef { spec, buf, layout })
+    // Filled where it is returned: the layout is not moved afterwards.
+    let mut out = Ok(MessageRef {
+        spec,
+        buf,
+        layout: Layout::EMPTY,
+    });
+    if let Ok(m) = &mut out {
+        if !fill_fast(spec, buf, &mut m.layout) {
+            // Either the frame is broken or it uses what the fast path
+            // leaves out: the general path decodes it again and says which.
+            m.layout = Layout::EMPTY;
+            if let Err(e) = fill_general(spec, buf, &mut m.layout) {
+                out = Err(e);
+            }
+        }
+    }
+    out
 }
 
 struct Cursor<'a> {
@@ -259,15 +284,7 @@ impl<'a> Cursor<'a> {
                 self.pos += n;
                 Ok(s)
             }
-            None => Err(DecodeError {
-                field,
-                offset: self.pos,
-                kind: DecodeErrorKind::Truncated {
-                    what,
-                    needed: n,
-                    available: rest.len(),
-                },
-            }),
+            None => Err(truncated(field, self.pos, what, n, rest.len())),
         }
     }
 }
@@ -280,45 +297,403 @@ fn err(field: Option<FieldNo>, offset: usize, kind: DecodeErrorKind) -> DecodeEr
     }
 }
 
+#[cold]
+#[inline(never)]
+fn truncated(
+    field: Option<FieldNo>,
+    offset: usize,
+    what: &'static str,
+    needed: usize,
+    available: usize,
+) -> DecodeError {
+    err(
+        field,
+        offset,
+        DecodeErrorKind::Truncated {
+            what,
+            needed,
+            available,
+        },
+    )
+}
+
+/// How the decoder reads one field, worked out once per spec from its
+/// [`FieldSpec`] ([`Spec::plans`]): the common ASCII layouts in a few
+/// bytes, everything else through the field spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FieldPlan {
+    /// 0: a fixed `len` wire bytes; 1-4: an ASCII prefix of that many
+    /// digits that counts wire bytes, at most `len`; [`GENERAL`] or
+    /// [`ABSENT`] otherwise.
+    width: u8,
+    /// The class of the data ([`class`]), with [`JOINS`] set when what
+    /// precedes the data (nothing, or ASCII digits) belongs to it too.
+    class: u8,
+    len: u16,
+}
+
+/// See [`FieldPlan::class`].
+const JOINS: u8 = 0x80;
+
+/// Read through the field spec ([`read_field`]).
+const GENERAL: u8 = 0xfe;
+/// Not in the spec.
+const ABSENT: u8 = 0xff;
+
+/// Character classes of a [`FieldPlan`], checked a word at a time.
+mod class {
+    use crate::spec::FieldKind;
+
+    /// Raw bytes: anything goes.
+    pub(super) const ANY: u8 = 0;
+    /// Uppercase hex text.
+    pub(super) const HEX: u8 = 1;
+
+    /// The class of ASCII data of `kind`, if the word check knows it.
+    pub(super) fn text(kind: FieldKind) -> Option<u8> {
+        Some(match kind {
+            FieldKind::N => 2,
+            FieldKind::A => 3,
+            FieldKind::An => 4,
+            FieldKind::As => 5,
+            FieldKind::Ns => 6,
+            FieldKind::Ans => 7,
+            FieldKind::Z => 8,
+            // `x+n` starts with a sign; `b` as text is left to the table.
+            FieldKind::XN | FieldKind::B => return None,
+        })
+    }
+
+    /// Whether digits (an ASCII length prefix) belong to class `c`: all
+    /// but `a` and `as`.
+    #[inline(always)]
+    pub(super) fn has_digits(c: u8) -> bool {
+        c != 3 && c != 5
+    }
+}
+
+impl FieldPlan {
+    pub(crate) const ABSENT: FieldPlan = FieldPlan {
+        width: ABSENT,
+        class: class::ANY,
+        len: 0,
+    };
+
+    const GENERAL: FieldPlan = FieldPlan {
+        width: GENERAL,
+        class: class::ANY,
+        len: 0,
+    };
+
+    pub(crate) fn for_field(fs: &FieldSpec) -> FieldPlan {
+        let class = match fs.encoding {
+            DataEncoding::Binary => class::ANY,
+            DataEncoding::Hex => class::HEX,
+            DataEncoding::Ascii => match class::text(fs.kind) {
+                Some(c) => c,
+                None => return Self::GENERAL,
+            },
+            _ => return Self::GENERAL,
+        };
+        match fs.length {
+            Length::Fixed(n) => {
+                let chars = fs.logical_chars(n);
+                match u16::try_from(fs.wire_len(chars)) {
+                    Ok(len) => FieldPlan {
+                        width: 0,
+                        class: class | JOINS,
+                        len,
+                    },
+                    Err(_) => Self::GENERAL,
+                }
+            }
+            // ASCII or raw data: the prefix counts wire bytes whatever its
+            // unit, and the maximum is `max` (see `var_lengths`).
+            Length::Variable { digits, max }
+                if fs.prefix == PrefixEncoding::Ascii
+                    && (1..=4).contains(&digits)
+                    && class != class::HEX =>
+            {
+                FieldPlan {
+                    width: digits,
+                    class: if class::has_digits(class) {
+                        class | JOINS
+                    } else {
+                        class
+                    },
+                    len: max,
+                }
+            }
+            Length::Variable { .. } => Self::GENERAL,
+        }
+    }
+}
+
 pub(crate) fn decode_layout(spec: &Spec, buf: &[u8]) -> Result<Layout, DecodeError> {
+    let mut layout = Layout::EMPTY;
+    if !fill_fast(spec, buf, &mut layout) {
+        layout = Layout::EMPTY;
+        fill_general(spec, buf, &mut layout)?;
+    }
+    Ok(layout)
+}
+
+/// Header, MTI and bitmaps, shared by both paths.
+fn read_head(spec: &Spec, buf: &[u8], layout: &mut Layout) -> Result<usize, DecodeError> {
     let mut c = Cursor { buf, pos: 0 };
     if spec.header_len() > 0 {
         c.take(spec.header_len(), None, "TPDU and header")?;
     }
     let mti_start = c.pos;
-    let mti = read_mti(spec, &mut c)?;
-    let (bitmap, bitmaps) = read_bitmaps(spec, &mut c)?;
-    let mut spans = [Span::default(); 192];
-    for (rank, no) in bitmap.iter().enumerate() {
-        if no.get() == 1 || (no.get() == 65 && spec.tertiary_bitmap) {
-            continue;
+    layout.mti = read_mti(spec, &mut c)?;
+    (layout.bitmap, layout.bitmaps) = read_bitmaps(spec, &mut c)?;
+    layout.mti_start = u32::try_from(mti_start).unwrap_or(u32::MAX);
+    layout.fields_start = u32::try_from(c.pos).unwrap_or(u32::MAX);
+    Ok(c.pos)
+}
+
+/// The bitmap's data fields: without bit 1, and without bit 65 when it
+/// announces a tertiary bitmap. A field's rank among them is its row in
+/// [`Layout::starts`].
+#[inline(always)]
+fn data_bits(spec: &Spec, bitmap: Bitmap) -> [u64; 3] {
+    let [p, s, t] = bitmap.words();
+    let s = if spec.tertiary_bitmap {
+        s & !(1 << 63)
+    } else {
+        s
+    };
+    [p & !(1 << 63), s, t]
+}
+
+/// The data fields of `bitmap` in wire order, with their rank.
+#[inline(always)]
+fn for_each_field(spec: &Spec, bitmap: Bitmap, mut f: impl FnMut(usize, FieldNo) -> bool) -> bool {
+    let mut rank = 0usize;
+    for (w, &word) in data_bits(spec, bitmap).iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            let lz = bits.leading_zeros() as usize;
+            bits &= !(1u64 << 63 >> lz);
+            if !f(rank, FieldNo::from_index(w * 64 + lz)) {
+                return false;
+            }
+            rank += 1;
         }
+    }
+    true
+}
+
+/// The reference decoder: every field through its [`FieldSpec`]
+/// ([`read_field`]), every error with its field, offset and reason.
+fn fill_general(spec: &Spec, buf: &[u8], layout: &mut Layout) -> Result<(), DecodeError> {
+    let mut pos = read_head(spec, buf, layout)?;
+    let starts = &mut layout.starts;
+    let mut failure = None;
+    for_each_field(spec, layout.bitmap, |r, no| {
         let Some(fs) = spec.field(no) else {
-            return Err(err(
+            failure = Some(err(
                 Some(no),
-                c.pos,
+                pos,
                 DecodeErrorKind::UndefinedField(no.get()),
             ));
+            return false;
         };
-        let span = read_field(fs, no, &mut c)?;
-        if let Some(slot) = spans.get_mut(rank) {
-            *slot = span;
+        match read_field(fs, no, buf, pos) {
+            Ok((start, end)) => {
+                if let Some(slot) = starts.get_mut(r) {
+                    // Meaningful for frames up to 64 KiB only (see `Layout`).
+                    *slot = start as u16;
+                }
+                pos = end;
+                true
+            }
+            Err(e) => {
+                failure = Some(e);
+                false
+            }
         }
+    });
+    if let Some(e) = failure {
+        return Err(e);
     }
-    if c.pos != buf.len() {
+    if pos != buf.len() {
         return Err(err(
             None,
-            c.pos,
-            DecodeErrorKind::TrailingBytes(buf.len() - c.pos),
+            pos,
+            DecodeErrorKind::TrailingBytes(buf.len() - pos),
         ));
     }
-    Ok(Layout {
-        mti,
-        mti_start: mti_start as u32,
-        bitmap,
-        bitmaps,
-        spans,
-    })
+    Ok(())
+}
+
+/// The fast path: the same checks as [`fill_general`], with the fields
+/// read through their [`FieldPlan`]s, and the character checks made on
+/// runs of consecutive bytes of one class (consecutive `n` fields and
+/// their ASCII length prefixes are one run of digits), a word at a time.
+/// `false` means "not accepted here": the frame is broken, or uses what
+/// only the general path reads (then [`read_field`] reads that field).
+/// Whatever it accepts, the general path accepts with the same layout.
+fn fill_fast(spec: &Spec, buf: &[u8], layout: &mut Layout) -> bool {
+    let Some(first) = read_head_fast(spec, buf, layout) else {
+        return false;
+    };
+    let plans = spec.plans();
+    let words = data_bits(spec, layout.bitmap);
+    let starts = &mut layout.starts;
+    let mut pos = first;
+    // The bytes from `run` to `pos` all belong to `class`, unchecked yet.
+    let mut run = pos;
+    let mut class = class::ANY;
+    let mut rank = 0usize;
+    for (w, &word) in words.iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            let lz = bits.leading_zeros() as usize;
+            bits &= !(1u64 << 63 >> lz);
+            let i = w * 64 + lz;
+            let r = rank;
+            rank += 1;
+            let Some(&plan) = plans.get(i) else {
+                return false;
+            };
+            let (start, end) = if plan.width == 0 {
+                (pos, pos + usize::from(plan.len))
+            } else if plan.width <= 4 {
+                let start = pos + usize::from(plan.width);
+                let Some(v) = buf.get(pos..start).and_then(ascii_len) else {
+                    return false;
+                };
+                if v > usize::from(plan.len) {
+                    return false;
+                }
+                (start, start + v)
+            } else {
+                // Through the field spec, which checks its data itself.
+                if !check_run(class, buf, run, pos) {
+                    return false;
+                }
+                let Some((start, end)) = read_general(spec, i, buf, pos) else {
+                    return false;
+                };
+                if let Some(slot) = starts.get_mut(r) {
+                    *slot = start as u16;
+                }
+                (pos, run, class) = (end, end, class::ANY);
+                continue;
+            };
+            if end > buf.len() {
+                return false;
+            }
+            if plan.class != class | JOINS {
+                if !check_run(class, buf, run, pos) {
+                    return false;
+                }
+                class = plan.class & !JOINS;
+                run = if plan.class & JOINS != 0 { pos } else { start };
+            }
+            if let Some(slot) = starts.get_mut(r) {
+                // Meaningful for frames up to 64 KiB only (see `Layout`).
+                *slot = start as u16;
+            }
+            pos = end;
+        }
+    }
+    pos == buf.len() && check_run(class, buf, run, pos)
+}
+
+/// The value of an ASCII length prefix, `None` unless all digits.
+#[inline(always)]
+fn ascii_len(prefix: &[u8]) -> Option<usize> {
+    let mut v = 0usize;
+    let mut bad = false;
+    for &d in prefix {
+        let d = d.wrapping_sub(b'0');
+        bad |= d > 9;
+        v = v * 10 + usize::from(d);
+    }
+    (!bad).then_some(v)
+}
+
+/// Field at index `i` through its field spec, for the fast path.
+#[inline(never)]
+fn read_general(spec: &Spec, i: usize, buf: &[u8], pos: usize) -> Option<(usize, usize)> {
+    let no = FieldNo::from_index(i);
+    read_field(spec.field(no)?, no, buf, pos).ok()
+}
+
+/// [`read_head`] for the fast path: an ASCII MTI and hex bitmaps read
+/// here, anything else there.
+#[inline]
+fn read_head_fast(spec: &Spec, buf: &[u8], layout: &mut Layout) -> Option<usize> {
+    if spec.header_len() != 0
+        || spec.mti != MtiEncoding::Ascii
+        || spec.bitmap != BitmapEncoding::Hex
+    {
+        return read_head(spec, buf, layout).ok();
+    }
+    let head = buf.get(..20)?;
+    let (mti, primary) = head.split_at(4);
+    let mti: [u8; 4] = mti.try_into().ok()?;
+    if !mti.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut words = [hex_word(primary)?, 0, 0];
+    let mut pos = 20;
+    if words[0] >> 63 == 1 {
+        words[1] = hex_word(buf.get(20..36)?)?;
+        pos = 36;
+        if spec.tertiary_bitmap && words[1] >> 63 == 1 {
+            words[2] = hex_word(buf.get(36..52)?)?;
+            pos = 52;
+        }
+    }
+    layout.mti = Mti::from_digits(mti).ok()?;
+    layout.mti_start = 0;
+    layout.bitmap = Bitmap::from_words(words);
+    layout.bitmaps = 1 + u8::from(pos > 20) + u8::from(pos > 36);
+    layout.fields_start = pos as u32;
+    Some(pos)
+}
+
+/// Sixteen uppercase hex digits as a bitmap word.
+#[inline(always)]
+fn hex_word(b: &[u8]) -> Option<u64> {
+    let (hi, lo) = b.split_at_checked(8)?;
+    let (hi, lo) = (le_word(hi), le_word(lo));
+    if (!swar::hex(hi) | !swar::hex(lo)) & swar::HI != 0 {
+        return None;
+    }
+    Some(u64::from(swar::hex_value(hi)) << 32 | u64::from(swar::hex_value(lo)))
+}
+
+/// Whether every byte of `buf[start..end]` belongs to class `c`.
+#[inline]
+fn check_run(c: u8, buf: &[u8], start: usize, end: usize) -> bool {
+    match c {
+        class::ANY => true,
+        class::HEX => swar::all(buf, start, end, swar::hex, byte_class::hex),
+        2 => swar::all(buf, start, end, swar::digits, byte_class::digit),
+        3 => swar::all(buf, start, end, swar::alpha, byte_class::alpha),
+        4 => swar::all(buf, start, end, swar::alnum, byte_class::alnum),
+        5 => swar::all(
+            buf,
+            start,
+            end,
+            swar::alpha_special,
+            byte_class::alpha_special,
+        ),
+        6 => swar::all(
+            buf,
+            start,
+            end,
+            swar::digit_special,
+            byte_class::digit_special,
+        ),
+        7 => swar::all(buf, start, end, swar::any_text, byte_class::any_text),
+        8 => swar::all(buf, start, end, swar::track, byte_class::track),
+        _ => false,
+    }
 }
 
 fn read_mti(spec: &Spec, c: &mut Cursor<'_>) -> Result<Mti, DecodeError> {
@@ -363,15 +738,21 @@ fn read_bitmap_word(
         BitmapEncoding::Hex => {
             let at = c.pos;
             let b = c.take(16, None, what)?;
-            if let Some(i) = charset::find_non_hex(b) {
-                return Err(err(None, at + i, DecodeErrorKind::BadBitmap));
-            }
-            Ok(b.iter().fold(0u64, |acc, &h| {
-                let v = if h <= b'9' { h - b'0' } else { h - b'A' + 10 };
-                acc << 4 | u64::from(v)
-            }))
+            hex_word(b).ok_or_else(|| {
+                let i = charset::find_non_hex(b).unwrap_or(0);
+                err(None, at + i, DecodeErrorKind::BadBitmap)
+            })
         }
     }
+}
+
+/// Eight bytes as a little-endian word (the first byte lowest); zero
+/// when `b` is shorter.
+#[inline(always)]
+fn le_word(b: &[u8]) -> u64 {
+    b.get(..8)
+        .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        .map_or(0, u64::from_le_bytes)
 }
 
 fn read_bitmaps(spec: &Spec, c: &mut Cursor<'_>) -> Result<(Bitmap, u8), DecodeError> {
@@ -398,38 +779,25 @@ fn prefix_name(p: PrefixEncoding) -> &'static str {
     }
 }
 
-/// Reads a length prefix value.
-fn read_prefix(
-    fs: &FieldSpec,
-    digits: u8,
-    no: FieldNo,
-    c: &mut Cursor<'_>,
-) -> Result<usize, DecodeError> {
-    let at = c.pos;
-    let b = c.take(fs.prefix.width(digits), Some(no), "length prefix")?;
-    let bad = || {
-        err(
-            Some(no),
-            at,
-            DecodeErrorKind::BadLengthPrefix {
-                encoding: prefix_name(fs.prefix),
-            },
-        )
-    };
+/// The value of a length prefix, `None` when it is not a number in its
+/// encoding (or a BCD value beyond what `digits` digits hold).
+#[inline]
+fn prefix_value(p: PrefixEncoding, digits: u8, b: &[u8]) -> Option<usize> {
     let mut v = 0usize;
-    match fs.prefix {
+    match p {
         PrefixEncoding::Ascii => {
             for &d in b {
-                if !d.is_ascii_digit() {
-                    return Err(bad());
+                let d = d.wrapping_sub(b'0');
+                if d > 9 {
+                    return None;
                 }
-                v = v * 10 + usize::from(d - b'0');
+                v = v * 10 + usize::from(d);
             }
         }
         PrefixEncoding::Ebcdic => {
             for &d in b {
                 if !(0xF0..=0xF9).contains(&d) {
-                    return Err(bad());
+                    return None;
                 }
                 v = v * 10 + usize::from(d - 0xF0);
             }
@@ -438,12 +806,12 @@ fn read_prefix(
             for &d in b {
                 let (hi, lo) = (d >> 4, d & 15);
                 if hi > 9 || lo > 9 {
-                    return Err(bad());
+                    return None;
                 }
                 v = v * 100 + usize::from(hi) * 10 + usize::from(lo);
             }
-            if v > fs.prefix.capacity(digits) {
-                return Err(bad());
+            if v > p.capacity(digits) {
+                return None;
             }
         }
         PrefixEncoding::Binary => {
@@ -452,69 +820,429 @@ fn read_prefix(
             }
         }
     }
-    Ok(v)
+    Some(v)
 }
 
+/// Logical units (sign included) and wire bytes of a variable field
+/// whose prefix says `v`.
 #[inline]
-fn read_field(fs: &FieldSpec, no: FieldNo, c: &mut Cursor<'_>) -> Result<Span, DecodeError> {
+fn var_lengths(fs: &FieldSpec, max: u16, v: usize) -> Result<(usize, usize), DecodeErrorKind> {
     let hex = fs.encoding == DataEncoding::Hex;
-    // Logical units (sign included) and wire bytes.
-    let (chars, wire) = match fs.length {
-        Length::Fixed(n) => {
-            let chars = fs.logical_chars(n);
-            (chars, fs.wire_len(chars))
-        }
-        Length::Variable { digits, max } => {
-            let at = c.pos;
-            let v = read_prefix(fs, digits, no, c)?;
-            let max_chars = fs.logical_chars(max);
-            let (chars, wire, limit) = match fs.unit {
-                // For hex text, "bytes" are the bytes the hex stands for.
-                LengthUnit::Bytes if hex => (v, v * 2, max_chars),
-                LengthUnit::Bytes => {
-                    let chars = if fs.encoding == DataEncoding::Bcd {
-                        v * 2
-                    } else {
-                        v
-                    };
-                    (chars, v, fs.wire_len(max_chars))
-                }
-                LengthUnit::Chars | LengthUnit::Digits => {
-                    if hex {
-                        (v / 2, v, max_chars * 2)
-                    } else {
-                        (v, fs.wire_len(v), max_chars)
-                    }
-                }
+    let max_chars = fs.logical_chars(max);
+    let (chars, wire, limit) = match fs.unit {
+        // For hex text, "bytes" are the bytes the hex stands for.
+        LengthUnit::Bytes if hex => (v, v * 2, max_chars),
+        LengthUnit::Bytes => {
+            let chars = if fs.encoding == DataEncoding::Bcd {
+                v * 2
+            } else {
+                v
             };
-            if v > limit {
-                return Err(err(
-                    Some(no),
-                    at,
-                    DecodeErrorKind::TooLong {
-                        length: v,
-                        max: limit,
-                    },
-                ));
+            (chars, v, fs.wire_len(max_chars))
+        }
+        LengthUnit::Chars | LengthUnit::Digits => {
+            if hex {
+                (v / 2, v, max_chars * 2)
+            } else {
+                (v, fs.wire_len(v), max_chars)
             }
-            if hex && fs.unit != LengthUnit::Bytes && v % 2 == 1 {
-                return Err(err(
-                    Some(no),
-                    at,
-                    DecodeErrorKind::OddHexLength { length: v },
-                ));
-            }
-            (chars, wire)
         }
     };
-    let start = c.pos;
-    let data = c.take(wire, Some(no), "field data")?;
-    validate(fs, no, data, chars, start)?;
-    Ok(Span {
-        start: start as u32,
-        wire: wire as u16,
-        chars: chars as u16,
-    })
+    if v > limit {
+        return Err(DecodeErrorKind::TooLong {
+            length: v,
+            max: limit,
+        });
+    }
+    if hex && fs.unit != LengthUnit::Bytes && v % 2 == 1 {
+        return Err(DecodeErrorKind::OddHexLength { length: v });
+    }
+    Ok((chars, wire))
+}
+
+/// Logical units and wire bytes of a field whose data starts at `start`
+/// in a frame that decoded (the prefix, if any, is just before it).
+fn lengths_at(fs: &FieldSpec, buf: &[u8], start: usize) -> Option<(usize, usize)> {
+    match fs.length {
+        Length::Fixed(n) => {
+            let chars = fs.logical_chars(n);
+            Some((chars, fs.wire_len(chars)))
+        }
+        Length::Variable { digits, max } => {
+            let width = fs.prefix.width(digits);
+            let b = buf.get(start.checked_sub(width)?..start)?;
+            var_lengths(fs, max, prefix_value(fs.prefix, digits, b)?).ok()
+        }
+    }
+}
+
+/// Reads field `no` at `pos`: checks its prefix and data, returns where
+/// its data starts and where the field ends.
+#[inline]
+fn read_field(
+    fs: &FieldSpec,
+    no: FieldNo,
+    buf: &[u8],
+    pos: usize,
+) -> Result<(usize, usize), DecodeError> {
+    let (start, chars, wire) = match fs.length {
+        Length::Fixed(n) => {
+            let chars = fs.logical_chars(n);
+            (pos, chars, fs.wire_len(chars))
+        }
+        Length::Variable { digits, max } => {
+            let width = fs.prefix.width(digits);
+            let Some(b) = buf.get(pos..pos + width) else {
+                let available = buf.len().saturating_sub(pos);
+                return Err(truncated(Some(no), pos, "length prefix", width, available));
+            };
+            let Some(v) = prefix_value(fs.prefix, digits, b) else {
+                return Err(err(
+                    Some(no),
+                    pos,
+                    DecodeErrorKind::BadLengthPrefix {
+                        encoding: prefix_name(fs.prefix),
+                    },
+                ));
+            };
+            let (chars, wire) = var_lengths(fs, max, v).map_err(|k| err(Some(no), pos, k))?;
+            (pos + width, chars, wire)
+        }
+    };
+    let end = start + wire;
+    let Some(data) = buf.get(start..end) else {
+        let available = buf.len().saturating_sub(start);
+        return Err(truncated(Some(no), start, "field data", wire, available));
+    };
+    // The word-at-a-time check covers the usual cases; anything else,
+    // and every failure (to find the byte and build the error), goes
+    // through `validate`.
+    let fast = match fs.encoding {
+        DataEncoding::Binary => true,
+        DataEncoding::Ascii => class::text(fs.kind).is_some_and(|c| check_run(c, buf, start, end)),
+        DataEncoding::Hex => check_run(class::HEX, buf, start, end),
+        _ => false,
+    };
+    if !fast {
+        validate(fs, no, data, chars, start)?;
+    }
+    Ok((start, end))
+}
+
+/// The character classes one byte at a time, written so that a loop
+/// over a fixed-size block compiles to vector instructions. They agree
+/// with the `charset` table (tested below).
+mod byte_class {
+    #[inline(always)]
+    pub(super) fn digit(b: u8) -> bool {
+        b.wrapping_sub(b'0') < 10
+    }
+
+    #[inline(always)]
+    fn letter(b: u8) -> bool {
+        (b | 0x20).wrapping_sub(b'a') < 26
+    }
+
+    #[inline(always)]
+    fn printable(b: u8) -> bool {
+        b.wrapping_sub(b' ') < 0x5f
+    }
+
+    #[inline(always)]
+    pub(super) fn hex(b: u8) -> bool {
+        digit(b) | (b.wrapping_sub(b'A') < 6)
+    }
+
+    #[inline(always)]
+    pub(super) fn alpha(b: u8) -> bool {
+        letter(b) | (b == b' ')
+    }
+
+    #[inline(always)]
+    pub(super) fn alnum(b: u8) -> bool {
+        letter(b) | digit(b) | (b == b' ')
+    }
+
+    #[inline(always)]
+    pub(super) fn alpha_special(b: u8) -> bool {
+        printable(b) & !digit(b)
+    }
+
+    #[inline(always)]
+    pub(super) fn digit_special(b: u8) -> bool {
+        printable(b) & !letter(b)
+    }
+
+    #[inline(always)]
+    pub(super) fn any_text(b: u8) -> bool {
+        printable(b) | (b >= 0x80)
+    }
+
+    #[inline(always)]
+    pub(super) fn track(b: u8) -> bool {
+        digit(b) | (b == b'=') | (b == b'D')
+    }
+}
+
+/// Character classes eight bytes at a time ("SWAR"): each function takes
+/// eight bytes as a little-endian word and returns a word with the high
+/// bit of every byte that belongs to the class set, and nothing else.
+/// They agree with the `charset` table (tested below).
+mod swar {
+    /// The high bit of every byte.
+    pub(super) const HI: u64 = 0x8080_8080_8080_8080;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+    #[inline(always)]
+    const fn splat(b: u8) -> u64 {
+        b as u64 * 0x0101_0101_0101_0101
+    }
+
+    /// Bytes of `x7` (each at most 0x7F) in `lo..=hi`. Neither sum can
+    /// carry into the next byte: 0x7F + 0x80 and 0x7F + 0x7F fit a byte.
+    #[inline(always)]
+    fn within(x7: u64, lo: u8, hi: u8) -> u64 {
+        let at_least_lo = x7.wrapping_add(splat(0x80 - lo));
+        let above_hi = x7.wrapping_add(splat(0x7f - hi));
+        at_least_lo & !above_hi & HI
+    }
+
+    #[inline(always)]
+    pub(super) fn digits(x: u64) -> u64 {
+        within(x & LOW7, b'0', b'9') & !x
+    }
+
+    /// Letters (either case) among bytes below 0x80.
+    #[inline(always)]
+    fn letters7(x7: u64) -> u64 {
+        within(x7 | splat(0x20), b'a', b'z')
+    }
+
+    /// Printable ASCII, space to tilde, among bytes below 0x80.
+    #[inline(always)]
+    fn printable7(x7: u64) -> u64 {
+        within(x7, b' ', b'~')
+    }
+
+    /// Uppercase hex digits.
+    #[inline(always)]
+    pub(super) fn hex(x: u64) -> u64 {
+        let x7 = x & LOW7;
+        (within(x7, b'0', b'9') | within(x7, b'A', b'F')) & !x
+    }
+
+    /// The value of eight uppercase hex digits (the first the most
+    /// significant); only meaningful when `hex(x)` accepts all eight.
+    #[inline(always)]
+    pub(super) fn hex_value(x: u64) -> u32 {
+        // '0'-'9' are 0x30-0x39, 'A'-'F' 0x41-0x46: the low nibble, plus
+        // 9 when bit 6 is set.
+        let nibbles = (x & splat(0x0f)) + ((x >> 6) & splat(1)) * 9;
+        // First digit to the most significant byte, then pack pairs.
+        let v = nibbles.swap_bytes();
+        let v = (v | v >> 4) & 0x00ff_00ff_00ff_00ff;
+        let v = (v | v >> 8) & 0x0000_ffff_0000_ffff;
+        (v | v >> 16) as u32
+    }
+
+    #[inline(always)]
+    pub(super) fn alpha(x: u64) -> u64 {
+        let x7 = x & LOW7;
+        (letters7(x7) | within(x7, b' ', b' ')) & !x
+    }
+
+    #[inline(always)]
+    pub(super) fn alnum(x: u64) -> u64 {
+        let x7 = x & LOW7;
+        (letters7(x7) | within(x7, b'0', b'9') | within(x7, b' ', b' ')) & !x
+    }
+
+    /// Printable ASCII but digits.
+    #[inline(always)]
+    pub(super) fn alpha_special(x: u64) -> u64 {
+        let x7 = x & LOW7;
+        printable7(x7) & !within(x7, b'0', b'9') & !x
+    }
+
+    /// Printable ASCII but letters.
+    #[inline(always)]
+    pub(super) fn digit_special(x: u64) -> u64 {
+        let x7 = x & LOW7;
+        printable7(x7) & !letters7(x7) & !x
+    }
+
+    /// Printable ASCII and every byte from 0x80 (GBK text).
+    #[inline(always)]
+    pub(super) fn any_text(x: u64) -> u64 {
+        printable7(x & LOW7) | (x & HI)
+    }
+
+    #[inline(always)]
+    pub(super) fn track(x: u64) -> u64 {
+        let x7 = x & LOW7;
+        (within(x7, b'0', b'9') | within(x7, b'=', b'=') | within(x7, b'D', b'D')) & !x
+    }
+
+    /// Whether `good` accepts every byte of `buf[start..end]`, reading
+    /// whole words: a span of 8 bytes or more is read in words, the last
+    /// one overlapping the one before; a shorter one is read with its
+    /// neighbours in the frame, which are then ignored.
+    #[inline(never)]
+    pub(super) fn all(
+        buf: &[u8],
+        start: usize,
+        end: usize,
+        good: impl Fn(u64) -> u64,
+        good_byte: impl Fn(u8) -> bool,
+    ) -> bool {
+        let Some(data) = buf.get(start..end) else {
+            return false;
+        };
+        let n = data.len();
+        if n >= 8 {
+            // The last word overlaps the one before unless `n` is a
+            // multiple of 8.
+            let last = !good(le(data.get(n - 8..).unwrap_or_default()));
+            if n <= 16 {
+                return (!good(le(data.get(..8).unwrap_or_default())) | last) & HI == 0;
+            }
+            // Long spans: 64-byte blocks one byte at a time, which the
+            // compiler turns into vector instructions; then words.
+            let (blocks, rest) = data.split_at(n - n % BLOCK);
+            let bad_byte = blocks
+                .iter()
+                .fold(0u8, |acc, &b| acc | u8::from(!good_byte(b)));
+            let mut bad = last;
+            for w in rest.chunks_exact(8) {
+                bad |= !good(le(w));
+            }
+            bad_byte == 0 && bad & HI == 0
+        } else if n == 0 {
+            true
+        } else if let Some(w) = buf.get(start..start + 8) {
+            // The span is the low `n` bytes of the word starting with it...
+            let lanes = HI & (u64::MAX >> (64 - 8 * n));
+            !good(le(w)) & lanes == 0
+        } else if let Some(w) = buf.get(end.saturating_sub(8)..end).filter(|w| w.len() == 8) {
+            // ... or the high `n` bytes of the word ending with it.
+            let lanes = HI & (u64::MAX << (64 - 8 * n));
+            !good(le(w)) & lanes == 0
+        } else {
+            data.iter().all(|&c| good(u64::from(c)) & 0x80 != 0)
+        }
+    }
+
+    const BLOCK: usize = 64;
+
+    /// Eight bytes as a little-endian word; zero (which no text class
+    /// accepts) for a slice of another length.
+    #[inline(always)]
+    fn le(w: &[u8]) -> u64 {
+        <[u8; 8]>::try_from(w).map_or(0, u64::from_le_bytes)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::charset;
+        use crate::spec::FieldKind;
+
+        const KINDS: [FieldKind; 7] = [
+            FieldKind::N,
+            FieldKind::A,
+            FieldKind::An,
+            FieldKind::As,
+            FieldKind::Ns,
+            FieldKind::Ans,
+            FieldKind::Z,
+        ];
+
+        #[test]
+        fn classes_agree_with_the_table_for_every_byte_in_every_lane() {
+            for kind in KINDS {
+                let mask = charset::mask(kind);
+                for b in 0..=255u8 {
+                    let want = charset::find_invalid(&[b], mask).is_none();
+                    for lane in 0..8 {
+                        // Fill the other lanes with a byte of the class.
+                        let mut w = [b'0'; 8];
+                        if matches!(kind, FieldKind::A | FieldKind::As) {
+                            w = [b'A'; 8];
+                        }
+                        w[lane] = b;
+                        let c = crate::decode::class::text(kind).unwrap_or(u8::MAX);
+                        assert_eq!(
+                            crate::decode::check_run(c, &w, 0, 8),
+                            want,
+                            "{kind:?} {b:#04x} lane {lane}"
+                        );
+                        // The same byte in a 16-byte block, at lane and lane + 8.
+                        let fill = w[(lane + 1) % 8];
+                        for at in [lane, lane + 8] {
+                            let mut block = [fill; 16];
+                            block[at] = b;
+                            assert_eq!(
+                                crate::decode::check_run(c, &block, 0, 16),
+                                want,
+                                "{kind:?} {b:#04x} block lane {at}"
+                            );
+                        }
+                    }
+                }
+            }
+            for b in 0..=255u8 {
+                let want = charset::find_non_hex(&[b]).is_none();
+                for lane in 0..8 {
+                    let mut w = [b'F'; 8];
+                    w[lane] = b;
+                    assert_eq!(
+                        crate::decode::check_run(crate::decode::class::HEX, &w, 0, 8),
+                        want,
+                        "hex {b:#04x} lane {lane}"
+                    );
+                    let block = [w, w].concat();
+                    assert_eq!(
+                        crate::decode::check_run(crate::decode::class::HEX, &block, 0, 16),
+                        want,
+                        "hex block {b:#04x} lane {lane}"
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn every_span_of_every_frame_length_is_checked_exactly() {
+            // A bad byte anywhere inside the span fails it; outside, not.
+            let digits = crate::decode::class::text(FieldKind::N).unwrap_or(u8::MAX);
+            for len in 0..56usize {
+                for start in 0..=len {
+                    for end in start..=len {
+                        let clean = vec![b'7'; len];
+                        assert!(crate::decode::check_run(digits, &clean, start, end));
+                        for bad in 0..len {
+                            let mut b = clean.clone();
+                            b[bad] = b'x';
+                            let inside = (start..end).contains(&bad);
+                            assert_eq!(
+                                crate::decode::check_run(digits, &b, start, end),
+                                !inside,
+                                "len {len} {start}..{end} bad {bad}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn hex_words_have_their_value() {
+            for v in [0u32, 1, 0x0123_4567, 0x89AB_CDEF, u32::MAX, 0xDEAD_BEEF] {
+                let text = format!("{v:08X}");
+                let x = u64::from_le_bytes(text.as_bytes().try_into().unwrap());
+                assert_eq!(hex_value(x), v, "{text}");
+            }
+        }
+    }
 }
 
 fn shown(fs: &FieldSpec, b: u8) -> Option<u8> {
@@ -750,19 +1478,80 @@ impl<'a> MessageRef<'a> {
 
     /// Field `n`, if present.
     pub fn field_no(&self, no: FieldNo) -> Option<Field<'a>> {
-        if !self.present(no) {
+        let i = no.index();
+        let words = data_bits(self.spec, self.layout.bitmap);
+        let (w, b) = (i / 64, i % 64);
+        let word = *words.get(w)?;
+        if (word << b) >> 63 == 0 {
             return None;
         }
         let spec: &'a FieldSpec = self.spec.field(no)?;
-        let span = *self.layout.spans.get(self.layout.bitmap.rank(no))?;
-        let start = span.start as usize;
-        let wire = self.buf.get(start..start + span.wire as usize)?;
+        let start = if self.buf.len() <= usize::from(u16::MAX) {
+            // Its rank among the data fields: the set bits before it.
+            let before = word.checked_shr(64 - b as u32).unwrap_or(0);
+            let rank =
+                words.iter().take(w).map(|x| x.count_ones()).sum::<u32>() + before.count_ones();
+            usize::from(*self.layout.starts.get(rank as usize)?)
+        } else {
+            self.start_by_walking(no)?
+        };
+        let plan = self.spec.plans().get(no.index())?;
+        // `chars` matters for BCD values only, which have no such plan.
+        let (chars, len) = match plan.width {
+            0 => (usize::from(plan.len), usize::from(plan.len)),
+            1..=4 => {
+                let width = usize::from(plan.width);
+                let prefix = self.buf.get(start.checked_sub(width)?..start)?;
+                let v = prefix
+                    .iter()
+                    .fold(0usize, |v, &d| v * 10 + usize::from(d.wrapping_sub(b'0')));
+                (v, v)
+            }
+            _ => lengths_at(spec, self.buf, start)?,
+        };
+        let wire = self.buf.get(start..start + len)?;
         Some(Field {
             no,
             spec,
             wire,
-            value: make_value(spec, wire, span.chars as usize),
+            value: make_value(spec, wire, chars),
         })
+    }
+
+    /// Where the data of field `no`, which is present, starts.
+    fn start_of(&self, no: FieldNo) -> Option<usize> {
+        if self.buf.len() <= usize::from(u16::MAX) {
+            let rank = Bitmap::from_words(data_bits(self.spec, self.layout.bitmap)).rank(no);
+            return self.layout.starts.get(rank).map(|&s| usize::from(s));
+        }
+        self.start_by_walking(no)
+    }
+
+    /// [`Self::start_of`] in a frame over 64 KiB: walks the fields before it.
+    fn start_by_walking(&self, no: FieldNo) -> Option<usize> {
+        let mut pos = self.layout.fields_start as usize;
+        let mut found = None;
+        for_each_field(self.spec, self.layout.bitmap, |_, n| {
+            let Some(fs) = self.spec.field(n) else {
+                return false;
+            };
+            let start = match fs.length {
+                Length::Fixed(_) => pos,
+                Length::Variable { digits, .. } => pos + fs.prefix.width(digits),
+            };
+            if n == no {
+                found = Some(start);
+                return false;
+            }
+            match lengths_at(fs, self.buf, start) {
+                Some((_, wire)) => {
+                    pos = start + wire;
+                    true
+                }
+                None => false,
+            }
+        });
+        found
     }
 
     /// The value of field `n`, if present.
@@ -787,12 +1576,12 @@ impl<'a> MessageRef<'a> {
             .filter(|&n| self.present(n))
             .and_then(|n| {
                 let fs = self.spec.field(n)?;
-                let span = self.layout.spans.get(self.layout.bitmap.rank(n))?;
+                let start = self.start_of(n)?;
                 let prefix = match fs.length {
                     Length::Fixed(_) => 0,
                     Length::Variable { digits, .. } => fs.prefix.width(digits),
                 };
-                (span.start as usize).checked_sub(prefix)
+                start.checked_sub(prefix)
             })
             .unwrap_or(self.buf.len());
         self.buf.get(from..end).unwrap_or(&[])
@@ -870,5 +1659,142 @@ impl fmt::Display for MessageRef<'_> {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::FieldKind;
+    use crate::{Message, encode_to_vec, specs};
+
+    /// Valid frames of every built-in spec, the 1987 ASCII ones with text,
+    /// track, numeric, hex and variable fields.
+    fn frames() -> Vec<(&'static Spec, Vec<u8>)> {
+        let mti = || "0200".parse().unwrap_or_else(|_| unreachable!());
+        let ascii = Message::new(mti())
+            .with(2, "4761739001010119")
+            .with(3, "000000")
+            .with(4, "000000012500")
+            .with(11, "000123")
+            .with(35, "4761739001010119=25122011758928889")
+            .with(37, "308010000123")
+            .with(41, "TERM0001")
+            .with(43, "ACME STORE 123 MAIN ST SHANGHAI     SHCN")
+            .with(
+                48,
+                "A1B2 private data, long enough for a block of 64 bytes....",
+            )
+            .with(52, vec![0x1A, 0x2B, 0x3C, 0x4D, 0x5E, 0x6F, 0x70, 0x81])
+            .with(70, "301");
+        let mut out = Vec::new();
+        for spec in [
+            specs::iso87ascii(),
+            specs::iso93ascii(),
+            specs::iso87binary(),
+        ] {
+            let mut m = ascii.clone();
+            if spec.name == "iso93ascii" {
+                m.set(130, "1");
+            }
+            match encode_to_vec(spec, &m) {
+                Ok(w) => out.push((spec, w)),
+                Err(e) => panic!("{}: {e}", spec.name),
+            }
+        }
+        out
+    }
+
+    /// A small deterministic generator for mutations.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> usize {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 33) as usize
+        }
+    }
+
+    /// Whatever the fast path accepts, the general path accepts with the
+    /// same layout; and every valid frame takes the fast path when its
+    /// spec has a plan for every field.
+    #[test]
+    fn the_fast_path_accepts_only_what_the_general_path_accepts() {
+        let mut rng = Lcg(7);
+        let charset = b"0123456789=DACZ az~\x00\x7f\x80\xffF";
+        for (spec, wire) in frames() {
+            let mut fast = Layout::EMPTY;
+            assert!(fill_fast(spec, &wire, &mut fast), "{}", spec.name);
+            for round in 0..4000 {
+                let mut b = wire.clone();
+                for _ in 0..1 + rng.next() % 3 {
+                    let i = rng.next() % b.len();
+                    match rng.next() % 4 {
+                        0 => b[i] = charset[rng.next() % charset.len()],
+                        1 => b[i] = b[i].wrapping_add(1),
+                        2 => b.truncate(i),
+                        _ => b.insert(i, b'0'),
+                    }
+                    if b.is_empty() {
+                        break;
+                    }
+                }
+                let mut fast = Layout::EMPTY;
+                let mut general = Layout::EMPTY;
+                let general_ok = fill_general(spec, &b, &mut general).is_ok();
+                if fill_fast(spec, &b, &mut fast) {
+                    assert!(
+                        general_ok,
+                        "{} round {round}: fast path accepted a frame the general path refuses",
+                        spec.name
+                    );
+                    assert!(
+                        fast == general,
+                        "{} round {round}: the paths disagree on the layout",
+                        spec.name
+                    );
+                }
+            }
+        }
+    }
+
+    /// Frames over 64 KiB are decoded too; their fields are found by
+    /// walking the frame.
+    #[test]
+    fn fields_of_frames_over_64_kib_are_found_by_walking() {
+        let mut spec = specs::iso87ascii().clone();
+        for n in 100..=110u16 {
+            if let Some(no) = FieldNo::new(n) {
+                spec.set_field(
+                    no,
+                    FieldSpec::new(
+                        "big",
+                        FieldKind::Ans,
+                        Length::Variable {
+                            digits: 4,
+                            max: 9999,
+                        },
+                    ),
+                );
+            }
+        }
+        let mut m = Message::new("0200".parse().unwrap_or_else(|_| unreachable!()));
+        m.set(2, "4761739001010119").set(4, "000000012500");
+        for n in 100..=110u8 {
+            m.set(n, vec![b'a' + n % 26; 9000 + usize::from(n)]);
+        }
+        m.set(128, vec![0xAB; 8]);
+        let wire = encode_to_vec(&spec, &m).unwrap_or_else(|e| panic!("{e}"));
+        assert!(wire.len() > 100_000);
+        let msg = decode(&spec, &wire).unwrap_or_else(|e| panic!("{e}"));
+        for n in [2u8, 4, 100, 105, 110, 128] {
+            let want = m.get(n).map(|v| v.to_vec());
+            assert_eq!(msg.value(n).map(|v| v.to_vec()), want, "field {n}");
+        }
+        assert!(msg.to_message() == m);
+        assert_eq!(msg.fields().count(), 14);
     }
 }

@@ -18,6 +18,10 @@
 //! Built-in dialects are in [`specs`]; user dialects load from TOML or JSON
 //! with the `serde` feature ([`spec_file`]). Card data is masked in every
 //! `Debug` and `Display` ([`mask`]).
+//!
+//! With the `arbitrary` feature, `arbitrary::arbitrary_message` turns
+//! fuzzer input into a valid message of any spec, for fuzzing code that
+//! handles cardwire messages.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -36,7 +40,11 @@ pub mod tlv;
 pub mod track2;
 pub mod txn;
 mod types;
+pub mod valid;
 mod value;
+
+#[cfg(feature = "arbitrary")]
+pub mod arbitrary;
 
 #[cfg(feature = "serde")]
 pub mod json;

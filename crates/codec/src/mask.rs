@@ -43,26 +43,52 @@ pub fn mask_track(chars: &[u8]) -> String {
     }
 }
 
-/// BER-TLV as uppercase hex, each sensitive tag's value replaced by `*`.
-/// Unparseable TLV is hidden entirely.
+/// Templates nested deeper than this are hidden whole.
+const MAX_TLV_DEPTH: u32 = 8;
+
+/// BER-TLV as uppercase hex, each sensitive tag's value replaced by `*`,
+/// inside constructed objects (templates) too. Unparseable TLV is hidden
+/// entirely: at the top, all of it; inside a template, that template's
+/// value. So is a template nested more than 8 deep.
+///
+/// ```
+/// use cardwire_codec::mask::mask_tlv;
+/// // Template 70 holding the PAN (5A) and the ATC (9F36).
+/// let data = [0x70, 0x08, 0x5A, 0x02, 0x41, 0x11, 0x9F, 0x36, 0x01, 0x07];
+/// assert_eq!(mask_tlv(&data), "70085A02****9F360107");
+/// ```
 pub fn mask_tlv(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len() * 2);
+    mask_tlv_into(data, 0, &mut out);
+    out
+}
+
+fn mask_tlv_into(data: &[u8], depth: u32, out: &mut String) {
+    let start = out.len();
     let mut end = 0;
     for t in tlv::walk(data) {
         let Ok(t) = t else {
-            return stars(data.len() * 2);
+            out.truncate(start);
+            out.push_str(&stars(data.len() * 2));
+            return;
         };
         let value_start = t.value.as_ptr() as usize - data.as_ptr() as usize;
         out.push_str(&hex::encode_upper(&data[end..value_start]));
         if t.is_sensitive() {
             out.push_str(&stars(t.value.len() * 2));
+        } else if t.is_constructed() {
+            // A template may hold card data (a PAN, track 2) at any depth.
+            if depth < MAX_TLV_DEPTH {
+                mask_tlv_into(t.value, depth + 1, out);
+            } else {
+                out.push_str(&stars(t.value.len() * 2));
+            }
         } else {
             out.push_str(&hex::encode_upper(t.value));
         }
         end = value_start + t.value.len();
     }
     out.push_str(&hex::encode_upper(&data[end..]));
-    out
 }
 
 /// The value of `field` as text, masked per its spec's sensitivity.

@@ -9,7 +9,11 @@
 //! follows from the data encoding: BCD packs two digits a byte, hex text
 //! spends two characters a byte.
 
+use core::fmt;
+use std::sync::OnceLock;
+
 use crate::codes::CodeTable;
+use crate::decode::FieldPlan;
 use crate::txn::TxnRule;
 use crate::types::FieldNo;
 
@@ -334,14 +338,15 @@ impl FieldSpec {
 
     /// The number of wire bytes taken by `chars` logical units of data.
     ///
-    /// For `x+n` the sign is one more unit.
+    /// For `x+n` the sign is one more unit (so no units take no bytes:
+    /// there is no sign either).
     pub fn wire_len(&self, chars: usize) -> usize {
         match self.encoding {
             DataEncoding::Ascii | DataEncoding::Ebcdic | DataEncoding::Binary => chars,
             DataEncoding::Hex => chars * 2,
             DataEncoding::Bcd => {
                 if self.kind == FieldKind::XN {
-                    1 + chars.saturating_sub(1).div_ceil(2)
+                    chars.min(1) + chars.saturating_sub(1).div_ceil(2)
                 } else {
                     chars.div_ceil(2)
                 }
@@ -389,6 +394,28 @@ pub struct Spec {
     pub codes: CodeTable,
     /// Rules that name a message's transaction type.
     pub transactions: Vec<TxnRule>,
+    /// How the decoder reads each field, worked out from `fields` on the
+    /// first decode and forgotten when a field changes.
+    plans: Plans,
+}
+
+/// A spec's decode plans ([`crate::decode::FieldPlan`]), one per field
+/// number. Derived data: it takes no part in equality and prints as `..`.
+#[derive(Clone, Default)]
+struct Plans(OnceLock<[FieldPlan; FieldNo::MAX as usize]>);
+
+impl PartialEq for Plans {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Plans {}
+
+impl fmt::Debug for Plans {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("..")
+    }
 }
 
 /// A spec that contradicts itself.
@@ -430,7 +457,22 @@ impl Spec {
             fields: vec![None; FieldNo::MAX as usize],
             codes: CodeTable::Iso87,
             transactions: Vec::new(),
+            plans: Plans::default(),
         }
+    }
+
+    /// How the decoder reads each field, indexed by field number minus one.
+    #[inline]
+    pub(crate) fn plans(&self) -> &[FieldPlan; FieldNo::MAX as usize] {
+        self.plans.0.get_or_init(|| {
+            let mut plans = [FieldPlan::ABSENT; FieldNo::MAX as usize];
+            for (plan, fs) in plans.iter_mut().zip(&self.fields) {
+                if let Some(fs) = fs {
+                    *plan = FieldPlan::for_field(fs);
+                }
+            }
+            plans
+        })
     }
 
     /// The definition of field `n`, if the spec has one.
@@ -441,6 +483,7 @@ impl Spec {
 
     /// Defines (or replaces) field `n`.
     pub fn set_field(&mut self, n: FieldNo, f: FieldSpec) {
+        self.plans = Plans::default();
         if let Some(slot) = self.fields.get_mut(n.index()) {
             *slot = Some(f);
         }
@@ -448,6 +491,7 @@ impl Spec {
 
     /// Removes field `n`.
     pub fn remove_field(&mut self, n: FieldNo) {
+        self.plans = Plans::default();
         if let Some(slot) = self.fields.get_mut(n.index()) {
             *slot = None;
         }
@@ -455,6 +499,7 @@ impl Spec {
 
     /// Mutable access to field `n`'s definition.
     pub fn field_mut(&mut self, n: FieldNo) -> Option<&mut FieldSpec> {
+        self.plans = Plans::default();
         self.fields.get_mut(n.index()).and_then(Option::as_mut)
     }
 

@@ -27,6 +27,12 @@ impl FieldNo {
         self.0
     }
 
+    /// The field at zero-based index `i` of a 192-entry table (`i` below
+    /// 192; larger values wrap, which callers never pass).
+    pub(crate) const fn from_index(i: usize) -> Self {
+        Self(i.wrapping_add(1) as u8)
+    }
+
     /// Zero-based index into a 192-entry table.
     pub(crate) const fn index(self) -> usize {
         self.0 as usize - 1
@@ -63,6 +69,10 @@ pub struct Mti([u8; 4]);
 pub struct MtiError;
 
 impl Mti {
+    /// A placeholder (zero bytes, so that a zeroed layout is all zero),
+    /// never shown: decoding replaces it or fails.
+    pub(crate) const ZERO: Mti = Mti([0; 4]);
+
     /// An MTI from four ASCII digits.
     ///
     /// # Errors

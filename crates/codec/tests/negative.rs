@@ -6,7 +6,9 @@ mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use cardwire_codec::spec::{BitmapEncoding, Length, LengthUnit, MtiEncoding};
+use cardwire_codec::spec::{
+    BitmapEncoding, DataEncoding, FieldKind, FieldSpec, Length, LengthUnit, MtiEncoding,
+};
 use cardwire_codec::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, FieldNo, Message, Spec, decode,
     encode_to_vec, specs,
@@ -919,4 +921,36 @@ fn random_bytes_never_panic_and_every_decodable_input_reencodes_identically() {
             specs::NAMES[i]
         );
     }
+}
+
+#[test]
+fn zero_length_prefix_on_a_bcd_amount_is_bad_sign_not_a_bare_sign() {
+    // x+n..9 in BCD with a character-counted prefix (the sign counts).
+    // A prefix of 0 announces neither sign nor digits; the decoder used to
+    // read one byte anyway, took it for the sign and gave back "C", which
+    // re-encodes with a prefix of 1.
+    let mut spec = Spec::new("amounts");
+    let mut fs = FieldSpec::new(
+        "Amount, transaction fee",
+        FieldKind::XN,
+        Length::Variable { digits: 2, max: 9 },
+    );
+    fs.encoding = DataEncoding::Bcd;
+    spec.set_field(no(28), fs);
+    spec.validate().expect("valid spec");
+    let mut frame = b"0200".to_vec();
+    frame.extend_from_slice(b"0000001000000000");
+    let at = frame.len() + 2;
+    frame.extend_from_slice(b"00C");
+    let e = decode_err(&spec, &frame);
+    assert_eq!(
+        (e.field, e.offset, e.kind),
+        (Some(no(28)), at, DecodeErrorKind::BadSign { found: None })
+    );
+    // What the encoder makes of the shortest amount decodes back.
+    let mut m = Message::new("0200".parse().expect("MTI"));
+    m.set(28, "C");
+    let wire = encode_to_vec(&spec, &m).expect("encodes");
+    assert_eq!(&wire[20..], b"01C");
+    assert_eq!(decode(&spec, &wire).expect("decodes").to_message(), m);
 }

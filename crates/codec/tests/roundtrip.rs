@@ -3,13 +3,15 @@
 //!
 //! Messages are generated from the spec itself: each field the spec
 //! defines may appear, with a length within its limits and characters
-//! from its kind's set.
+//! from its kind's set (the library's rules, `FieldSpec::alphabet` and
+//! `FieldSpec::value_lengths`, which the `arbitrary` feature uses too).
 
 mod common;
 
 use std::cell::Cell;
 
-use cardwire_codec::spec::{DataEncoding, FieldKind, FieldSpec, Length, LengthUnit};
+use cardwire_codec::spec::FieldSpec;
+use cardwire_codec::valid::{SIGNS, ValueLengths};
 use cardwire_codec::{Message, Mti, Spec, decode, encode_to_vec, specs};
 use common::hexs;
 use proptest::prelude::*;
@@ -17,69 +19,13 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 const CASES: u32 = 256;
 
-fn digits() -> Vec<u8> {
-    (b'0'..=b'9').collect()
-}
-
-fn letters() -> Vec<u8> {
-    (b'A'..=b'Z').chain(b'a'..=b'z').collect()
-}
-
-fn specials() -> Vec<u8> {
-    (0x21..=0x7Eu8)
-        .filter(|c| !c.is_ascii_alphanumeric())
-        .collect()
-}
-
-/// The characters a field of this kind and encoding accepts (for `x+n`,
-/// those after the sign).
-fn charset(fs: &FieldSpec) -> Vec<u8> {
-    let mut set = match fs.kind {
-        FieldKind::N | FieldKind::XN => digits(),
-        FieldKind::A => letters(),
-        FieldKind::An => [letters(), digits()].concat(),
-        FieldKind::As => [letters(), specials()].concat(),
-        FieldKind::Ns => [digits(), specials()].concat(),
-        FieldKind::Ans => (0x20..=0x7E).collect(),
-        // BCD has one separator nibble, which reads back as 'D'.
-        FieldKind::Z if fs.encoding == DataEncoding::Bcd => [digits(), b"D".to_vec()].concat(),
-        FieldKind::Z => [digits(), b"=D".to_vec()].concat(),
-        FieldKind::B => (0..=0xFF).collect(),
-        other => panic!("a generator for kind {other:?} is missing"),
-    };
-    if matches!(
-        fs.kind,
-        FieldKind::A | FieldKind::An | FieldKind::As | FieldKind::Ns
-    ) {
-        set.push(b' ');
-    }
-    set
-}
-
-/// Logical lengths a value may have: characters, the `x+n` sign included.
-/// A byte-counted BCD prefix can only express an even number of digits.
-fn lengths(fs: &FieldSpec) -> (usize, usize, usize) {
-    let sign = usize::from(fs.kind == FieldKind::XN);
-    let step = if fs.unit == LengthUnit::Bytes && fs.encoding == DataEncoding::Bcd {
-        2
-    } else {
-        1
-    };
-    match fs.length {
-        Length::Fixed(n) => (usize::from(n) + sign, usize::from(n) + sign, step),
-        Length::Variable { max, .. } => {
-            let max = usize::from(max) / step * step;
-            (sign, max + sign, step)
-        }
-    }
-}
-
-/// A valid value of `len` logical units, characters taken from `pick`.
+/// A valid value of `len` logical units, characters taken from `pick`
+/// (the spec's own rules: [`FieldSpec::alphabet`], the `x+n` sign).
 fn value_of(fs: &FieldSpec, len: usize, mut pick: impl FnMut(&[u8]) -> u8) -> Vec<u8> {
-    let set = charset(fs);
+    let set = fs.alphabet();
     let mut v = Vec::with_capacity(len);
-    if fs.kind == FieldKind::XN {
-        v.push(pick(b"CD"));
+    if fs.has_sign() {
+        v.push(pick(SIGNS));
     }
     while v.len() < len {
         v.push(pick(&set));
@@ -89,10 +35,9 @@ fn value_of(fs: &FieldSpec, len: usize, mut pick: impl FnMut(&[u8]) -> u8) -> Ve
 
 /// Any valid value for the field.
 fn value(fs: &FieldSpec) -> BoxedStrategy<Vec<u8>> {
-    let (min, max, step) = lengths(fs);
-    let fs = fs.clone();
-    let set = charset(&fs);
-    let sign = usize::from(fs.kind == FieldKind::XN);
+    let ValueLengths { min, max, step } = fs.value_lengths();
+    let set = fs.alphabet();
+    let sign = usize::from(fs.has_sign());
     // Lengths near the maximum are as likely as short ones.
     let len = prop_oneof![
         3 => (min / step..=max / step).prop_map(move |k| k * step),
@@ -102,7 +47,7 @@ fn value(fs: &FieldSpec) -> BoxedStrategy<Vec<u8>> {
     len.prop_flat_map(move |len| {
         let body = proptest::collection::vec(proptest::sample::select(set.clone()), len - sign);
         let sign = if sign == 1 {
-            proptest::sample::select(b"CD".to_vec())
+            proptest::sample::select(SIGNS.to_vec())
                 .prop_map(|c| vec![c])
                 .boxed()
         } else {
@@ -286,7 +231,7 @@ fn every_field_at_maximum_and_minimum_length_at_once_round_trips() {
             }
             let mut i = 0usize;
             for (n, fs) in spec.fields() {
-                let (min, max, _) = lengths(fs);
+                let ValueLengths { min, max, .. } = fs.value_lengths();
                 let v = value_of(fs, if longest { max } else { min }, |set| {
                     i += 1;
                     set[i % set.len()]
@@ -306,7 +251,7 @@ fn generated_values_fit_their_field() {
     for name in specs::NAMES {
         let spec: &Spec = specs::builtin(name).expect("built-in");
         for (n, fs) in spec.fields() {
-            let (_, max, step) = lengths(fs);
+            let ValueLengths { max, step, .. } = fs.value_lengths();
             if max == 0 || step != 1 {
                 continue;
             }
