@@ -667,6 +667,14 @@ fn hex_word(b: &[u8]) -> Option<u64> {
     Some(u64::from(swar::hex_value(hi)) << 32 | u64::from(swar::hex_value(lo)))
 }
 
+/// Whether every byte of `v` is valid ASCII data for `kind`, checked a
+/// word at a time (`false` also when the word check does not know the
+/// kind: the caller then checks byte by byte and names the culprit).
+#[inline]
+pub(crate) fn text_ok(kind: FieldKind, v: &[u8]) -> bool {
+    class::text(kind).is_some_and(|c| check_run(c, v, 0, v.len()))
+}
+
 /// Whether every byte of `buf[start..end]` belongs to class `c`.
 #[inline]
 fn check_run(c: u8, buf: &[u8], start: usize, end: usize) -> bool {

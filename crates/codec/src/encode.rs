@@ -423,6 +423,7 @@ fn check_chars(fs: &FieldSpec, no: FieldNo, v: &[u8]) -> Result<(), EncodeError>
             }
             _ => Err(bad(0, "sign C or D")),
         },
+        k if fs.encoding != DataEncoding::Ebcdic && crate::decode::text_ok(k, v) => Ok(()),
         k => match charset::find_invalid(v, charset::mask(k)) {
             Some(i) => Err(bad(i, charset::expected(k))),
             None => {
