@@ -840,6 +840,11 @@ fn var_lengths(fs: &FieldSpec, max: u16, v: usize) -> Result<(usize, usize), Dec
     let (chars, wire, limit) = match fs.unit {
         // For hex text, "bytes" are the bytes the hex stands for.
         LengthUnit::Bytes if hex => (v, v * 2, max_chars),
+        // Byte-counted BCD digits come in pairs (the encoder refuses an
+        // odd count): at most max/2 bytes, or 2v digits would exceed max.
+        LengthUnit::Bytes if fs.encoding == DataEncoding::Bcd && fs.kind != FieldKind::XN => {
+            (v * 2, v, max_chars / 2)
+        }
         LengthUnit::Bytes => {
             let chars = if fs.encoding == DataEncoding::Bcd {
                 v * 2

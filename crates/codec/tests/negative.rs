@@ -954,3 +954,32 @@ fn zero_length_prefix_on_a_bcd_amount_is_bad_sign_not_a_bare_sign() {
     assert_eq!(&wire[20..], b"01C");
     assert_eq!(decode(&spec, &wire).expect("decodes").to_message(), m);
 }
+
+#[test]
+fn byte_counted_bcd_longer_than_its_maximum_is_too_long() {
+    // n..19 in BCD with a prefix that counts bytes: 10 bytes would be 20
+    // digits, one more than the field may hold (and than the encoder would
+    // write). Found by review of the fuzz campaign.
+    let mut spec = Spec::new("bytes");
+    let mut fs = FieldSpec::new("PAN", FieldKind::N, Length::Variable { digits: 2, max: 19 });
+    fs.encoding = DataEncoding::Bcd;
+    fs.unit = LengthUnit::Bytes;
+    spec.set_field(no(2), fs);
+    spec.validate().expect("valid spec");
+    let mut frame = b"0200".to_vec();
+    frame.extend_from_slice(b"4000000000000000");
+    let at = frame.len();
+    frame.extend_from_slice(b"10");
+    frame.extend_from_slice(&[0x12; 10]);
+    let e = decode_err(&spec, &frame);
+    assert_eq!((e.field, e.offset), (Some(no(2)), at), "{e}");
+    assert!(
+        matches!(e.kind, DecodeErrorKind::TooLong { length: 10, max: 9 }),
+        "{e}"
+    );
+    // Nine bytes (18 digits) are fine and round-trip.
+    let mut m = Message::new("0200".parse().expect("MTI"));
+    m.set(2, "123456789012345678");
+    let wire = encode_to_vec(&spec, &m).expect("encodes");
+    assert_eq!(decode(&spec, &wire).expect("decodes").to_message(), m);
+}
