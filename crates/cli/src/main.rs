@@ -27,6 +27,7 @@ fn emit(s: &str) {
 }
 
 mod input;
+mod net_cmd;
 mod samples;
 mod scenario_cmd;
 mod security_cmd;
@@ -72,6 +73,18 @@ enum Cmd {
     Keys(security_cmd::KeysArgs),
     /// Run field scenarios (contact bank, PIN error, void, lost response, double debit ...) on the simulator.
     Scenario(scenario_cmd::ScenarioArgs),
+    /// Run the acquirer/issuer host on TCP (many terminals, SQLite ledger, journal, admin socket).
+    Host(net_cmd::HostArgs),
+    /// Change a running host's rules and issuer state, or a proxy's faults (admin socket).
+    HostCtl(net_cmd::HostCtlArgs),
+    /// A POS terminal on a real connection: sale, void, refund, balance, signon, settle, reverse.
+    Terminal(net_cmd::TerminalArgs),
+    /// Many terminals against a host at a target rate: throughput, latency, double-debit audit.
+    Load(net_cmd::LoadArgs),
+    /// Forward terminal <-> host, journal the messages, inject faults from a plan.
+    Proxy(net_cmd::ProxyArgs),
+    /// Query a message journal (--file) or a host's SQLite ledger (--db).
+    Journal(net_cmd::JournalArgs),
 }
 
 #[derive(Args)]
@@ -461,6 +474,15 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::from(1),
             Err(e) => Err(e),
         },
+        Cmd::Host(a) => net_cmd::cmd_host(a),
+        Cmd::HostCtl(a) => net_cmd::cmd_host_ctl(a),
+        Cmd::Terminal(a) => match net_cmd::cmd_terminal(a) {
+            Ok(false) => return ExitCode::from(1),
+            r => r.map(|_| ()),
+        },
+        Cmd::Load(a) => net_cmd::cmd_load(a),
+        Cmd::Proxy(a) => net_cmd::cmd_proxy(a),
+        Cmd::Journal(a) => net_cmd::cmd_journal(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -62,3 +62,19 @@ fn unknown_scenario_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn the_scenario_file_example_in_the_readme_runs_and_passes() {
+    let readme = include_str!("../../../README.md");
+    let at = readme.find("**Scenario files**").expect("section");
+    let rest = &readme[at..];
+    let start = rest.find("```toml\n").expect("toml block") + "```toml\n".len();
+    let end = start + rest[start..].find("```\n").expect("block end");
+    let dir = std::env::temp_dir().join(format!("cardwire-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("readme.toml");
+    std::fs::write(&file, &rest[start..end]).expect("write");
+    let (code, out, err) = cardwire(&["scenario", file.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("verdict: PASS"), "{out}");
+}

@@ -1,0 +1,1132 @@
+//! The network commands: `host`, `host-ctl`, `terminal`, `load`, `proxy`
+//! and `journal`, thin front ends over `cardwire-net`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use cardwire_codec::Spec;
+use cardwire_engine::Money;
+use cardwire_engine::config::{DEMO_TMK, HostConfig, IssuerState};
+use cardwire_engine::fault::FaultPlan;
+use cardwire_engine::terminal::{
+    Action, Card, EntryMode, GiveUpPolicy, Outcome, Terminal, TerminalConfig, TerminalEvent,
+};
+use cardwire_net::framing::{FrameCodec, parse_prefix};
+use cardwire_net::host::{HostOptions, LedgerChoice, add_load_terminals};
+use cardwire_net::journal::Filter;
+use cardwire_net::load::{LoadCounters, LoadOptions, LoadReport, Mix};
+use cardwire_net::proxy::ProxyOptions;
+use cardwire_net::sqlite::Durability;
+use cardwire_net::terminal::{Connection, Dial, Progress, load_state, run_action, save_state};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use crate::load_spec;
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    runtime_with(0)
+}
+
+/// A runtime with `threads` workers (0: one per core, 1: a single thread).
+fn runtime_with(threads: usize) -> Result<tokio::runtime::Runtime> {
+    let mut b = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if threads > 1 {
+            b.worker_threads(threads);
+        }
+        b
+    };
+    b.enable_all().build().context("starting the async runtime")
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime_like(s)
+}
+
+/// `250ms`, `5s`, `2m`, `1h`, or plain seconds.
+fn humantime_like(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map_or((s, "s"), |i| (&s[..i], s[i..].trim()));
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a duration like 250ms, 10s, 2m"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" | "" => v,
+        "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{s:?}: not a duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// An address, or `off`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MaybeAddr(Option<SocketAddr>);
+
+fn parse_addr_or_off(s: &str) -> Result<MaybeAddr, String> {
+    if s == "off" || s == "none" {
+        return Ok(MaybeAddr(None));
+    }
+    s.parse()
+        .map(|a| MaybeAddr(Some(a)))
+        .map_err(|_| format!("{s:?}: expected HOST:PORT (e.g. 127.0.0.1:8584) or off"))
+}
+
+/// Reads a TOML or JSON file, taking the `[key]` table when the file has
+/// one (a scenario file), the whole file otherwise.
+fn read_section<T: serde::de::DeserializeOwned>(path: &Path, key: &str) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let value: Value = if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?
+    } else {
+        let t: toml::Value =
+            toml::from_str(&text).with_context(|| format!("{} is not TOML", path.display()))?;
+        serde_json::to_value(t)?
+    };
+    let part = value.get(key).cloned().unwrap_or(value);
+    serde_json::from_value(part).with_context(|| format!("{}: [{key}]", path.display()))
+}
+
+fn spec_arg(spec: &str) -> Result<Arc<Spec>> {
+    load_spec(spec)
+}
+
+// ----- host ---------------------------------------------------------------
+
+/// Options of `cardwire host`.
+#[derive(Args)]
+pub(crate) struct HostArgs {
+    /// Built-in spec name or spec file.
+    #[arg(long, default_value = "cups")]
+    spec: String,
+    /// Where terminals connect.
+    #[arg(long, default_value = "127.0.0.1:8583")]
+    listen: SocketAddr,
+    /// Host configuration (TOML/JSON: cards, terminals, rules; a scenario
+    /// file's `[host]` table works too). Default: the demo set.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// SQLite ledger file, or `:memory:`. Default: `cardwire-ledger.db`
+    /// next to the config file (or in the current directory).
+    #[arg(long)]
+    db: Option<String>,
+    /// SQLite synchronous mode: `full` (survives power loss) or `normal`
+    /// (survives a crash of the process).
+    #[arg(long, default_value = "full", value_parser = parse_durability)]
+    sync: Durability,
+    /// Message journal (JSON lines), or `off`. Default:
+    /// `cardwire-journal.jsonl` next to the ledger file; off with `:memory:`.
+    #[arg(long)]
+    journal: Option<String>,
+    /// Admin socket (line-based JSON, see `cardwire host-ctl`), or `off`.
+    #[arg(long, default_value = "127.0.0.1:8584", value_parser = parse_addr_or_off)]
+    admin: MaybeAddr,
+    /// Also register N load terminals 10000001.. and the `load` card (for `cardwire load`).
+    #[arg(long, default_value_t = 0)]
+    terminals: u32,
+    /// Connection limit.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+    /// Close a connection silent this long.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// Close a connection whose frame, once begun, is not complete within this.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    frame_timeout: Duration,
+    /// Largest frame accepted, bytes.
+    #[arg(long, default_value_t = cardwire_net::framing::DEFAULT_MAX_FRAME)]
+    max_frame: usize,
+    /// Length prefix: binary2, binary2-inclusive, bcd2, ascii4.
+    #[arg(long, default_value = "binary2", value_parser = parse_prefix)]
+    prefix: cardwire_codec::frame::FramePrefix,
+    /// Log every connection on stderr.
+    #[arg(long, short)]
+    verbose: bool,
+    /// Worker threads (0: one per core, 1: a single thread).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+fn parse_durability(s: &str) -> Result<Durability, String> {
+    Durability::parse(s).ok_or_else(|| format!("{s:?}: full or normal"))
+}
+
+pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
+    let spec = spec_arg(&a.spec)?;
+    let mut config = match &a.config {
+        Some(p) => read_section::<HostConfig>(p, "host")?,
+        None => HostConfig::demo(),
+    };
+    add_load_terminals(&mut config, a.terminals);
+    let base_dir = a
+        .config
+        .as_deref()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let ledger = match a.db.as_deref() {
+        Some(":memory:") => LedgerChoice::Memory,
+        Some(p) => LedgerChoice::Sqlite {
+            path: PathBuf::from(p),
+            durability: a.sync,
+        },
+        None => LedgerChoice::Sqlite {
+            path: base_dir.join("cardwire-ledger.db"),
+            durability: a.sync,
+        },
+    };
+    let journal = match (a.journal.as_deref(), &ledger) {
+        (Some("off"), _) => None,
+        (Some(p), _) => Some(PathBuf::from(p)),
+        (None, LedgerChoice::Sqlite { path, .. }) => {
+            Some(cardwire_net::journal::default_path_near(path))
+        }
+        (None, LedgerChoice::Memory) => None,
+    };
+    let opts = HostOptions {
+        config,
+        listen: a.listen,
+        admin: a.admin.0,
+        ledger: ledger.clone(),
+        journal: journal.clone(),
+        prefix: a.prefix,
+        max_frame: a.max_frame,
+        max_connections: a.max_connections,
+        idle_timeout: a.idle_timeout,
+        frame_timeout: a.frame_timeout,
+        log_connections: a.verbose,
+        ..HostOptions::demo(Arc::clone(&spec))
+    };
+    let rt = runtime_with(a.threads)?;
+    rt.block_on(async move {
+        let mut host = cardwire_net::host::start(opts).await?;
+        let ledger_text = match &ledger {
+            LedgerChoice::Memory => "in memory".to_string(),
+            LedgerChoice::Sqlite { path, .. } => format!("SQLite {}", path.display()),
+        };
+        eprintln!(
+            "cardwire host: listening on {} (spec {}, ledger {ledger_text}, journal {}, admin {}); Ctrl-C stops",
+            host.addr,
+            spec.name,
+            journal
+                .as_ref()
+                .map_or_else(|| "off".into(), |p| p.display().to_string()),
+            host.admin_addr
+                .map_or_else(|| "off".into(), |a| a.to_string()),
+        );
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => {
+                r.context("waiting for Ctrl-C")?;
+                eprintln!("cardwire host: stopping (answering what is in flight)");
+                host.shutdown().await?;
+            }
+            r = host.wait() => r?,
+        }
+        eprintln!("cardwire host: stopped");
+        Ok(())
+    })
+}
+
+// ----- host-ctl -----------------------------------------------------------
+
+/// Options of `cardwire host-ctl`.
+#[derive(Args)]
+pub(crate) struct HostCtlArgs {
+    /// The admin socket of a host (or of a proxy started with --admin).
+    #[arg(long, default_value = "127.0.0.1:8584")]
+    admin: SocketAddr,
+    #[command(subcommand)]
+    cmd: CtlCmd,
+}
+
+#[derive(Subcommand)]
+enum CtlCmd {
+    /// Counters, issuer state, money check.
+    Status,
+    /// Set the issuer state: up, down (91), unreachable (92), slow (98 after a delay).
+    Issuer {
+        /// up | down | unreachable | slow
+        state: String,
+    },
+    /// List the response rules.
+    Rules,
+    /// Add a response rule in front, as JSON, e.g. '{"amount":"66.60","respond":"05"}'.
+    AddRule {
+        /// The rule.
+        rule: String,
+    },
+    /// Replace the response rules with those of a file (TOML `[[rules]]` or a JSON array).
+    SetRules {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Remove every response rule.
+    ClearRules,
+    /// Balance of a card id, account id or `merchant:<id>`.
+    Balance {
+        /// The account.
+        account: String,
+    },
+    /// Every balance.
+    Accounts,
+    /// A proxy's fault plan.
+    Faults,
+    /// Replace a proxy's fault plan with a file (TOML/JSON, `[faults]` or the whole file).
+    SetFaults {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Send a raw JSON request.
+    Raw {
+        /// The request.
+        json: String,
+    },
+}
+
+pub(crate) fn cmd_host_ctl(a: HostCtlArgs) -> Result<()> {
+    let req = match a.cmd {
+        CtlCmd::Status => json!({"cmd": "status"}),
+        CtlCmd::Issuer { state } => {
+            let s: IssuerState = serde_json::from_value(json!(state))
+                .with_context(|| format!("{state:?}: up, down, unreachable, slow"))?;
+            json!({"cmd": "issuer", "state": s})
+        }
+        CtlCmd::Rules => json!({"cmd": "rules"}),
+        CtlCmd::AddRule { rule } => {
+            let r: Value = serde_json::from_str(&rule).context("the rule is not JSON")?;
+            json!({"cmd": "add-rule", "rule": r})
+        }
+        CtlCmd::SetRules { file } => {
+            let rules: Value = if file.extension().is_some_and(|e| e == "json") {
+                serde_json::from_str(&std::fs::read_to_string(&file)?)?
+            } else {
+                read_section::<Value>(&file, "rules")?
+            };
+            json!({"cmd": "set-rules", "rules": rules})
+        }
+        CtlCmd::ClearRules => json!({"cmd": "set-rules", "rules": []}),
+        CtlCmd::Balance { account } => json!({"cmd": "balance", "account": account}),
+        CtlCmd::Accounts => json!({"cmd": "accounts"}),
+        CtlCmd::Faults => json!({"cmd": "faults"}),
+        CtlCmd::SetFaults { file } => {
+            let plan: FaultPlan = read_section(&file, "faults")?;
+            json!({"cmd": "set-faults", "plan": plan})
+        }
+        CtlCmd::Raw { json } => serde_json::from_str(&json).context("not JSON")?,
+    };
+    let rt = runtime()?;
+    let reply = rt.block_on(cardwire_net::control::request(a.admin, &req))?;
+    crate::emit(&format!("{}\n", serde_json::to_string_pretty(&reply)?));
+    if reply.get("ok") != Some(&Value::Bool(true)) {
+        bail!(
+            "{}",
+            reply
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("request failed")
+        );
+    }
+    Ok(())
+}
+
+// ----- terminal -----------------------------------------------------------
+
+/// Options of `cardwire terminal`.
+#[derive(Args)]
+pub(crate) struct TerminalArgs {
+    /// The host (or a proxy).
+    #[arg(long, default_value = "127.0.0.1:8583")]
+    connect: SocketAddr,
+    /// Built-in spec name or spec file.
+    #[arg(long, default_value = "cups")]
+    spec: String,
+    /// Terminal id (41).
+    #[arg(long, default_value = "12345678")]
+    terminal_id: String,
+    /// Merchant id (42).
+    #[arg(long, default_value = "123456789012345")]
+    merchant_id: String,
+    /// Terminal master key, hex (default: the demo TMK).
+    #[arg(long)]
+    tmk: Option<String>,
+    /// State file (STAN, batch, pending reversal, journal). Default:
+    /// `cardwire-terminal-<id>.json` in the current directory.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Response timeout.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// A terminal that never reverses (the double-debit case).
+    #[arg(long)]
+    non_conforming: bool,
+    /// After the last reversal attempt: drop the record ("reversal
+    /// failed") or keep it and refuse new transactions.
+    #[arg(long, default_value = "drop", value_parser = parse_give_up)]
+    give_up: GiveUpPolicy,
+    /// Length prefix.
+    #[arg(long, default_value = "binary2", value_parser = parse_prefix)]
+    prefix: cardwire_codec::frame::FramePrefix,
+    /// Print every terminal event and the outcome as JSON lines.
+    #[arg(long)]
+    json: bool,
+    #[command(subcommand)]
+    action: TermAction,
+}
+
+#[derive(Args, Clone)]
+struct CardArgs {
+    /// A demo card (alice, bob, lost) or a PAN.
+    #[arg(long)]
+    card: String,
+    /// The PIN the cardholder types (default: the demo card's PIN; none for a PAN).
+    #[arg(long)]
+    pin: Option<String>,
+    /// How the card is read: swipe, chip, contactless, manual.
+    #[arg(long, default_value = "swipe")]
+    entry: String,
+}
+
+#[derive(Subcommand)]
+enum TermAction {
+    /// Sign on (download working keys).
+    Signon,
+    /// A sale.
+    Sale {
+        /// Amount, e.g. 12.34.
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        card: CardArgs,
+    },
+    /// Void a sale of this batch by its voucher number (STAN).
+    Void {
+        /// The sale's voucher number.
+        #[arg(long)]
+        voucher: u32,
+        /// Supervisor password.
+        #[arg(long, default_value = "123456")]
+        password: String,
+        #[command(flatten)]
+        card: CardArgs,
+    },
+    /// Refund by the original's RRN.
+    Refund {
+        /// Amount to give back.
+        #[arg(long)]
+        amount: String,
+        /// The original's RRN.
+        #[arg(long)]
+        rrn: String,
+        /// The original's date MMDD.
+        #[arg(long)]
+        date: Option<String>,
+        /// Supervisor password.
+        #[arg(long, default_value = "123456")]
+        password: String,
+        #[command(flatten)]
+        card: CardArgs,
+    },
+    /// Balance inquiry.
+    Balance {
+        #[command(flatten)]
+        card: CardArgs,
+    },
+    /// Settle the batch.
+    Settle,
+    /// Send the pending reversal now.
+    Reverse,
+    /// Show the saved state (pending reversal, journal); no connection.
+    Status,
+}
+
+fn parse_give_up(s: &str) -> Result<GiveUpPolicy, String> {
+    serde_json::from_value(json!(s)).map_err(|_| format!("{s:?}: drop or keep"))
+}
+
+fn card_of(c: &CardArgs) -> Result<Card> {
+    let demo = HostConfig::demo();
+    let entry: EntryMode = serde_json::from_value(json!(c.entry))
+        .with_context(|| format!("{:?}: swipe, chip, contactless, manual", c.entry))?;
+    if let Some(d) = demo.cards.iter().find(|d| d.id == c.card) {
+        return Ok(Card {
+            id: Some(d.id.clone()),
+            pan: d.pan.clone(),
+            expiry: Some(d.expiry.clone()),
+            pin: c.pin.clone().or_else(|| Some(d.pin.clone())),
+            entry,
+        });
+    }
+    if c.card.len() < 12 || !c.card.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("--card: a demo card (alice, bob, lost) or a PAN of 12-19 digits");
+    }
+    Ok(Card {
+        id: None,
+        pan: c.card.clone(),
+        expiry: None,
+        pin: c.pin.clone(),
+        entry,
+    })
+}
+
+fn money(s: &str) -> Result<Money> {
+    Money::parse(s).map_err(|e| anyhow::anyhow!("amount {s:?}: {e}"))
+}
+
+/// Returns whether the action was approved.
+pub(crate) fn cmd_terminal(a: TerminalArgs) -> Result<bool> {
+    let spec = spec_arg(&a.spec)?;
+    let state_path = a
+        .state
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("cardwire-terminal-{}.json", a.terminal_id)));
+    let saved = load_state(&state_path)?;
+    let action = match &a.action {
+        TermAction::Status => {
+            let s = saved.unwrap_or_default();
+            crate::emit(&format!("{}\n", serde_json::to_string_pretty(&s)?));
+            return Ok(true);
+        }
+        TermAction::Signon => Action::SignOn,
+        TermAction::Sale { amount, card } => Action::Sale {
+            card: card_of(card)?,
+            amount: money(amount)?,
+        },
+        TermAction::Void {
+            voucher,
+            password,
+            card,
+        } => Action::Void {
+            card: card_of(card)?,
+            voucher: *voucher,
+            password: password.clone(),
+        },
+        TermAction::Refund {
+            amount,
+            rrn,
+            date,
+            password,
+            card,
+        } => Action::Refund {
+            card: card_of(card)?,
+            amount: money(amount)?,
+            rrn: rrn.clone(),
+            date: date.clone(),
+            password: password.clone(),
+        },
+        TermAction::Balance { card } => Action::Balance {
+            card: card_of(card)?,
+        },
+        TermAction::Settle => Action::Settle,
+        TermAction::Reverse => Action::Reverse,
+    };
+    let cfg = TerminalConfig {
+        terminal_id: a.terminal_id.clone(),
+        merchant_id: a.merchant_id.clone(),
+        tmk: a.tmk.clone().unwrap_or_else(|| DEMO_TMK.into()),
+        timeout: a.timeout,
+        conforming: !a.non_conforming,
+        give_up: a.give_up,
+        ..TerminalConfig::default()
+    };
+    let mut term = match saved {
+        Some(s) => Terminal::restore(Arc::clone(&spec), cfg, s),
+        None => Terminal::new(Arc::clone(&spec), cfg),
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(p) = term.pending_reversal() {
+        if !a.json {
+            eprintln!(
+                "pending reversal of {} STAN {:06} (reason {}) goes first",
+                p.kind, p.stan, p.reason
+            );
+        }
+    }
+    let dial = Dial::new(
+        a.connect,
+        FrameCodec::new(a.prefix, cardwire_net::framing::DEFAULT_MAX_FRAME),
+        &spec,
+    );
+    let rt = runtime()?;
+    let json_out = a.json;
+    let mut save_err: Option<anyhow::Error> = None;
+    let outcome: Outcome = rt.block_on(async {
+        let mut conn: Option<Connection> = None;
+        run_action(&mut term, &mut conn, &dial, action, |p| match p {
+            Progress::Event(ev, t) => {
+                // Saved after every event: a kill at any point leaves the
+                // reversal record on disk.
+                if let Err(e) = save_state(&state_path, t.state()) {
+                    save_err.get_or_insert(e.into());
+                }
+                if json_out {
+                    if let Ok(s) = serde_json::to_string(ev) {
+                        println!("{s}");
+                    }
+                } else {
+                    print_event(ev);
+                }
+            }
+            Progress::Disconnected(why) => {
+                if !json_out {
+                    eprintln!("link: {why}");
+                }
+            }
+            Progress::Latency(_) => {}
+        })
+        .await
+    })?;
+    save_state(&state_path, term.state())?;
+    if let Some(e) = save_err {
+        return Err(e.context("saving the terminal state"));
+    }
+    if !json_out {
+        print_outcome(&outcome);
+    }
+    Ok(outcome.approved)
+}
+
+fn print_event(ev: &TerminalEvent) {
+    match ev {
+        TerminalEvent::Sent {
+            kind, mti, stan, ..
+        } => {
+            eprintln!("  -> {mti} {kind:<12} STAN {stan:06}");
+        }
+        TerminalEvent::Received {
+            kind, stan, code, ..
+        } => eprintln!("  <- {kind:<17} STAN {stan:06}  code {code}"),
+        TerminalEvent::ReversalStored { stan, reason, .. } => {
+            eprintln!("     reversal record stored (STAN {stan:06}, reason {reason})");
+        }
+        TerminalEvent::ReversalReason { stan, reason, .. } => {
+            eprintln!("     reversal reason now {reason} (STAN {stan:06})");
+        }
+        TerminalEvent::ReversalCleared { stan, by, .. } => {
+            eprintln!("     reversal record cleared (STAN {stan:06}, {by})");
+        }
+        TerminalEvent::ReversalGivenUp { stan, dropped, .. } => eprintln!(
+            "     reversal of STAN {stan:06} given up{}",
+            if *dropped { ", record dropped" } else { "" }
+        ),
+        TerminalEvent::UnexpectedReply { reason, .. } => eprintln!("     ignored reply: {reason}"),
+        TerminalEvent::Display { .. } | TerminalEvent::Completed(_) => {}
+        _ => {}
+    }
+}
+
+fn print_outcome(o: &Outcome) {
+    let mut out = String::new();
+    w!(out, "screen   {}", o.display);
+    w!(
+        out,
+        "result   {} {}",
+        o.kind,
+        if o.approved {
+            "APPROVED"
+        } else if o.timed_out {
+            "NO REPLY"
+        } else {
+            "NOT APPROVED"
+        }
+    );
+    if let Some(c) = &o.code {
+        w!(out, "code     {c}");
+    }
+    if let Some(s) = o.stan {
+        w!(out, "voucher  {s:06}");
+    }
+    if let Some(a) = o.amount {
+        w!(
+            out,
+            "amount   {}",
+            Money(i64::try_from(a).unwrap_or(i64::MAX))
+        );
+    }
+    if let Some(r) = &o.rrn {
+        w!(out, "RRN      {r}");
+    }
+    if let Some(a) = &o.auth_code {
+        w!(out, "auth     {a}");
+    }
+    if let Some(b) = o.balance {
+        w!(out, "balance  {}", Money(b));
+    }
+    if let Some(e) = &o.local_error {
+        w!(out, "note     {e}");
+    }
+    crate::emit(&out);
+}
+
+// ----- load ---------------------------------------------------------------
+
+/// Options of `cardwire load`.
+#[derive(Args)]
+pub(crate) struct LoadArgs {
+    /// The host.
+    #[arg(long, default_value = "127.0.0.1:8583")]
+    connect: SocketAddr,
+    /// Built-in spec name or spec file.
+    #[arg(long, default_value = "cups")]
+    spec: String,
+    /// Virtual terminals 10000001.. (start the host with at least as many `--terminals`).
+    #[arg(long, default_value_t = 100)]
+    terminals: u32,
+    /// Target actions per second over all terminals (0: as fast as the host answers).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// How long.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Transaction mix.
+    #[arg(long, default_value = "sale=90,void=5,balance=5", value_parser = Mix::parse)]
+    mix: Mix,
+    /// Sale amount.
+    #[arg(long, default_value = "1.00")]
+    amount: String,
+    /// Fault plan (TOML/JSON): an in-process proxy applies it between the terminals and the host.
+    #[arg(long)]
+    faults: Option<PathBuf>,
+    /// The host's admin socket, for the double-debit audit, or `off`.
+    #[arg(long, default_value = "127.0.0.1:8584", value_parser = parse_addr_or_off)]
+    admin: MaybeAddr,
+    /// The terminals' response timeout.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Terminals that never reverse.
+    #[arg(long)]
+    non_conforming: bool,
+    /// After the last reversal attempt: drop the record or keep it.
+    #[arg(long, default_value = "drop", value_parser = parse_give_up)]
+    give_up: GiveUpPolicy,
+    /// Length prefix.
+    #[arg(long, default_value = "binary2", value_parser = parse_prefix)]
+    prefix: cardwire_codec::frame::FramePrefix,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Worker threads (0: one per core, 1: a single thread).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
+    let spec = spec_arg(&a.spec)?;
+    let plan: Option<FaultPlan> = match &a.faults {
+        Some(p) => Some(read_section(p, "faults")?),
+        None => None,
+    };
+    let codec = FrameCodec::new(a.prefix, cardwire_net::framing::DEFAULT_MAX_FRAME);
+    let rt = runtime_with(a.threads)?;
+    let report: LoadReport = rt.block_on(async {
+        let proxy = match plan {
+            Some(plan) => Some(
+                cardwire_net::proxy::start(ProxyOptions {
+                    spec: Arc::clone(&spec),
+                    listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                    upstream: a.connect,
+                    plan,
+                    admin: None,
+                    journal: None,
+                    codec,
+                    verbose: false,
+                })
+                .await?,
+            ),
+            None => None,
+        };
+        let opts = LoadOptions {
+            spec: Arc::clone(&spec),
+            addr: proxy.as_ref().map_or(a.connect, |p| p.addr),
+            codec,
+            terminals: a.terminals,
+            rate: (a.rate > 0.0).then_some(a.rate),
+            duration: a.duration,
+            mix: a.mix,
+            amount: money(&a.amount)?,
+            timeout: a.timeout,
+            conforming: !a.non_conforming,
+            give_up: a.give_up,
+            admin: a.admin.0,
+        };
+        let counters = Arc::new(LoadCounters::default());
+        let bar = (!a.quiet).then(|| progress_bar(a.duration));
+        let ticker = bar.clone().map(|bar| {
+            let c = Arc::clone(&counters);
+            let start = std::time::Instant::now();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    let el = start.elapsed();
+                    let done = c.done.load(Ordering::Relaxed);
+                    bar.set_position(el.as_millis().try_into().unwrap_or(u64::MAX));
+                    bar.set_message(format!(
+                        "{done} txns, {:.0}/s, {} approved, {} no reply",
+                        done as f64 / el.as_secs_f64().max(1e-3),
+                        c.approved.load(Ordering::Relaxed),
+                        c.failed.load(Ordering::Relaxed)
+                    ));
+                }
+            })
+        });
+        let mut report = cardwire_net::load::run(opts, counters).await;
+        if let (Ok(r), Some(p)) = (report.as_mut(), proxy.as_ref()) {
+            r.faults_struck = Some(p.faults_struck());
+        }
+        if let Some(t) = ticker {
+            t.abort();
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        if let Some(p) = proxy {
+            p.shutdown().await;
+        }
+        anyhow::Ok(report?)
+    })?;
+    if a.json {
+        crate::emit(&format!("{}\n", serde_json::to_string_pretty(&report)?));
+    } else {
+        crate::emit(&render_report(&report));
+    }
+    Ok(())
+}
+
+fn progress_bar(d: Duration) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(d.as_millis().try_into().unwrap_or(u64::MAX));
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+fn render_report(r: &LoadReport) -> String {
+    let mut out = String::new();
+    w!(
+        out,
+        "terminals      {}{}",
+        r.terminals,
+        r.target_rate
+            .map_or_else(String::new, |t| format!("  (target {t:.0} txn/s)"))
+    );
+    w!(out, "elapsed        {:.2} s", r.elapsed_s);
+    w!(
+        out,
+        "transactions   {}  ({:.0}/s)",
+        r.actions,
+        r.actions_per_s
+    );
+    w!(
+        out,
+        "exchanges      {}  ({:.0}/s, sign-ons and reversals included)",
+        r.exchanges,
+        r.exchanges_per_s
+    );
+    if r.late_starts > 0 {
+        w!(
+            out,
+            "late starts    {} (the host or this machine fell behind the rate)",
+            r.late_starts
+        );
+    }
+    let l = &r.latency;
+    w!(
+        out,
+        "latency ms     p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}  mean {:.3}",
+        l.p50_ms,
+        l.p90_ms,
+        l.p99_ms,
+        l.p999_ms,
+        l.max_ms,
+        l.mean_ms
+    );
+    let codes: Vec<String> = r.codes.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    w!(out, "codes          {}", codes.join(", "));
+    if r.codes.contains_key("97") {
+        w!(
+            out,
+            "note           97 = terminal not registered: start the host with --terminals {} (or more)",
+            r.terminals
+        );
+    }
+    if let Some(f) = r.faults_struck {
+        w!(out, "faults struck  {f}");
+    }
+    w!(
+        out,
+        "reversals      {} sent, {} acknowledged, {} still pending",
+        r.reversals_sent,
+        r.reversals_cleared,
+        r.reversals_pending
+    );
+    match &r.audit {
+        Some(a) => {
+            w!(
+                out,
+                "audit          host holds {} debits, terminals saw {} approved sales",
+                a.host_debits,
+                a.terminal_approvals
+            );
+            w!(out, "double debits  {}", a.double_debits);
+            w!(out, "lost approvals {}", a.lost_approvals);
+        }
+        None => w!(out, "audit          off (no admin socket)"),
+    }
+    out
+}
+
+// ----- proxy --------------------------------------------------------------
+
+/// Options of `cardwire proxy`.
+#[derive(Args)]
+pub(crate) struct ProxyArgs {
+    /// Where terminals connect.
+    #[arg(long, default_value = "127.0.0.1:8585")]
+    listen: SocketAddr,
+    /// The host.
+    #[arg(long, default_value = "127.0.0.1:8583")]
+    upstream: SocketAddr,
+    /// Built-in spec name or spec file.
+    #[arg(long, default_value = "cups")]
+    spec: String,
+    /// Fault plan (TOML/JSON; `[faults]` of a scenario file works too).
+    #[arg(long)]
+    faults: Option<PathBuf>,
+    /// Admin socket (`host-ctl --admin ADDR faults|set-faults|status`), or off.
+    #[arg(long, default_value = "off", value_parser = parse_addr_or_off)]
+    admin: MaybeAddr,
+    /// Message journal (JSON lines); `in` is terminal to host.
+    #[arg(long)]
+    journal: Option<PathBuf>,
+    /// Length prefix.
+    #[arg(long, default_value = "binary2", value_parser = parse_prefix)]
+    prefix: cardwire_codec::frame::FramePrefix,
+    /// Log faults and connections on stderr.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+pub(crate) fn cmd_proxy(a: ProxyArgs) -> Result<()> {
+    let spec = spec_arg(&a.spec)?;
+    let plan: FaultPlan = match &a.faults {
+        Some(p) => read_section(p, "faults")?,
+        None => FaultPlan::default(),
+    };
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let nrules = plan.rules.len();
+        let p = cardwire_net::proxy::start(ProxyOptions {
+            spec,
+            listen: a.listen,
+            upstream: a.upstream,
+            plan,
+            admin: a.admin.0,
+            journal: a.journal,
+            codec: FrameCodec::new(a.prefix, cardwire_net::framing::DEFAULT_MAX_FRAME),
+            verbose: a.verbose,
+        })
+        .await?;
+        eprintln!(
+            "cardwire proxy: {} -> {} with {nrules} fault rule(s), admin {}; Ctrl-C stops",
+            p.addr,
+            a.upstream,
+            p.admin_addr.map_or_else(|| "off".into(), |a| a.to_string())
+        );
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
+        p.shutdown().await;
+        anyhow::Ok(())
+    })
+}
+
+// ----- journal ------------------------------------------------------------
+
+/// Options of `cardwire journal`.
+#[derive(Args)]
+pub(crate) struct JournalArgs {
+    /// A message journal (JSON lines) written by `host` or `proxy`.
+    #[arg(long, conflicts_with = "db")]
+    file: Option<PathBuf>,
+    /// A SQLite ledger written by `host`: its decided transactions.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Only this terminal.
+    #[arg(long)]
+    terminal: Option<String>,
+    /// Only this STAN.
+    #[arg(long)]
+    stan: Option<u32>,
+    /// Only this response code.
+    #[arg(long)]
+    code: Option<String>,
+    /// Only this transaction (sale, void, reversal ...).
+    #[arg(long)]
+    kind: Option<String>,
+    /// Only this connection (journal file).
+    #[arg(long)]
+    conn: Option<u64>,
+    /// Only the last N.
+    #[arg(long)]
+    last: Option<usize>,
+    /// JSON lines out.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn cmd_journal(a: JournalArgs) -> Result<()> {
+    let filter = Filter {
+        terminal: a.terminal,
+        stan: a.stan,
+        code: a.code,
+        kind: a.kind,
+        conn: a.conn,
+        last: a.last,
+    };
+    let rows = match &a.db {
+        Some(db) => cardwire_net::journal::query_db(db, &filter)?,
+        None => {
+            let f = a
+                .file
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("cardwire-journal.jsonl"));
+            cardwire_net::journal::query_file(&f, &filter)?
+        }
+    };
+    let mut out = String::new();
+    for r in &rows {
+        if a.json {
+            w!(out, "{r}");
+        } else if a.db.is_some() {
+            w!(out, "{}", entry_line(r));
+        } else {
+            w!(out, "{}", message_line(r));
+        }
+    }
+    crate::emit(&out);
+    Ok(())
+}
+
+fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or("")
+}
+
+fn message_line(v: &Value) -> String {
+    if let Some(ev) = v.get("event").and_then(Value::as_str) {
+        let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let money = |k: &str| {
+            let m = v.get(k).and_then(Value::as_i64).unwrap_or(0);
+            Money(m).to_string()
+        };
+        let detail = match ev {
+            "journal" => format!(
+                "booked #{} {} {} STAN {:06} {} code {}{}",
+                n("seq"),
+                s(v, "kind"),
+                s(v, "terminal"),
+                n("stan"),
+                money("amount"),
+                s(v, "code"),
+                if v.get("postings")
+                    .and_then(Value::as_array)
+                    .is_some_and(|p| !p.is_empty())
+                {
+                    ", money moved"
+                } else {
+                    ""
+                }
+            ),
+            "notification" => format!("sms {}", s(v, "text")),
+            "settled" => format!(
+                "settlement {} batch {} {}",
+                s(v, "terminal"),
+                n("batch"),
+                if v.get("balanced") == Some(&Value::Bool(true)) {
+                    "balanced"
+                } else {
+                    "unbalanced"
+                }
+            ),
+            "dropped" => format!(
+                "dropped by a rule: {} STAN {:06}",
+                s(v, "terminal"),
+                n("stan")
+            ),
+            "fault" => format!(
+                "{} on {} STAN {:06}",
+                s(v, "fault"),
+                s(v, "kind"),
+                n("stan")
+            ),
+            _ => v
+                .get("reason")
+                .or_else(|| v.get("peer"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+        };
+        return format!(
+            "{}  conn {:<4} {ev} {detail}",
+            s(v, "time"),
+            v.get("conn").and_then(Value::as_u64).unwrap_or(0)
+        );
+    }
+    let stan = v
+        .get("stan")
+        .and_then(Value::as_u64)
+        .map_or_else(|| "      ".into(), |n| format!("{n:06}"));
+    let mut line = format!(
+        "{}  conn {:<4} {:<3} {} {:<12} {:<8} {stan}",
+        s(v, "time"),
+        v.get("conn").and_then(Value::as_u64).unwrap_or(0),
+        s(v, "dir"),
+        s(v, "mti"),
+        s(v, "kind"),
+        s(v, "terminal"),
+    );
+    if let Some(c) = v.get("code").and_then(Value::as_str) {
+        line.push_str(&format!("  {c} {}", s(v, "meaning")));
+    }
+    if let Some(l) = v.get("latency_ms").and_then(Value::as_f64) {
+        line.push_str(&format!("  {l:.2} ms"));
+    }
+    if let Some(e) = v.get("error").and_then(Value::as_str) {
+        line.push_str(&format!("  undecodable: {e}"));
+    }
+    line
+}
+
+fn entry_line(v: &Value) -> String {
+    let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let amount = Money(i64::try_from(n("amount")).unwrap_or(i64::MAX));
+    format!(
+        "#{:<6} {}  {:<10} {:<8} STAN {:06}  {:>12}  {}  RRN {}  auth {}  card {} {}",
+        n("seq"),
+        cardwire_engine::Timestamp(n("at")),
+        s(v, "kind"),
+        s(v, "terminal"),
+        n("stan"),
+        amount.to_string(),
+        s(v, "code"),
+        s(v, "rrn"),
+        v.get("auth_code").and_then(Value::as_str).unwrap_or("-"),
+        v.get("card").and_then(Value::as_str).unwrap_or("-"),
+        v.get("pan_masked").and_then(Value::as_str).unwrap_or(""),
+    )
+}

@@ -1,0 +1,205 @@
+//! Fault cases over real loopback TCP: `cardwire host`, `cardwire proxy`
+//! with a fault plan, `cardwire terminal` and `cardwire load`, run as a
+//! user would run them.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+mod net_support;
+
+use net_support::{balance, cardwire, host, proxy, scratch, text};
+
+fn write_plan(dir: &std::path::Path, body: &str) -> String {
+    let p = dir.join("faults.toml");
+    std::fs::write(&p, body).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn lost_response_is_reversed_before_next_sale() {
+    let dir = scratch("lost-response");
+    let h = host(&["--db", ":memory:"]);
+    let plan = write_plan(
+        &dir,
+        "seed = 1\n[[rules]]\nfault = \"drop-response\"\nkind = \"sale\"\nnth = 1\n",
+    );
+    let p = proxy(&h.addr, &["--faults", &plan]);
+    let admin = h.admin.clone().unwrap();
+    let term = |args: &[&str]| {
+        let mut all = vec!["terminal", "--connect", &p.addr, "--timeout", "1s"];
+        all.extend_from_slice(args);
+        cardwire(&dir, &all)
+    };
+
+    // The host approves and debits; the reply is lost; the terminal times out.
+    let o = term(&["sale", "--amount", "10.00", "--card", "alice"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("NO REPLY"), "{}", text(&o));
+    assert_eq!(balance(&admin, "alice"), "4990.00");
+    let state = std::fs::read_to_string(dir.join("cardwire-terminal-12345678.json")).unwrap();
+    assert!(state.contains("\"reason\": \"98\""), "{state}");
+
+    // A new process (the terminal restarted) sends the reversal first.
+    let o = term(&["sale", "--amount", "20.00", "--card", "alice"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("pending reversal of sale"), "{out}");
+    let rev = out.find("0400 reversal").expect("a 0400 went out");
+    let sale = out.rfind("0200 sale").unwrap();
+    assert!(rev < sale, "the reversal goes before the next sale:\n{out}");
+    assert!(out.contains("RRN"), "{out}");
+    assert!(out.contains("auth"), "{out}");
+    assert_eq!(balance(&admin, "alice"), "4980.00");
+    let state = std::fs::read_to_string(dir.join("cardwire-terminal-12345678.json")).unwrap();
+    assert!(state.contains("\"pending_reversal\": null"), "{state}");
+}
+
+#[test]
+fn non_conforming_terminal_leaves_a_double_debit() {
+    let dir = scratch("non-conforming");
+    let h = host(&["--db", ":memory:"]);
+    let plan = write_plan(
+        &dir,
+        "seed = 1\n[[rules]]\nfault = \"drop-response\"\nkind = \"sale\"\nnth = 1\n",
+    );
+    let p = proxy(&h.addr, &["--faults", &plan]);
+    let admin = h.admin.clone().unwrap();
+    let term = |args: &[&str]| {
+        let mut all = vec![
+            "terminal",
+            "--connect",
+            &p.addr,
+            "--timeout",
+            "1s",
+            "--non-conforming",
+        ];
+        all.extend_from_slice(args);
+        cardwire(&dir, &all)
+    };
+    let o = term(&["sale", "--amount", "10.00", "--card", "alice"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let o = term(&["sale", "--amount", "10.00", "--card", "alice"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("0400"), "{}", text(&o));
+    // Two debits, one slip.
+    assert_eq!(balance(&admin, "alice"), "4980.00");
+
+    // The load generator's audit finds it: one lost reply per terminal,
+    // non-conforming terminals, so one double debit per terminal.
+    let plan = write_plan(
+        &dir,
+        "seed = 1\n[[rules]]\nfault = \"drop-response\"\nkind = \"sale\"\nnth = 2\n",
+    );
+    let h = host(&["--db", ":memory:", "--terminals", "3"]);
+    let admin = h.admin.clone().unwrap();
+    let load = |extra: &[&str]| {
+        let mut all = vec![
+            "load",
+            "--connect",
+            &h.addr,
+            "--admin",
+            &admin,
+            "--terminals",
+            "3",
+            "--duration",
+            "1500ms",
+            "--timeout",
+            "300ms",
+            "--faults",
+            &plan,
+            "--mix",
+            "sale=1",
+            "--json",
+            "--quiet",
+        ];
+        all.extend_from_slice(extra);
+        let o = cardwire(&dir, &all);
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let r = load(&["--non-conforming"]);
+    assert_eq!(r["audit"]["double_debits"], 3, "{r:#}");
+    assert_eq!(r["audit"]["lost_approvals"], 0, "{r:#}");
+    assert_eq!(r["reversals_sent"], 0, "{r:#}");
+    assert_eq!(r["faults_struck"], 3, "{r:#}");
+    assert!(r["codes"]["timeout"].as_u64().unwrap() >= 3, "{r:#}");
+
+    // Conforming terminals on a fresh host: same faults, no double debit.
+    drop(h);
+    let h = host(&["--db", ":memory:", "--terminals", "3"]);
+    let admin = h.admin.clone().unwrap();
+    let all = [
+        "load",
+        "--connect",
+        &h.addr,
+        "--admin",
+        &admin,
+        "--terminals",
+        "3",
+        "--duration",
+        "1500ms",
+        "--timeout",
+        "300ms",
+        "--faults",
+        &plan,
+        "--mix",
+        "sale=1",
+        "--json",
+        "--quiet",
+    ];
+    let o = cardwire(&dir, &all);
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["audit"]["double_debits"], 0, "{r:#}");
+    assert_eq!(r["audit"]["lost_approvals"], 0, "{r:#}");
+    assert!(r["reversals_cleared"].as_u64().unwrap() >= 3, "{r:#}");
+    let status = net_support::ctl(&admin, &["status"]);
+    assert_eq!(status["money_conserved"], true, "{status:#}");
+}
+
+#[test]
+fn duplicated_request_is_booked_once() {
+    let dir = scratch("duplicate");
+    let h = host(&["--db", ":memory:", "--journal", "off"]);
+    let plan = write_plan(
+        &dir,
+        "seed = 1\n[[rules]]\nfault = \"duplicate-request\"\nkind = \"sale\"\n",
+    );
+    let journal = dir.join("proxy.jsonl");
+    let mut p = proxy(
+        &h.addr,
+        &["--faults", &plan, "--journal", journal.to_str().unwrap()],
+    );
+    let admin = h.admin.clone().unwrap();
+    let o = cardwire(
+        &dir,
+        &[
+            "terminal",
+            "--connect",
+            &p.addr,
+            "--timeout",
+            "2s",
+            "sale",
+            "--amount",
+            "7.00",
+            "--card",
+            "alice",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(balance(&admin, "alice"), "4993.00");
+    // The proxy saw the host answer the copy with 94 (duplicate).
+    assert!(p.interrupt().success());
+    let o = cardwire(
+        &dir,
+        &[
+            "journal",
+            "--file",
+            journal.to_str().unwrap(),
+            "--kind",
+            "sale",
+        ],
+    );
+    let out = text(&o);
+    assert_eq!(out.matches(" in  0200 sale").count(), 2, "{out}");
+    assert!(out.contains("00 approved") && out.contains("94 "), "{out}");
+}

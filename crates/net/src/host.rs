@@ -1,0 +1,745 @@
+//! The TCP host: many terminals, one engine [`Host`].
+//!
+//! ```text
+//!  accept ─► semaphore (connection limit) ─► one task per connection:
+//!     read ─► FrameCodec ─► every whole frame buffered:
+//!         lock Host ─ handle_message(now, conn, frame) ─ poll_transmit ─ unlock
+//!     wait until the ledger holds the entries those replies report
+//!     one write for all the replies                     (idle timeout, frame limit)
+//!
+//!  committer thread (SQLite):  take every entry appended since the last
+//!     commit ─► one transaction, one fsync ─► "durable up to seq N" ─► wake
+//!     the replies waiting for N or less
+//!  timer task:  Host::handle_timeout at Host::poll_timeout (delayed replies)
+//! ```
+//!
+//! The engine is a plain state machine behind a `std::sync::Mutex`, held
+//! only for the synchronous `handle_*`/`poll_*` calls (microseconds), never
+//! across an `.await`. Replies wait for the committer, not for the lock,
+//! so while one fsync runs, other connections keep deciding, and the next
+//! commit carries all of their entries: group commit without a batch
+//! timer. An approval is never written to a socket before it is on disk;
+//! after `kill -9` the restarted host replays the ledger and has every
+//! approval any terminal saw.
+//!
+//! An earlier design had one thread own the host and connections talk
+//! to it over channels; it cost about twice the CPU per authorization
+//! (two cross-thread wake-ups per message), see ARCHITECTURE.md.
+//!
+//! Shutdown (Ctrl-C): stop accepting, stop reading, answer what was read,
+//! let the committer finish, flush the journal, exit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use cardwire_codec::Spec;
+use cardwire_codec::frame::FramePrefix;
+use cardwire_engine::config::{CardConfig, CardStatus, DEMO_TMK, HostConfig, TerminalProfile};
+use cardwire_engine::{ConnId, Host, HostEvent, Money, Transmit};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, Semaphore, mpsc as tmpsc, watch};
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::control::{self, ControlRequest, error_reply};
+use crate::framing::FrameCodec;
+use crate::group::{CommitQueue, GroupLedger};
+use crate::journal::{Dir, JournalSender, JournalWriter};
+use crate::sqlite::{Durability, SqliteLedger};
+use crate::{NetError, log};
+
+/// Where the host keeps its ledger.
+#[derive(Debug, Clone)]
+pub enum LedgerChoice {
+    /// In memory (`--db :memory:`): lost at exit.
+    Memory,
+    /// A SQLite file.
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// Synchronous mode.
+        durability: Durability,
+    },
+}
+
+/// The host's options.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    /// The dialect.
+    pub spec: Arc<Spec>,
+    /// Cards, terminals, policies.
+    pub config: HostConfig,
+    /// Where terminals connect.
+    pub listen: SocketAddr,
+    /// The admin socket (`None`: none).
+    pub admin: Option<SocketAddr>,
+    /// The ledger.
+    pub ledger: LedgerChoice,
+    /// The message journal file (`None`: none).
+    pub journal: Option<PathBuf>,
+    /// Length prefix.
+    pub prefix: FramePrefix,
+    /// Frame size limit.
+    pub max_frame: usize,
+    /// Connection limit.
+    pub max_connections: usize,
+    /// A connection silent this long is closed.
+    pub idle_timeout: Duration,
+    /// A frame begun must be complete within this (slow senders).
+    pub frame_timeout: Duration,
+    /// Log each connection (open, close and why) on stderr.
+    pub log_connections: bool,
+}
+
+impl HostOptions {
+    /// Demo options: demo config, `127.0.0.1:8583`, admin on
+    /// `127.0.0.1:8584`, in-memory ledger, no journal, UnionPay framing,
+    /// 8 KiB frames, 10 000 connections, 5 minutes idle timeout, 10 s
+    /// to finish a frame once begun.
+    pub fn demo(spec: Arc<Spec>) -> Self {
+        HostOptions {
+            spec,
+            config: HostConfig::demo(),
+            listen: SocketAddr::from(([127, 0, 0, 1], crate::DEFAULT_PORT)),
+            admin: Some(SocketAddr::from((
+                [127, 0, 0, 1],
+                crate::DEFAULT_ADMIN_PORT,
+            ))),
+            ledger: LedgerChoice::Memory,
+            journal: None,
+            prefix: FramePrefix::Binary2,
+            max_frame: crate::framing::DEFAULT_MAX_FRAME,
+            max_connections: 10_000,
+            idle_timeout: Duration::from_secs(300),
+            frame_timeout: Duration::from_secs(10),
+            log_connections: false,
+        }
+    }
+}
+
+/// First id of the terminals [`add_load_terminals`] registers.
+pub const LOAD_TERMINAL_BASE: u32 = 10_000_001;
+/// The card the load generator uses (a large balance, PIN 123456).
+pub const LOAD_CARD_PAN: &str = "6222028888000000000";
+/// The load card's PIN.
+pub const LOAD_CARD_PIN: &str = "123456";
+/// The load card's id.
+pub const LOAD_CARD_ID: &str = "load";
+
+/// The id of load terminal `i` (0-based): `10000001`, `10000002` ...
+pub fn load_terminal_id(i: u32) -> String {
+    format!("{}", LOAD_TERMINAL_BASE.saturating_add(i))
+}
+
+/// Registers `n` terminals `10000001..` (merchant `123456789012345`, the
+/// demo TMK, ECB MAC) and the card `load` (PAN [`LOAD_CARD_PAN`], PIN
+/// 123456, balance 10 000 000 000.00), for `cardwire load`.
+pub fn add_load_terminals(cfg: &mut HostConfig, n: u32) {
+    for i in 0..n {
+        let id = load_terminal_id(i);
+        if cfg.terminals.iter().any(|t| t.id == id) {
+            continue;
+        }
+        cfg.terminals.push(TerminalProfile {
+            id,
+            merchant: "123456789012345".into(),
+            merchant_name: "CARDWIRE LOAD SHOP".into(),
+            tmk: DEMO_TMK.into(),
+            mac: cardwire_security::MacAlgorithm::UnionPayEcb,
+            batch: 1,
+        });
+    }
+    if n > 0 && !cfg.cards.iter().any(|c| c.id == LOAD_CARD_ID) {
+        cfg.cards.push(CardConfig {
+            id: LOAD_CARD_ID.into(),
+            pan: LOAD_CARD_PAN.into(),
+            pin: LOAD_CARD_PIN.into(),
+            account: None,
+            balance: Money(1_000_000_000_000),
+            expiry: "3012".into(),
+            status: CardStatus::Active,
+            per_txn_limit: None,
+            daily_limit: None,
+            pin_required: true,
+            phone: None,
+        });
+    }
+}
+
+/// Counters, shared with the admin socket.
+#[derive(Debug, Default)]
+struct Stats {
+    accepted: AtomicU64,
+    refused: AtomicU64,
+    frames_in: AtomicU64,
+    frames_out: AtomicU64,
+    broken: AtomicU64,
+}
+
+/// What every connection task shares.
+struct Shared {
+    host: Mutex<Host<GroupLedger>>,
+    /// Reply channels, for replies a task produces for another
+    /// connection (delayed replies released by the timer).
+    routes: Mutex<HashMap<ConnId, tmpsc::UnboundedSender<Bytes>>>,
+    queue: Option<Arc<CommitQueue>>,
+    timer: Notify,
+    stats: Stats,
+    journal: Option<JournalSender>,
+}
+
+impl Shared {
+    fn host(&self) -> MutexGuard<'_, Host<GroupLedger>> {
+        // A panic inside the engine would poison the lock; the engine's
+        // state is still consistent between calls, so go on serving.
+        self.host.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn routes(&self) -> MutexGuard<'_, HashMap<ConnId, tmpsc::UnboundedSender<Bytes>>> {
+        self.routes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the engine and collects what it wants sent, the last
+    /// ledger entry those replies depend on, and whether a timer is set.
+    /// `origin` is the connection whose input this is (0: the timer), for
+    /// the journal.
+    fn process(&self, origin: ConnId, f: impl FnOnce(&mut Host<GroupLedger>)) -> Batch {
+        let mut h = self.host();
+        f(&mut h);
+        while let Some(ev) = h.poll_event() {
+            let conn = match &ev {
+                HostEvent::Rejected { conn, reason, .. } => {
+                    log(
+                        "WARN",
+                        &format!("connection {}: rejected: {reason}", conn.0),
+                    );
+                    conn.0
+                }
+                HostEvent::Dropped { conn, .. } => conn.0,
+                // The frames themselves are journaled already.
+                HostEvent::Received { .. } | HostEvent::Replied { .. } => continue,
+                _ => origin.0,
+            };
+            // What the host booked and the SMS it sent, beside the frames.
+            if let Some(j) = &self.journal {
+                if let Ok(v) = serde_json::to_value(&ev) {
+                    j.note(conn, v);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(t) = h.poll_transmit() {
+            out.push(t);
+        }
+        Batch {
+            out,
+            seq: h.ledger().appended(),
+            timer: h.poll_timeout().is_some(),
+        }
+    }
+
+    /// Waits until the ledger holds entry `seq`; `false` when it never will.
+    async fn durable(&self, seq: u64) -> bool {
+        match &self.queue {
+            Some(q) => q.wait(seq).await,
+            None => true,
+        }
+    }
+
+    /// Replies for other connections go through their channels.
+    fn route(&self, t: Transmit) {
+        if let Some(tx) = self.routes().get(&t.conn) {
+            let _ = tx.send(t.bytes);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Batch {
+    out: Vec<Transmit>,
+    seq: u64,
+    timer: bool,
+}
+
+/// A running host.
+#[derive(Debug)]
+pub struct RunningHost {
+    /// Where terminals connect.
+    pub addr: SocketAddr,
+    /// The admin socket, if any.
+    pub admin_addr: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<Result<(), NetError>>,
+}
+
+impl RunningHost {
+    /// Stops accepting, answers what is in flight, commits, and returns.
+    ///
+    /// # Errors
+    ///
+    /// A ledger failure, if there was one.
+    pub async fn shutdown(self) -> Result<(), NetError> {
+        let _ = self.shutdown.send(true);
+        self.server
+            .await
+            .map_err(|e| NetError::Other(format!("host task: {e}")))?
+    }
+
+    /// Waits until the host stops by itself (a ledger failure).
+    ///
+    /// # Errors
+    ///
+    /// As [`RunningHost::shutdown`].
+    pub async fn wait(&mut self) -> Result<(), NetError> {
+        (&mut self.server)
+            .await
+            .map_err(|e| NetError::Other(format!("host task: {e}")))?
+    }
+}
+
+/// Binds the sockets, replays the ledger, and starts serving.
+///
+/// # Errors
+///
+/// [`NetError::Io`] when a socket cannot be bound, [`NetError::Engine`]
+/// for a configuration the engine refuses, [`NetError::Ledger`] when the
+/// ledger cannot be opened or replayed.
+pub async fn start(opts: HostOptions) -> Result<RunningHost, NetError> {
+    let (ledger, queue, committer) = match &opts.ledger {
+        LedgerChoice::Memory => (GroupLedger::memory(), None, None),
+        LedgerChoice::Sqlite { path, durability } => {
+            let (l, q, h) = GroupLedger::durable(SqliteLedger::open(path, *durability)?)?;
+            (l, Some(q), Some(h))
+        }
+    };
+    let host = Host::with_ledger(Arc::clone(&opts.spec), opts.config.clone(), ledger)
+        .map_err(|e| NetError::Engine(e.to_string()))?;
+    let replayed = host.journal().count();
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| NetError::io(format!("binding {}", opts.listen), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| NetError::io("local address", e))?;
+    let admin = match opts.admin {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .map_err(|e| NetError::io(format!("binding the admin socket {a}"), e))?,
+        ),
+        None => None,
+    };
+    let admin_addr = match &admin {
+        Some(l) => Some(
+            l.local_addr()
+                .map_err(|e| NetError::io("admin address", e))?,
+        ),
+        None => None,
+    };
+    let journal = match &opts.journal {
+        Some(p) => Some(JournalWriter::start(p, Arc::clone(&opts.spec))?),
+        None => None,
+    };
+    if replayed > 0 {
+        log("INFO", &format!("ledger replayed: {replayed} entries"));
+    }
+    let shared = Arc::new(Shared {
+        host: Mutex::new(host),
+        routes: Mutex::new(HashMap::new()),
+        queue,
+        timer: Notify::new(),
+        stats: Stats::default(),
+        journal: journal.as_ref().map(|(s, _)| s.clone()),
+    });
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    if let Some(l) = admin {
+        let sh = Arc::clone(&shared);
+        let handler = move |req: ControlRequest| {
+            let sh = Arc::clone(&sh);
+            async move { control(&sh, req) }
+        };
+        tokio::spawn(control::serve(l, handler, shutdown_rx.clone()));
+    }
+    tokio::spawn(timer_task(Arc::clone(&shared), shutdown_rx.clone()));
+    let server = tokio::spawn(accept_loop(
+        listener,
+        opts,
+        Arc::clone(&shared),
+        shutdown_rx,
+        committer,
+        journal.map(|(_, w)| w),
+    ));
+    Ok(RunningHost {
+        addr,
+        admin_addr,
+        shutdown,
+        server,
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    opts: HostOptions,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+    committer: Option<std::thread::JoinHandle<()>>,
+    journal: Option<JournalWriter>,
+) -> Result<(), NetError> {
+    let limit = Arc::new(Semaphore::new(opts.max_connections));
+    let mut next_conn = 0u64;
+    let codec = FrameCodec::new(opts.prefix, opts.max_frame);
+    let mut failed = shared.queue.as_ref().map(|q| q.subscribe());
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => break,
+            _ = async {
+                match failed.as_mut() {
+                    Some(rx) => {
+                        if rx.wait_for(|failed| *failed).await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            } => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off, go on.
+                log("WARN", &format!("accept: {e}"));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+            shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+            log(
+                "WARN",
+                &format!(
+                    "connection from {peer} refused: limit of {} reached",
+                    opts.max_connections
+                ),
+            );
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        next_conn += 1;
+        shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        let ctx = ConnCtx {
+            conn: ConnId(next_conn),
+            peer,
+            codec,
+            idle: opts.idle_timeout,
+            frame_timeout: opts.frame_timeout,
+            shutdown: shutdown.clone(),
+            log: opts.log_connections,
+        };
+        let sh = Arc::clone(&shared);
+        tokio::spawn(async move {
+            serve_conn(stream, ctx, &sh).await;
+            drop(permit);
+        });
+    }
+    // Graceful: every connection task answers what it has read, then
+    // ends; wait (bounded) for all of them.
+    let all = u32::try_from(opts.max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(Duration::from_secs(5), limit.acquire_many(all)).await;
+    let failed = shared.queue.as_ref().is_some_and(|q| q.failed());
+    if let Some(q) = &shared.queue {
+        q.close();
+    }
+    let journal_tx = shared.journal.clone();
+    drop(shared);
+    drop(journal_tx);
+    tokio::task::spawn_blocking(move || {
+        if let Some(c) = committer {
+            let _ = c.join();
+        }
+        if let Some(w) = journal {
+            w.finish();
+        }
+    })
+    .await
+    .map_err(|e| NetError::Other(format!("host shutdown: {e}")))?;
+    if failed {
+        return Err(NetError::Other(
+            "the ledger failed; the host stopped without sending unrecorded replies".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn timer_task(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let wait = shared
+            .host()
+            .poll_timeout()
+            .map_or(Duration::from_secs(3600), |t| t.since(crate::now()));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shared.timer.notified() => continue,
+            _ = shutdown.changed() => return,
+        }
+        let b = shared.process(ConnId(0), |h| h.handle_timeout(crate::now()));
+        if b.out.is_empty() || !shared.durable(b.seq).await {
+            continue;
+        }
+        for t in b.out {
+            shared.route(t);
+        }
+    }
+}
+
+struct ConnCtx {
+    conn: ConnId,
+    peer: SocketAddr,
+    codec: FrameCodec,
+    idle: Duration,
+    frame_timeout: Duration,
+    shutdown: watch::Receiver<bool>,
+    log: bool,
+}
+
+async fn serve_conn(stream: TcpStream, mut ctx: ConnCtx, shared: &Shared) {
+    let conn = ctx.conn;
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = tmpsc::unbounded_channel::<Bytes>();
+    shared.routes().insert(conn, tx);
+    if let Some(j) = &shared.journal {
+        j.note(
+            conn.0,
+            json!({"event": "open", "peer": ctx.peer.to_string()}),
+        );
+    }
+    let mut codec = ctx.codec;
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut out = BytesMut::with_capacity(1024);
+    let mut batch = Batch::default();
+    // One timer per connection, pushed back lazily: re-arming a timer on
+    // every read costs more than the read. It watches two deadlines: no
+    // byte for `idle`, and a frame begun but not finished for
+    // `frame_timeout` (a slow sender holding a connection byte by byte).
+    let mut last_read = tokio::time::Instant::now();
+    let mut partial_since: Option<tokio::time::Instant> = None;
+    let idle = tokio::time::sleep(ctx.idle);
+    tokio::pin!(idle);
+    let why: String = 'conn: loop {
+        // Every whole frame buffered goes to the engine first; then one
+        // wait for the ledger and one write answer them all.
+        let mut broken = None;
+        let mut progressed = false;
+        loop {
+            match codec.decode(&mut buf) {
+                Ok(Some(frame)) => {
+                    progressed = true;
+                    shared.stats.frames_in.fetch_add(1, Ordering::Relaxed);
+                    if let Some(j) = &shared.journal {
+                        j.frame(conn.0, Dir::In, &frame);
+                    }
+                    let b = shared.process(conn, |h| h.handle_message(crate::now(), conn, &frame));
+                    batch.out.extend(b.out);
+                    batch.seq = b.seq;
+                    batch.timer |= b.timer;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    shared.stats.broken.fetch_add(1, Ordering::Relaxed);
+                    broken = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        if batch.timer {
+            shared.timer.notify_one();
+        }
+        if !batch.out.is_empty() {
+            if !shared.durable(batch.seq).await {
+                break 'conn "ledger failed: replies withheld".into();
+            }
+            for t in batch.out.drain(..) {
+                if t.conn == conn {
+                    if let Some(j) = &shared.journal {
+                        j.frame(conn.0, Dir::Out, &t.bytes);
+                    }
+                    if codec.encode(t.bytes, &mut out).is_ok() {
+                        shared.stats.frames_out.fetch_add(1, Ordering::Relaxed);
+                    }
+                } else {
+                    shared.route(t);
+                }
+            }
+        }
+        batch = Batch::default();
+        if !out.is_empty() {
+            if let Err(e) = wr.write_all(&out).await {
+                break 'conn format!("write error: {e}");
+            }
+            out.clear();
+        }
+        if let Some(b) = broken {
+            break 'conn b;
+        }
+        if buf.is_empty() {
+            partial_since = None;
+        } else if partial_since.is_none() || progressed {
+            let now = tokio::time::Instant::now();
+            partial_since = Some(now);
+            let due = now + ctx.frame_timeout;
+            if due < idle.deadline() {
+                idle.as_mut().reset(due);
+            }
+        }
+        tokio::select! {
+            r = rd.read_buf(&mut buf) => match r {
+                Err(e) => break 'conn format!("read error: {e}"),
+                Ok(0) => match codec.decode_eof(&mut buf) {
+                    Err(e) => {
+                        shared.stats.broken.fetch_add(1, Ordering::Relaxed);
+                        break 'conn e.to_string();
+                    }
+                    Ok(_) => break 'conn "closed by peer".into(),
+                },
+                Ok(_) => last_read = tokio::time::Instant::now(),
+            },
+            () = &mut idle => {
+                let now = tokio::time::Instant::now();
+                let idle_due = last_read + ctx.idle;
+                if idle_due <= now {
+                    break 'conn format!("idle for {:?}", ctx.idle);
+                }
+                let frame_due = partial_since.map(|t| t + ctx.frame_timeout);
+                if frame_due.is_some_and(|d| d <= now) {
+                    shared.stats.broken.fetch_add(1, Ordering::Relaxed);
+                    break 'conn format!(
+                        "broken frame: {} bytes of a frame not completed within {:?}",
+                        buf.len(),
+                        ctx.frame_timeout
+                    );
+                }
+                idle.as_mut().reset(frame_due.map_or(idle_due, |d| d.min(idle_due)));
+            }
+            Some(reply) = rx.recv() => {
+                // A reply released for this connection by someone else
+                // (a delayed reply); already durable.
+                if let Some(j) = &shared.journal {
+                    j.frame(conn.0, Dir::Out, &reply);
+                }
+                if codec.encode(reply, &mut out).is_ok() {
+                    shared.stats.frames_out.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            _ = ctx.shutdown.changed() => break 'conn "host shutting down".into(),
+        }
+    };
+    let broken = why.starts_with("broken") || why.starts_with("connection closed mid");
+    if ctx.log || broken {
+        log(
+            if broken { "WARN" } else { "INFO" },
+            &format!("connection {} from {}: {why}", conn.0, ctx.peer),
+        );
+    }
+    if let Some(j) = &shared.journal {
+        j.note(conn.0, json!({"event": "close", "reason": why}));
+    }
+    shared.routes().remove(&conn);
+    let _ = shared.process(conn, |h| h.handle_disconnect(crate::now(), conn));
+    let _ = wr.shutdown().await;
+}
+
+fn control(shared: &Shared, req: ControlRequest) -> Value {
+    let stats = &shared.stats;
+    let connections = shared.routes().len();
+    let mut host = shared.host();
+    let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    match req {
+        ControlRequest::Status => {
+            let total: i64 = host.accounts().values().sum();
+            let entries = host.journal().count();
+            let approved = host.journal().filter(|e| e.approved()).count();
+            json!({
+                "ok": true,
+                "connections": connections,
+                "accepted": ld(&stats.accepted),
+                "refused": ld(&stats.refused),
+                "frames_in": ld(&stats.frames_in),
+                "frames_out": ld(&stats.frames_out),
+                "broken_frames": ld(&stats.broken),
+                "entries": entries,
+                "approved": approved,
+                "issuer": host.issuer_state(),
+                "opening_total": host.opening_total(),
+                "total": total,
+                "money_conserved": total == host.opening_total(),
+            })
+        }
+        ControlRequest::Issuer { state } => {
+            host.set_issuer_state(state);
+            json!({"ok": true, "issuer": state})
+        }
+        ControlRequest::Rules => json!({"ok": true, "rules": host.rules()}),
+        ControlRequest::AddRule { rule } => {
+            host.add_rule(rule);
+            json!({"ok": true, "rules": host.rules()})
+        }
+        ControlRequest::SetRules { rules } => {
+            host.set_rules(rules);
+            json!({"ok": true, "rules": host.rules()})
+        }
+        ControlRequest::Balance { account } => {
+            let b = host
+                .card_balance(&account)
+                .or_else(|| host.balance(&account));
+            match b {
+                Some(b) => {
+                    json!({"ok": true, "account": account, "balance": Money(b).to_string(), "minor": b})
+                }
+                None => error_reply(format!("no card or account {account:?}")),
+            }
+        }
+        ControlRequest::Accounts => {
+            let m: serde_json::Map<String, Value> = host
+                .accounts()
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(Money(*v).to_string())))
+                .collect();
+            json!({"ok": true, "accounts": m})
+        }
+        ControlRequest::Audit {
+            terminal_prefix,
+            since,
+        } => {
+            let last_seq = host.journal().last().map_or(0, |e| e.seq);
+            let mut per: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+            let mut last: BTreeMap<String, u32> = BTreeMap::new();
+            for e in host.journal() {
+                if !e.terminal.starts_with(&terminal_prefix) {
+                    continue;
+                }
+                let l = last.entry(e.terminal.clone()).or_insert(0);
+                *l = (*l).max(e.stan);
+                if e.seq > since
+                    && e.approved()
+                    && e.postings
+                        .iter()
+                        .any(|p| p.delta < 0 && !p.account.starts_with("merchant"))
+                    && !host.is_reversed(e.seq)
+                {
+                    per.entry(e.terminal.clone()).or_default().push(e.stan);
+                }
+            }
+            json!({"ok": true, "debits": per, "last_stan": last, "last_seq": last_seq})
+        }
+        ControlRequest::Faults | ControlRequest::SetFaults { .. } => {
+            error_reply("faults live in `cardwire proxy`; this is a host")
+        }
+    }
+}

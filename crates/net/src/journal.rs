@@ -1,0 +1,331 @@
+//! The message journal: every frame in and out as one JSON line, written
+//! by a thread of its own so decoding and formatting never slow the host.
+//!
+//! ```json
+//! {"time":"2026-11-21 09:00:00.123","t":1795251600123,"conn":3,"dir":"in","len":120,
+//!  "mti":"0200","kind":"sale","terminal":"12345678","stan":7,
+//!  "fields":{"2":"622202*********0123","3":"000000","4":"000000001234", ...}}
+//! {"time":"2026-11-21 09:00:00.124","t":1795251600124,"conn":3,"dir":"out","len":98,
+//!  "mti":"0210","kind":"sale","terminal":"12345678","stan":7,"code":"00",
+//!  "meaning":"approved","latency_ms":0.41,"fields":{...}}
+//! ```
+//!
+//! The host adds what it decided beside the frames: `{"event":"journal", ...}`
+//! (the ledger entry: transaction, amount, code, postings), `{"event":
+//! "notification", "text": ...}` (the cardholder's SMS), `settled`,
+//! `dropped` (a rule swallowed the request), `rejected` (undecodable), and
+//! `open`/`close` of each connection with the reason; the proxy adds
+//! `fault` notes.
+//!
+//! Fields are masked as `cardwire decode` masks them: PAN first 6 + last
+//! 4, track data, PIN blocks, MACs and keys hidden. A frame that does not
+//! decode is journaled with its length and the decode error (field,
+//! offset, reason), never its bytes. Lines are flushed whenever the
+//! writer has nothing else to do, so `tail -f` shows them at once.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use cardwire_codec::{CodeTable, Spec, decode, json::to_json};
+use cardwire_engine::Timestamp;
+use cardwire_engine::ledger::{Entry, Ledger};
+use serde_json::{Map, Value, json};
+
+use crate::NetError;
+
+/// Direction of a frame, as the journal writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// Into the host (a request), or terminal to upstream in the proxy.
+    In,
+    /// Out of the host (a reply), or upstream to terminal in the proxy.
+    Out,
+}
+
+/// One thing to journal.
+#[derive(Debug)]
+pub enum Item {
+    /// A frame.
+    Frame {
+        /// Wall-clock time.
+        at: Timestamp,
+        /// Monotonic time, for latencies.
+        instant: Instant,
+        /// Connection number.
+        conn: u64,
+        /// Direction.
+        dir: Dir,
+        /// The frame (without length prefix).
+        bytes: Bytes,
+    },
+    /// Anything else (connection opened or closed, fault struck ...),
+    /// as a JSON object; `time` and `conn` are added.
+    Note {
+        /// Wall-clock time.
+        at: Timestamp,
+        /// Connection number.
+        conn: u64,
+        /// The object.
+        value: Value,
+    },
+}
+
+/// The sending half: cheap to clone, never blocks.
+#[derive(Debug, Clone)]
+pub struct JournalSender {
+    tx: mpsc::Sender<Item>,
+}
+
+impl JournalSender {
+    /// Journals a frame.
+    pub fn frame(&self, conn: u64, dir: Dir, bytes: &Bytes) {
+        let _ = self.tx.send(Item::Frame {
+            at: crate::now(),
+            instant: Instant::now(),
+            conn,
+            dir,
+            bytes: bytes.clone(),
+        });
+    }
+
+    /// Journals a note.
+    pub fn note(&self, conn: u64, value: Value) {
+        let _ = self.tx.send(Item::Note {
+            at: crate::now(),
+            conn,
+            value,
+        });
+    }
+}
+
+/// The writer thread; dropping every [`JournalSender`] ends it, and
+/// [`JournalWriter::finish`] waits for the last line.
+#[derive(Debug)]
+pub struct JournalWriter {
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl JournalWriter {
+    /// Opens `path` for appending and starts the writer thread.
+    ///
+    /// # Errors
+    ///
+    /// [`NetError::Io`] when the file cannot be opened.
+    pub fn start(path: &Path, spec: Arc<Spec>) -> Result<(JournalSender, Self), NetError> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| NetError::io(format!("opening journal {}", path.display()), e))?;
+        let (tx, rx) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("cardwire-journal".into())
+            .spawn(move || write_loop(rx, BufWriter::with_capacity(1 << 16, file), &spec))
+            .map_err(|e| NetError::io("starting the journal thread", e))?;
+        Ok((JournalSender { tx }, JournalWriter { handle }))
+    }
+
+    /// Waits until every line sent so far is written (after the senders
+    /// are dropped).
+    pub fn finish(self) {
+        let _ = self.handle.join();
+    }
+}
+
+fn write_loop(rx: mpsc::Receiver<Item>, mut out: impl Write, spec: &Spec) {
+    let mut pending: HashMap<(u64, u32), Instant> = HashMap::new();
+    while let Ok(first) = rx.recv() {
+        let mut item = Some(first);
+        while let Some(it) = item {
+            let line = render(spec, it, &mut pending);
+            if serde_json::to_writer(&mut out, &line).is_err() || out.write_all(b"\n").is_err() {
+                return;
+            }
+            item = rx.try_recv().ok();
+        }
+        if out.flush().is_err() {
+            return;
+        }
+        if pending.len() > 100_000 {
+            // Requests that never got a reply: forget the oldest half.
+            let now = Instant::now();
+            pending.retain(|_, t| now.duration_since(*t).as_secs() < 120);
+        }
+    }
+    let _ = out.flush();
+}
+
+fn render(spec: &Spec, item: Item, pending: &mut HashMap<(u64, u32), Instant>) -> Value {
+    match item {
+        Item::Note { at, conn, value } => {
+            let mut m = Map::new();
+            m.insert("time".into(), at.to_string().into());
+            m.insert("t".into(), at.as_millis().into());
+            m.insert("conn".into(), conn.into());
+            if let Value::Object(o) = value {
+                m.extend(o);
+            }
+            Value::Object(m)
+        }
+        Item::Frame {
+            at,
+            instant,
+            conn,
+            dir,
+            bytes,
+        } => {
+            let mut m = Map::new();
+            m.insert("time".into(), at.to_string().into());
+            m.insert("t".into(), at.as_millis().into());
+            m.insert("conn".into(), conn.into());
+            m.insert(
+                "dir".into(),
+                match dir {
+                    Dir::In => "in",
+                    Dir::Out => "out",
+                }
+                .into(),
+            );
+            m.insert("len".into(), bytes.len().into());
+            describe_into(spec, &bytes, &mut m);
+            if let Some(stan) = m
+                .get("stan")
+                .and_then(Value::as_u64)
+                .and_then(|s| u32::try_from(s).ok())
+            {
+                match dir {
+                    Dir::In => {
+                        pending.insert((conn, stan), instant);
+                    }
+                    Dir::Out => {
+                        if let Some(t) = pending.remove(&(conn, stan)) {
+                            let us = instant.duration_since(t).as_micros();
+                            m.insert("latency_ms".into(), json!(us as f64 / 1000.0));
+                        }
+                    }
+                }
+            }
+            Value::Object(m)
+        }
+    }
+}
+
+/// Decodes `frame` and adds its summary (MTI, transaction, terminal, STAN,
+/// response code and meaning, masked fields) to `m`; an undecodable frame
+/// adds `"error"` (field, offset, reason; never card data).
+pub fn describe_into(spec: &Spec, frame: &[u8], m: &mut Map<String, Value>) {
+    match decode(spec, frame) {
+        Ok(msg) => {
+            m.insert("mti".into(), msg.mti().as_str().into());
+            m.insert("kind".into(), msg.transaction().as_str().into());
+            if let Some(t) = msg.value(41) {
+                m.insert("terminal".into(), t.to_string().trim().into());
+            }
+            if let Some(s) = msg.value(11).and_then(|v| v.to_u64()) {
+                m.insert("stan".into(), s.into());
+            }
+            if let Some(c) = msg.value(39) {
+                let code = c.to_string();
+                let info = CodeTable::lookup(spec.codes, &code);
+                m.insert("code".into(), code.into());
+                m.insert("meaning".into(), info.meaning.into());
+            }
+            let j = to_json(&msg, false);
+            if let Some(f) = j.get("fields") {
+                m.insert("fields".into(), f.clone());
+            }
+        }
+        Err(e) => {
+            m.insert("error".into(), e.to_string().into());
+        }
+    }
+}
+
+/// What `cardwire journal` selects.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Terminal id.
+    pub terminal: Option<String>,
+    /// STAN.
+    pub stan: Option<u32>,
+    /// Response code.
+    pub code: Option<String>,
+    /// Transaction kind (`sale`, `reversal` ...).
+    pub kind: Option<String>,
+    /// Connection number (journal file only).
+    pub conn: Option<u64>,
+    /// Only the last n matches.
+    pub last: Option<usize>,
+}
+
+impl Filter {
+    fn keep(&self, v: &Value) -> bool {
+        let s = |k: &str| v.get(k).and_then(Value::as_str);
+        let n = |k: &str| v.get(k).and_then(Value::as_u64);
+        self.terminal
+            .as_deref()
+            .is_none_or(|t| s("terminal") == Some(t))
+            && self.stan.is_none_or(|x| n("stan") == Some(u64::from(x)))
+            && self.code.as_deref().is_none_or(|c| s("code") == Some(c))
+            && self.kind.as_deref().is_none_or(|k| s("kind") == Some(k))
+            && self.conn.is_none_or(|c| n("conn") == Some(c))
+    }
+
+    fn tail(&self, mut v: Vec<Value>) -> Vec<Value> {
+        if let Some(n) = self.last {
+            let skip = v.len().saturating_sub(n);
+            v.drain(..skip);
+        }
+        v
+    }
+}
+
+/// Reads the matching lines of a journal file. Lines that are not JSON
+/// (a line being written while we read) are skipped.
+///
+/// # Errors
+///
+/// [`NetError::Io`] when the file cannot be read.
+pub fn query_file(path: &Path, filter: &Filter) -> Result<Vec<Value>, NetError> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| NetError::io(format!("opening journal {}", path.display()), e))?;
+    let mut out = Vec::new();
+    for line in std::io::BufReader::new(f).lines() {
+        let line = line.map_err(|e| NetError::io("reading the journal", e))?;
+        if let Ok(v) = serde_json::from_str::<Value>(&line) {
+            if filter.keep(&v) {
+                out.push(v);
+            }
+        }
+    }
+    Ok(filter.tail(out))
+}
+
+/// Reads the matching entries of a SQLite ledger, as JSON.
+///
+/// # Errors
+///
+/// [`NetError::Ledger`] when the database cannot be read.
+pub fn query_db(path: &Path, filter: &Filter) -> Result<Vec<Value>, NetError> {
+    let l = crate::sqlite::SqliteLedger::open_read_only(path)?;
+    let out = l
+        .entries()?
+        .into_iter()
+        .filter_map(|e: Entry| serde_json::to_value(e).ok())
+        .filter(|v| filter.keep(v))
+        .collect();
+    Ok(filter.tail(out))
+}
+
+/// The default journal file next to a database or config file:
+/// `<dir>/cardwire-journal.jsonl`.
+pub fn default_path_near(file: &Path) -> PathBuf {
+    file.parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("cardwire-journal.jsonl")
+}

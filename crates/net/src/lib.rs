@@ -1,0 +1,90 @@
+//! The tokio driver around cardwire's sans-IO engine.
+//!
+//! The engine ([`cardwire_engine`]) decides everything: replies, postings,
+//! reversals, faults. This crate only moves bytes and time between sockets
+//! and those state machines, in the manner of quinn's `ConnectionDriver`:
+//!
+//! ```text
+//!   TCP ──► FrameCodec ──► channel ──► host thread: Host::handle_message(now, conn, frame)
+//!                                         │ ledger.commit()  (group commit, SQLite)
+//!   TCP ◄── FrameCodec ◄── channel ◄──────┘ Host::poll_transmit()
+//! ```
+//!
+//! - [`framing`]: `tokio_util::codec` framing for the four length
+//!   prefixes, with a frame size limit.
+//! - [`host`]: the TCP host: one thread owns the [`Host`](cardwire_engine::Host),
+//!   connections talk to it over channels; connection limit, idle
+//!   timeout, graceful shutdown, admin socket, message journal.
+//! - [`sqlite`]: a durable ledger with group commit.
+//! - [`terminal`]: one engine terminal on a real connection.
+//! - [`load`]: many terminals at a target rate, latency histogram, audit.
+//! - [`proxy`]: a forwarding proxy that applies a fault plan.
+//! - [`control`]: the line-based JSON admin protocol.
+//! - [`journal`]: the JSON-lines message journal.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod control;
+pub mod framing;
+mod group;
+pub mod host;
+pub mod journal;
+pub mod load;
+pub mod proxy;
+pub mod sqlite;
+pub mod terminal;
+
+use cardwire_engine::Timestamp;
+
+/// The default host port (the standard's number).
+pub const DEFAULT_PORT: u16 = 8583;
+/// The default admin port of the host.
+pub const DEFAULT_ADMIN_PORT: u16 = 8584;
+
+/// Wall-clock time as the engine sees it.
+pub fn now() -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Timestamp(ms)
+}
+
+/// Errors of the network layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    /// A socket failed.
+    #[error("{context}: {err}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        err: std::io::Error,
+    },
+    /// The engine refused the configuration.
+    #[error("engine: {0}")]
+    Engine(String),
+    /// The ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] cardwire_engine::ledger::LedgerError),
+    /// Something else (bad option, protocol error).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl NetError {
+    pub(crate) fn io(context: impl Into<String>, err: std::io::Error) -> Self {
+        NetError::Io {
+            context: context.into(),
+            err,
+        }
+    }
+}
+
+/// Writes a log line to stderr: `2026-11-21 09:00:00.000 LEVEL message`.
+/// Messages never carry card data (callers pass masked values).
+pub fn log(level: &str, msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{} {level:<5} {msg}", now());
+}

@@ -1,0 +1,448 @@
+//! A forwarding proxy between terminals and a host that applies a fault
+//! plan with the engine's [`FaultyLink`], so a fault behaves on real TCP
+//! exactly as in the in-memory tests.
+//!
+//! ```text
+//!  terminal ──► proxy ──FaultyLink::on_request──► schedule ──► host
+//!  terminal ◄── schedule ◄──FaultyLink::on_response── proxy ◄── host
+//! ```
+//!
+//! Each terminal id (field 41 of its first request) has its own link,
+//! kept across reconnects: `nth = 1` means the first sale of that
+//! terminal, however many times it reconnects, and replies held for a
+//! reorder go to that terminal's current connection. The plan's seed is
+//! mixed with the terminal id so that terminals under `probability`
+//! rules do not all fail at the same exchange. A new plan (admin
+//! `set-faults`) applies to terminals seen after it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use cardwire_codec::{Spec, decode};
+use cardwire_engine::fault::{FaultPlan, FaultyLink, LinkAction};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::control::{self, ControlRequest, error_reply};
+use crate::framing::FrameCodec;
+use crate::journal::{Dir, JournalSender, JournalWriter};
+use crate::{NetError, log};
+
+/// The proxy's options.
+#[derive(Debug, Clone)]
+pub struct ProxyOptions {
+    /// The dialect (to read transaction kinds and STANs).
+    pub spec: Arc<Spec>,
+    /// Where terminals connect.
+    pub listen: SocketAddr,
+    /// The host.
+    pub upstream: SocketAddr,
+    /// The fault plan.
+    pub plan: FaultPlan,
+    /// Admin socket (`faults`, `set-faults`, `status`).
+    pub admin: Option<SocketAddr>,
+    /// Journal file.
+    pub journal: Option<PathBuf>,
+    /// Framing.
+    pub codec: FrameCodec,
+    /// Log faults and connections on stderr.
+    pub verbose: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    spec: Arc<Spec>,
+    plan: Mutex<FaultPlan>,
+    links: Mutex<HashMap<String, FaultyLink>>,
+    faults: std::sync::atomic::AtomicU64,
+    conns: std::sync::atomic::AtomicU64,
+}
+
+/// A running proxy.
+#[derive(Debug)]
+pub struct RunningProxy {
+    /// Where terminals connect.
+    pub addr: SocketAddr,
+    /// The admin socket.
+    pub admin_addr: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    journal: Option<(JournalSender, JournalWriter)>,
+    shared: Arc<Shared>,
+}
+
+impl RunningProxy {
+    /// Faults struck so far.
+    pub fn faults_struck(&self) -> u64 {
+        self.shared
+            .faults
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stops the proxy.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+        if let Some((s, w)) = self.journal {
+            drop(s);
+            let _ = tokio::task::spawn_blocking(move || w.finish()).await;
+        }
+    }
+}
+
+/// Binds and starts forwarding.
+///
+/// # Errors
+///
+/// [`NetError::Io`] when a socket cannot be bound or the journal opened.
+pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, NetError> {
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| NetError::io(format!("binding {}", opts.listen), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| NetError::io("local address", e))?;
+    let journal = match &opts.journal {
+        Some(p) => Some(JournalWriter::start(p, Arc::clone(&opts.spec))?),
+        None => None,
+    };
+    let shared = Arc::new(Shared {
+        spec: Arc::clone(&opts.spec),
+        plan: Mutex::new(opts.plan.clone()),
+        links: Mutex::new(HashMap::new()),
+        faults: 0.into(),
+        conns: 0.into(),
+    });
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut admin_addr = None;
+    if let Some(a) = opts.admin {
+        let l = TcpListener::bind(a)
+            .await
+            .map_err(|e| NetError::io(format!("binding the admin socket {a}"), e))?;
+        admin_addr = Some(
+            l.local_addr()
+                .map_err(|e| NetError::io("admin address", e))?,
+        );
+        let sh = Arc::clone(&shared);
+        let handler = move |req: ControlRequest| {
+            let sh = Arc::clone(&sh);
+            async move { control(&sh, req) }
+        };
+        tokio::spawn(control::serve(l, handler, shutdown_rx.clone()));
+    }
+    let jsend = journal.as_ref().map(|(s, _)| s.clone());
+    let accept_shared = Arc::clone(&shared);
+    let task = tokio::spawn(async move {
+        let mut shutdown_rx = shutdown_rx;
+        let mut next = 0u64;
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = shutdown_rx.changed() => break,
+            };
+            let Ok((client, peer)) = accepted else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            next += 1;
+            let ctx = ProxyConn {
+                id: next,
+                shared: Arc::clone(&accept_shared),
+                upstream: opts.upstream,
+                codec: opts.codec,
+                journal: jsend.clone(),
+                verbose: opts.verbose,
+                shutdown: shutdown_rx.clone(),
+            };
+            tokio::spawn(async move {
+                if let Err(e) = ctx.run(client).await {
+                    log("WARN", &format!("proxy connection from {peer}: {e}"));
+                }
+            });
+        }
+    });
+    Ok(RunningProxy {
+        addr,
+        admin_addr,
+        shutdown,
+        task,
+        journal,
+        shared,
+    })
+}
+
+fn control(sh: &Shared, req: ControlRequest) -> Value {
+    match req {
+        ControlRequest::Status => json!({
+            "ok": true,
+            "connections": sh.conns.load(std::sync::atomic::Ordering::Relaxed),
+            "faults_struck": sh.faults.load(std::sync::atomic::Ordering::Relaxed),
+            "terminals": sh.links.lock().map(|l| l.len()).unwrap_or(0),
+        }),
+        ControlRequest::Faults => match sh.plan.lock() {
+            Ok(p) => json!({"ok": true, "plan": *p}),
+            Err(_) => error_reply("poisoned"),
+        },
+        ControlRequest::SetFaults { plan } => {
+            if let Ok(mut p) = sh.plan.lock() {
+                *p = plan;
+            }
+            // Links are rebuilt from the new plan.
+            if let Ok(mut l) = sh.links.lock() {
+                l.clear();
+            }
+            json!({"ok": true})
+        }
+        _ => error_reply("this is a proxy: status, faults, set-faults"),
+    }
+}
+
+enum Due {
+    ToUpstream(Bytes),
+    ToClient(Bytes),
+    Disconnect,
+}
+
+struct ProxyConn {
+    id: u64,
+    shared: Arc<Shared>,
+    upstream: SocketAddr,
+    codec: FrameCodec,
+    journal: Option<JournalSender>,
+    verbose: bool,
+    shutdown: watch::Receiver<bool>,
+}
+
+fn terminal_of(spec: &Spec, frame: &[u8]) -> Option<String> {
+    let m = decode(spec, frame).ok()?;
+    Some(m.value(41)?.to_string().trim().to_owned())
+}
+
+fn seed_for(base: u64, terminal: &str) -> u64 {
+    // FNV-1a of the terminal id, mixed into the plan's seed.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in terminal.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    base ^ h
+}
+
+impl ProxyConn {
+    fn link_for(&self, terminal: &str) -> FaultyLink {
+        if let Some(l) = self
+            .shared
+            .links
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(terminal))
+        {
+            return l;
+        }
+        let mut plan = self
+            .shared
+            .plan
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default();
+        plan.seed = seed_for(plan.seed, terminal);
+        FaultyLink::new(Arc::clone(&self.shared.spec), plan, Duration::ZERO)
+    }
+
+    async fn run(mut self, client: TcpStream) -> Result<(), NetError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let up = TcpStream::connect(self.upstream)
+            .await
+            .map_err(|e| NetError::io(format!("connecting upstream {}", self.upstream), e))?;
+        let _ = up.set_nodelay(true);
+        let _ = client.set_nodelay(true);
+        self.shared.conns.fetch_add(1, Relaxed);
+        let (mut crd, mut cwr) = client.into_split();
+        let (mut urd, mut uwr) = up.into_split();
+        let (mut cbuf, mut ubuf) = (BytesMut::new(), BytesMut::new());
+        let (mut cdec, mut udec) = (self.codec, self.codec);
+        let mut terminal: Option<String> = None;
+        let mut link: Option<FaultyLink> = None;
+        let mut due: Vec<(Instant, u64, Due)> = Vec::new();
+        let mut seq = 0u64;
+        let why: String = 'conn: loop {
+            // Frames already whole in the buffers.
+            while let Some(f) = cdec
+                .decode(&mut cbuf)
+                .map_err(|e| NetError::Other(e.to_string()))?
+            {
+                if terminal.is_none() {
+                    if let Some(t) = terminal_of(&self.shared.spec, &f) {
+                        link = Some(self.link_for(&t));
+                        terminal = Some(t);
+                    }
+                }
+                let acts = match link.as_mut() {
+                    Some(l) => l.on_request(crate::now(), f),
+                    None => vec![LinkAction::Deliver {
+                        at: crate::now(),
+                        bytes: f,
+                    }],
+                };
+                self.schedule(&mut due, &mut seq, acts, true);
+                self.faults(link.as_mut());
+            }
+            while let Some(f) = udec
+                .decode(&mut ubuf)
+                .map_err(|e| NetError::Other(e.to_string()))?
+            {
+                let acts = match link.as_mut() {
+                    Some(l) => l.on_response(crate::now(), f),
+                    None => vec![LinkAction::Deliver {
+                        at: crate::now(),
+                        bytes: f,
+                    }],
+                };
+                self.schedule(&mut due, &mut seq, acts, false);
+            }
+            // Deliver what is due.
+            due.sort_by_key(|(t, s, _)| (*t, *s));
+            let now = Instant::now();
+            while due.first().is_some_and(|(t, _, _)| *t <= now) {
+                let (_, _, d) = due.remove(0);
+                match d {
+                    Due::ToUpstream(b) => {
+                        self.journal_frame(Dir::In, &b);
+                        if write_frame(&mut uwr, &mut self.codec, &b).await.is_err() {
+                            break 'conn "upstream write failed".into();
+                        }
+                    }
+                    Due::ToClient(b) => {
+                        self.journal_frame(Dir::Out, &b);
+                        if write_frame(&mut cwr, &mut self.codec, &b).await.is_err() {
+                            break 'conn "terminal write failed".into();
+                        }
+                    }
+                    Due::Disconnect => break 'conn "fault: disconnect".into(),
+                }
+            }
+            let link_timer = link
+                .as_ref()
+                .and_then(FaultyLink::poll_timeout)
+                .map(|t| Instant::now() + t.since(crate::now()));
+            let next_due = due.first().map(|(t, _, _)| *t);
+            let wake = [link_timer, next_due]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                r = crd.read_buf(&mut cbuf) => match r {
+                    Ok(0) | Err(_) => break 'conn "terminal closed".into(),
+                    Ok(_) => {}
+                },
+                r = urd.read_buf(&mut ubuf) => match r {
+                    Ok(0) | Err(_) => break 'conn "host closed".into(),
+                    Ok(_) => {}
+                },
+                () = tokio::time::sleep_until(wake.into()) => {
+                    if let Some(l) = link.as_mut() {
+                        let acts = l.handle_timeout(crate::now());
+                        self.schedule(&mut due, &mut seq, acts, false);
+                    }
+                }
+                _ = self.shutdown.changed() => break 'conn "proxy shutting down".into(),
+            }
+        };
+        if self.verbose {
+            log("INFO", &format!("proxy connection {}: {why}", self.id));
+        }
+        if let Some(j) = &self.journal {
+            j.note(self.id, json!({"event": "close", "reason": why}));
+        }
+        let _ = cwr.shutdown().await;
+        let _ = uwr.shutdown().await;
+        if let (Some(t), Some(l)) = (terminal, link) {
+            if let Ok(mut m) = self.shared.links.lock() {
+                m.insert(t, l);
+            }
+        }
+        self.shared.conns.fetch_sub(1, Relaxed);
+        Ok(())
+    }
+
+    fn schedule(
+        &self,
+        due: &mut Vec<(Instant, u64, Due)>,
+        seq: &mut u64,
+        acts: Vec<LinkAction>,
+        request: bool,
+    ) {
+        let now_ts = crate::now();
+        let now = Instant::now();
+        for a in acts {
+            *seq += 1;
+            match a {
+                LinkAction::Deliver { at, bytes } => {
+                    let d = if request {
+                        Due::ToUpstream(bytes)
+                    } else {
+                        Due::ToClient(bytes)
+                    };
+                    due.push((now + at.since(now_ts), *seq, d));
+                }
+                LinkAction::Disconnect { at } => {
+                    due.push((now + at.since(now_ts), *seq, Due::Disconnect));
+                }
+            }
+        }
+    }
+
+    fn faults(&self, link: Option<&mut FaultyLink>) {
+        let Some(l) = link else { return };
+        while let Some(ev) = l.poll_event() {
+            self.shared
+                .faults
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if self.verbose {
+                log(
+                    "INFO",
+                    &format!(
+                        "fault {} on {} STAN {:?} (connection {})",
+                        ev.fault.as_str(),
+                        ev.kind,
+                        ev.stan,
+                        self.id
+                    ),
+                );
+            }
+            if let Some(j) = &self.journal {
+                j.note(
+                    self.id,
+                    json!({"event": "fault", "fault": ev.fault.as_str(), "kind": ev.kind, "stan": ev.stan}),
+                );
+            }
+        }
+    }
+
+    fn journal_frame(&self, dir: Dir, b: &Bytes) {
+        if let Some(j) = &self.journal {
+            j.frame(self.id, dir, b);
+        }
+    }
+}
+
+async fn write_frame(
+    wr: &mut OwnedWriteHalf,
+    codec: &mut FrameCodec,
+    frame: &Bytes,
+) -> std::io::Result<()> {
+    let mut out = BytesMut::new();
+    codec
+        .encode(&frame[..], &mut out)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    wr.write_all(&out).await
+}

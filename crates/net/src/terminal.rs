@@ -1,0 +1,289 @@
+//! One engine [`Terminal`] on a real TCP connection.
+//!
+//! ```text
+//!  Terminal::start(now, action)
+//!   loop: poll_transmit ─► FrameCodec ─► socket
+//!         socket ─► FrameCodec ─► handle_message(now, frame)
+//!         poll_timeout passed ─► handle_timeout(now)
+//!         EOF / error ─► handle_disconnect(now)
+//!   until poll_event() gives Completed(outcome)
+//! ```
+//!
+//! The terminal decides everything (sign-on first, the pending reversal
+//! before the next transaction, what the screen shows); this module only
+//! carries its bytes and its clock. [`save_state`] / [`load_state`] keep
+//! its [`TerminalState`] in a file so a reversal survives a restart.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use cardwire_engine::terminal::{Action, Outcome, Terminal, TerminalEvent, TerminalState};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::NetError;
+use crate::framing::FrameCodec;
+
+/// A framed connection to a host.
+#[derive(Debug)]
+pub struct Connection {
+    stream: TcpStream,
+    codec: FrameCodec,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+}
+
+impl Connection {
+    /// Connects to `addr` (within `timeout`).
+    ///
+    /// # Errors
+    ///
+    /// [`NetError::Io`] when the host cannot be reached.
+    pub async fn connect(
+        addr: SocketAddr,
+        codec: FrameCodec,
+        timeout: Duration,
+    ) -> Result<Self, NetError> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| {
+                NetError::io(
+                    format!("connecting to {addr}"),
+                    std::io::ErrorKind::TimedOut.into(),
+                )
+            })?
+            .map_err(|e| NetError::io(format!("connecting to {addr}"), e))?;
+        let _ = stream.set_nodelay(true);
+        Ok(Connection {
+            stream,
+            codec,
+            rbuf: BytesMut::with_capacity(4096),
+            wbuf: BytesMut::with_capacity(1024),
+        })
+    }
+
+    async fn send(&mut self, frame: &[u8]) -> Result<(), NetError> {
+        self.wbuf.clear();
+        self.codec
+            .encode(frame, &mut self.wbuf)
+            .map_err(|e| NetError::Other(e.to_string()))?;
+        self.stream
+            .write_all(&self.wbuf)
+            .await
+            .map_err(|e| NetError::io("writing", e))
+    }
+
+    /// The next frame; `Ok(None)` when the host closed the connection.
+    async fn recv(&mut self) -> Result<Option<bytes::Bytes>, NetError> {
+        loop {
+            if let Some(f) = self
+                .codec
+                .decode(&mut self.rbuf)
+                .map_err(|e| NetError::Other(e.to_string()))?
+            {
+                return Ok(Some(f));
+            }
+            let n = self
+                .stream
+                .read_buf(&mut self.rbuf)
+                .await
+                .map_err(|e| NetError::io("reading", e))?;
+            if n == 0 {
+                return self
+                    .codec
+                    .decode_eof(&mut self.rbuf)
+                    .map_err(|e| NetError::Other(e.to_string()));
+            }
+        }
+    }
+}
+
+/// What the driver tells its caller as the action runs.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// A terminal event (after which the state may have changed).
+    Event(&'a TerminalEvent, &'a Terminal),
+    /// A reply arrived this long after its request was written.
+    Latency(Duration),
+    /// The connection dropped (reason).
+    Disconnected(&'a str),
+}
+
+/// Where the driver connects, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Dial {
+    /// The host (or proxy).
+    pub addr: SocketAddr,
+    /// Framing.
+    pub codec: FrameCodec,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// What the screen shows when the host cannot be reached.
+    pub link_down_text: &'static str,
+}
+
+impl Dial {
+    /// Dialing `addr` with `codec`, 5 s connect timeout, the screen text
+    /// of `spec`'s terminals (Chinese for UnionPay).
+    pub fn new(addr: SocketAddr, codec: FrameCodec, spec: &cardwire_codec::Spec) -> Self {
+        Dial {
+            addr,
+            codec,
+            connect_timeout: Duration::from_secs(5),
+            link_down_text: if spec.codes == cardwire_codec::CodeTable::Cups {
+                "通讯失败，请重试"
+            } else {
+                "NO CONNECTION"
+            },
+        }
+    }
+}
+
+/// Runs `action` on `term` to completion over `conn` (connecting first
+/// when there is none; after a drop, the next action reconnects).
+/// `progress` sees every event.
+///
+/// # Errors
+///
+/// [`NetError::Engine`] when the terminal refuses to start (busy).
+pub async fn run_action(
+    term: &mut Terminal,
+    conn: &mut Option<Connection>,
+    dial: &Dial,
+    action: Action,
+    mut progress: impl FnMut(Progress<'_>),
+) -> Result<Outcome, NetError> {
+    if conn.is_none() {
+        // Dial first, as a POS terminal does: a terminal that cannot
+        // reach the host does not start the transaction, so no STAN is
+        // used and no reversal attempt is spent on a dead line.
+        match Connection::connect(dial.addr, dial.codec, dial.connect_timeout).await {
+            Ok(c) => *conn = Some(c),
+            Err(e) => {
+                let why = e.to_string();
+                progress(Progress::Disconnected(&why));
+                return Ok(Outcome {
+                    kind: action.kind().as_str().into(),
+                    stan: None,
+                    code: None,
+                    display: dial.link_down_text.into(),
+                    approved: false,
+                    timed_out: false,
+                    rrn: None,
+                    auth_code: None,
+                    amount: None,
+                    balance: None,
+                    local_error: Some(format!("link down: {why}")),
+                });
+            }
+        }
+    }
+    term.start(crate::now(), action)
+        .map_err(|e| NetError::Engine(e.to_string()))?;
+    let mut sent_at: Option<Instant> = None;
+    let timer = tokio::time::sleep(Duration::from_secs(3600));
+    tokio::pin!(timer);
+    loop {
+        while let Some(frame) = term.poll_transmit() {
+            let Some(c) = conn.as_mut() else {
+                term.handle_disconnect(crate::now());
+                continue;
+            };
+            if let Err(e) = c.send(&frame).await {
+                progress(Progress::Disconnected(&e.to_string()));
+                *conn = None;
+                term.handle_disconnect(crate::now());
+            } else {
+                sent_at = Some(Instant::now());
+            }
+        }
+        let mut done = None;
+        while let Some(ev) = term.poll_event() {
+            if let TerminalEvent::Received { .. } = &ev {
+                if let Some(t) = sent_at.take() {
+                    progress(Progress::Latency(t.elapsed()));
+                }
+            }
+            progress(Progress::Event(&ev, term));
+            if let TerminalEvent::Completed(o) = ev {
+                done = Some(o);
+            }
+        }
+        if let Some(o) = done {
+            return Ok(o);
+        }
+        let wait = term
+            .poll_timeout()
+            .map(|t| t.since(crate::now()))
+            .unwrap_or(Duration::from_secs(3600));
+        // One timer for the whole action, moved only when the terminal's
+        // deadline moves (registering a timer per reply costs more than
+        // the reply).
+        let due = tokio::time::Instant::now() + wait;
+        if due.saturating_duration_since(timer.deadline()) > Duration::from_millis(1)
+            || timer.deadline().saturating_duration_since(due) > Duration::from_millis(1)
+        {
+            timer.as_mut().reset(due);
+        }
+        let Some(c) = conn.as_mut() else {
+            // No link and nothing in flight that can time out: the
+            // terminal was told about the drop; let it finish.
+            tokio::time::sleep(wait.min(Duration::from_millis(10))).await;
+            term.handle_timeout(crate::now());
+            continue;
+        };
+        tokio::select! {
+            r = c.recv() => match r {
+                Ok(Some(frame)) => term.handle_message(crate::now(), &frame),
+                Ok(None) => {
+                    progress(Progress::Disconnected("closed by host"));
+                    *conn = None;
+                    term.handle_disconnect(crate::now());
+                }
+                Err(e) => {
+                    progress(Progress::Disconnected(&e.to_string()));
+                    *conn = None;
+                    term.handle_disconnect(crate::now());
+                }
+            },
+            () = &mut timer => term.handle_timeout(crate::now()),
+        }
+    }
+}
+
+/// Reads a saved terminal state; a missing file is a fresh terminal.
+///
+/// # Errors
+///
+/// [`NetError::Other`] for a file that is not a terminal state.
+pub fn load_state(path: &Path) -> Result<Option<TerminalState>, NetError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| NetError::Other(format!("state file {}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(NetError::io(format!("reading {}", path.display()), e)),
+    }
+}
+
+/// Saves the terminal state atomically (write, fsync, rename), so a kill
+/// at any moment leaves either the old or the new state.
+///
+/// # Errors
+///
+/// [`NetError::Io`] when the file cannot be written.
+pub fn save_state(path: &Path, state: &TerminalState) -> Result<(), NetError> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let text = serde_json::to_vec_pretty(state).map_err(|e| NetError::Other(e.to_string()))?;
+    let mut f = std::fs::File::create(&tmp)
+        .map_err(|e| NetError::io(format!("writing {}", tmp.display()), e))?;
+    f.write_all(&text)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| NetError::io(format!("writing {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| NetError::io(format!("renaming to {}", path.display()), e))
+}
