@@ -252,6 +252,8 @@ pub struct Host<L: Ledger = MemoryLedger> {
     delay_seq: u64,
     transmits: VecDeque<Transmit>,
     events: VecDeque<HostEvent>,
+    traffic_events: bool,
+    booking_events: bool,
     opening_total: i64,
 }
 
@@ -368,6 +370,8 @@ impl<L: Ledger> Host<L> {
             delay_seq: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            traffic_events: true,
+            booking_events: true,
             opening_total,
         };
         for e in host.ledger.entries()? {
@@ -403,16 +407,18 @@ impl<L: Ledger> Host<L> {
         }
         let req = Request::parse(self.dialect, &msg);
         let kind = req.kind.unwrap_or(TxnKind::Unknown);
-        self.events.push_back(HostEvent::Received {
-            conn,
-            at: now,
-            mti: msg.mti().as_str().to_owned(),
-            kind: kind.as_str().to_owned(),
-            terminal: req.terminal_id.clone(),
-            stan: req.stan,
-            amount: req.amount,
-            pan: req.pan.as_deref().map(|p| mask_pan(p.as_bytes())),
-        });
+        if self.traffic_events {
+            self.events.push_back(HostEvent::Received {
+                conn,
+                at: now,
+                mti: msg.mti().as_str().to_owned(),
+                kind: kind.as_str().to_owned(),
+                terminal: req.terminal_id.clone(),
+                stan: req.stan,
+                amount: req.amount,
+                pan: req.pan.as_deref().map(|p| mask_pan(p.as_bytes())),
+            });
+        }
         let (reply, delay, sign) = match self.decide(now, conn, &msg, &req, kind) {
             Some(d) => d,
             None => return,
@@ -437,17 +443,19 @@ impl<L: Ledger> Host<L> {
             }
         };
         let delayed_until = delay.map(|d| now.plus(d));
-        let info = CodeTable::lookup(self.spec.codes, &reply.code);
-        self.events.push_back(HostEvent::Replied {
-            conn,
-            at: now,
-            kind: kind.as_str().to_owned(),
-            terminal: req.terminal_id.clone(),
-            stan: req.stan,
-            code: reply.code.clone(),
-            meaning: info.meaning.to_owned(),
-            delayed_until,
-        });
+        if self.traffic_events {
+            let info = CodeTable::lookup(self.spec.codes, &reply.code);
+            self.events.push_back(HostEvent::Replied {
+                conn,
+                at: now,
+                kind: kind.as_str().to_owned(),
+                terminal: req.terminal_id.clone(),
+                stan: req.stan,
+                code: reply.code.clone(),
+                meaning: info.meaning.to_owned(),
+                delayed_until,
+            });
+        }
         let t = Transmit { conn, bytes };
         match delayed_until {
             Some(at) if at > now => {
@@ -491,6 +499,20 @@ impl<L: Ledger> Host<L> {
     }
 
     // ----- control and inspection ---------------------------------------
+
+    /// Whether to emit [`HostEvent::Received`] and [`HostEvent::Replied`]
+    /// (on by default). A driver that journals the frames itself turns them
+    /// off and saves their allocations.
+    pub fn set_traffic_events(&mut self, on: bool) {
+        self.traffic_events = on;
+    }
+
+    /// Whether to emit [`HostEvent::Journal`] and
+    /// [`HostEvent::Notification`] (on by default). Balances, the ledger and
+    /// every decision are the same either way.
+    pub fn set_booking_events(&mut self, on: bool) {
+        self.booking_events = on;
+    }
 
     /// Sets the issuer state (up, down, unreachable, slow).
     pub fn set_issuer_state(&mut self, state: IssuerState) {
@@ -1283,7 +1305,7 @@ impl<L: Ledger> Host<L> {
             status: Status::Open,
             refunded: 0,
         });
-        if live {
+        if live && self.booking_events {
             self.events.push_back(HostEvent::Journal(e.clone()));
             self.notify(e);
         }

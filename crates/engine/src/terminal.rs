@@ -443,8 +443,9 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// An outcome without a reply.
-    fn empty(kind: TxnKind, display: &str) -> Self {
+    /// An outcome without a reply (refused locally, link down ...): not
+    /// approved, nothing from the host.
+    pub fn empty(kind: TxnKind, display: &str) -> Self {
         Outcome {
             kind: kind.as_str().into(),
             stan: None,
@@ -1478,6 +1479,10 @@ impl Terminal {
         match f.step {
             Step::Reversal => {
                 if link_down {
+                    // It never reached the host: not an attempt.
+                    if let Some(p) = self.state.pending_reversal.as_mut() {
+                        p.attempts = p.attempts.saturating_sub(1);
+                    }
                     let text = self.texts().link_down;
                     self.abort(now, text, "link down while reversing");
                 } else {

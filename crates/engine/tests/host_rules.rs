@@ -495,3 +495,20 @@ fn pre_auth_holds_and_completion_debits_within_the_hold() {
     assert_eq!(d.balance("alice"), 420_000);
     assert_eq!(d.sale(ALICE, 400_000).1.code, "00", "the hold is released");
 }
+
+#[test]
+fn switching_events_off_changes_no_decision_or_balance() {
+    let mut d = Desk::demo();
+    d.host.set_traffic_events(false);
+    d.host.set_booking_events(false);
+    while d.host.poll_event().is_some() {} // the sign-on's
+    let (_, r) = d.sale(ALICE, 1_500);
+    assert_eq!(r.code, "00");
+    assert_eq!(d.balance("alice"), 498_500);
+    assert!(d.host.poll_event().is_none(), "no events when switched off");
+    assert_eq!(
+        d.host.journal().count(),
+        1,
+        "the booking is there all the same"
+    );
+}

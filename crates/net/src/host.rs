@@ -318,8 +318,12 @@ pub async fn start(opts: HostOptions) -> Result<RunningHost, NetError> {
             (l, Some(q), Some(h))
         }
     };
-    let host = Host::with_ledger(Arc::clone(&opts.spec), opts.config.clone(), ledger)
+    let mut host = Host::with_ledger(Arc::clone(&opts.spec), opts.config.clone(), ledger)
         .map_err(|e| NetError::Engine(e.to_string()))?;
+    // Frames are journaled by the driver; bookings and SMS only when there
+    // is a journal to write them to.
+    host.set_traffic_events(false);
+    host.set_booking_events(opts.journal.is_some());
     let replayed = host.journal().count();
     let listener = TcpListener::bind(opts.listen)
         .await

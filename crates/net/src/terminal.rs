@@ -165,19 +165,9 @@ pub async fn run_action(
             Err(e) => {
                 let why = e.to_string();
                 progress(Progress::Disconnected(&why));
-                return Ok(Outcome {
-                    kind: action.kind().as_str().into(),
-                    stan: None,
-                    code: None,
-                    display: dial.link_down_text.into(),
-                    approved: false,
-                    timed_out: false,
-                    rrn: None,
-                    auth_code: None,
-                    amount: None,
-                    balance: None,
-                    local_error: Some(format!("link down: {why}")),
-                });
+                let mut o = Outcome::empty(action.kind(), dial.link_down_text);
+                o.local_error = Some(format!("link down: {why}"));
+                return Ok(o);
             }
         }
     }
