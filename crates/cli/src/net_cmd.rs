@@ -100,6 +100,26 @@ fn read_section<T: serde::de::DeserializeOwned>(path: &Path, key: &str) -> Resul
     serde_json::from_value(part).with_context(|| format!("{}: [{key}]", path.display()))
 }
 
+/// The `[faults]` table of a config (or scenario) file, if it has one.
+fn config_faults(path: &Path) -> Result<Option<FaultPlan>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let value: Value = if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?
+    } else {
+        let t: toml::Value =
+            toml::from_str(&text).with_context(|| format!("{} is not TOML", path.display()))?;
+        serde_json::to_value(t)?
+    };
+    match value.get("faults") {
+        Some(f) => Ok(Some(
+            serde_json::from_value(f.clone())
+                .with_context(|| format!("{}: [faults]", path.display()))?,
+        )),
+        None => Ok(None),
+    }
+}
+
 fn spec_arg(spec: &str) -> Result<Arc<Spec>> {
     load_spec(spec)
 }
@@ -155,6 +175,15 @@ pub(crate) struct HostArgs {
     /// Log every connection on stderr.
     #[arg(long, short)]
     verbose: bool,
+    /// Fault plan for the link to every terminal (TOML/JSON; a scenario
+    /// file's `[faults]` works): the host then listens behind an in-process
+    /// proxy that drops, delays, duplicates and corrupts as the plan says.
+    /// Without this flag, a `[faults]` table in `--config` is used.
+    #[arg(long)]
+    faults: Option<PathBuf>,
+    /// Admin socket of that proxy (`cardwire host-ctl --admin ADDR faults|set-faults FILE`).
+    #[arg(long, default_value = "127.0.0.1:8586")]
+    faults_admin: SocketAddr,
     /// Worker threads (0: one per core, 1: a single thread).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -210,16 +239,51 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
         log_connections: a.verbose,
         ..HostOptions::demo(Arc::clone(&spec))
     };
+    // A fault plan puts an in-process proxy on the listening address and
+    // the engine behind it on a loopback port of its own.
+    let plan: Option<FaultPlan> = match (&a.faults, &a.config) {
+        (Some(p), _) => Some(read_section(p, "faults")?),
+        (None, Some(c)) => config_faults(c)?,
+        (None, None) => None,
+    };
+    let mut opts = opts;
+    if plan.is_some() {
+        opts.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    }
     let rt = runtime_with(a.threads)?;
     rt.block_on(async move {
         let mut host = cardwire_net::host::start(opts).await?;
+        let proxy = match plan {
+            Some(plan) => {
+                let rules = plan.rules.len();
+                let p = cardwire_net::proxy::start(ProxyOptions {
+                    spec: Arc::clone(&spec),
+                    listen: a.listen,
+                    upstream: host.addr,
+                    plan,
+                    admin: Some(a.faults_admin),
+                    journal: None,
+                    codec: FrameCodec::new(a.prefix, a.max_frame),
+                    verbose: a.verbose,
+                })
+                .await?;
+                eprintln!(
+                    "cardwire host: faults on ({rules} rules) between {} and the engine; change them with `cardwire host-ctl --admin {} set-faults FILE`",
+                    p.addr,
+                    p.admin_addr.map_or_else(|| "off".into(), |x| x.to_string()),
+                );
+                Some(p)
+            }
+            None => None,
+        };
+        let public = proxy.as_ref().map_or(host.addr, |p| p.addr);
         let ledger_text = match &ledger {
             LedgerChoice::Memory => "in memory".to_string(),
             LedgerChoice::Sqlite { path, .. } => format!("SQLite {}", path.display()),
         };
         eprintln!(
             "cardwire host: listening on {} (spec {}, ledger {ledger_text}, journal {}, admin {}); Ctrl-C stops",
-            host.addr,
+            public,
             spec.name,
             journal
                 .as_ref()
@@ -231,6 +295,9 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
             r = tokio::signal::ctrl_c() => {
                 r.context("waiting for Ctrl-C")?;
                 eprintln!("cardwire host: stopping (answering what is in flight)");
+                if let Some(p) = proxy {
+                    p.shutdown().await;
+                }
                 host.shutdown().await?;
             }
             r = host.wait() => r?,

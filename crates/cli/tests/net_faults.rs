@@ -6,7 +6,7 @@
 
 mod net_support;
 
-use net_support::{balance, cardwire, host, proxy, scratch, text};
+use net_support::{balance, cardwire, ctl, host, proxy, scratch, text};
 
 fn write_plan(dir: &std::path::Path, body: &str) -> String {
     let p = dir.join("faults.toml");
@@ -202,4 +202,44 @@ fn duplicated_request_is_booked_once() {
     let out = text(&o);
     assert_eq!(out.matches(" in  0200 sale").count(), 2, "{out}");
     assert!(out.contains("00 approved") && out.contains("94 "), "{out}");
+}
+
+#[test]
+fn host_with_its_own_fault_plan_loses_the_reply_and_takes_the_reversal() {
+    let dir = scratch("host-faults");
+    let plan = write_plan(
+        &dir,
+        "seed = 3\n[[rules]]\nfault = \"drop-response\"\nkind = \"sale\"\nnth = 1\n",
+    );
+    let h = host(&[
+        "--db",
+        ":memory:",
+        "--faults",
+        &plan,
+        "--faults-admin",
+        "127.0.0.1:0",
+    ]);
+    let admin = h.admin.clone().unwrap();
+    let log = h.stderr_text();
+    let faults_admin = log
+        .split("--admin ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the faults admin address is printed")
+        .to_owned();
+    let term = |args: &[&str]| {
+        let mut all = vec!["terminal", "--connect", &h.addr, "--timeout", "1s"];
+        all.extend_from_slice(args);
+        cardwire(&dir, &all)
+    };
+    let o = term(&["sale", "--amount", "10.00", "--card", "alice"]);
+    assert!(text(&o).contains("NO REPLY"), "{}", text(&o));
+    assert_eq!(balance(&admin, "alice"), "4990.00");
+    let o = term(&["sale", "--amount", "20.00", "--card", "alice"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("0400 reversal"), "{}", text(&o));
+    assert_eq!(balance(&admin, "alice"), "4980.00");
+    // The plan is visible (and replaceable) while the host runs.
+    let v = ctl(&faults_admin, &["faults"]);
+    assert_eq!(v["plan"]["rules"][0]["fault"], "drop-response", "{v}");
 }
