@@ -496,11 +496,19 @@ fn write_bcd(fs: &FieldSpec, digits: &[u8], out: &mut BytesMut) {
             digit_nibble(digits[i - first])
         }
     };
+    let mut buf = [0u8; 64];
+    let mut n = 0;
     let mut i = 0;
     while i < total {
-        out.put_u8(nib(i) << 4 | nib(i + 1));
+        buf[n] = nib(i) << 4 | nib(i + 1);
+        n += 1;
+        if n == buf.len() {
+            out.put_slice(&buf);
+            n = 0;
+        }
         i += 2;
     }
+    out.put_slice(&buf[..n]);
 }
 
 fn write_field(
@@ -556,16 +564,26 @@ fn write_field(
     }
     match fs.encoding {
         DataEncoding::Ascii | DataEncoding::Binary => out.put_slice(v),
+        // Converted a chunk at a time into a stack buffer, then appended
+        // in one call: a `put_u8` per byte costs a capacity check each.
         DataEncoding::Ebcdic => {
-            for &c in v {
-                out.put_u8(charset::ascii_to_ebcdic(c));
+            let mut buf = [0u8; 128];
+            for chunk in v.chunks(buf.len()) {
+                for (d, &c) in buf.iter_mut().zip(chunk) {
+                    *d = charset::ascii_to_ebcdic(c);
+                }
+                out.put_slice(&buf[..chunk.len()]);
             }
         }
         DataEncoding::Hex => {
-            for &b in v {
-                const H: &[u8; 16] = b"0123456789ABCDEF";
-                out.put_u8(H[(b >> 4) as usize]);
-                out.put_u8(H[(b & 15) as usize]);
+            const H: &[u8; 16] = b"0123456789ABCDEF";
+            let mut buf = [0u8; 128];
+            for chunk in v.chunks(buf.len() / 2) {
+                for (d, &b) in buf.chunks_exact_mut(2).zip(chunk) {
+                    d[0] = H[usize::from(b >> 4)];
+                    d[1] = H[usize::from(b & 15)];
+                }
+                out.put_slice(&buf[..chunk.len() * 2]);
             }
         }
         DataEncoding::Bcd => {
