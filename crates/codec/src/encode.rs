@@ -290,7 +290,7 @@ pub fn encode(spec: &Spec, msg: &Message, out: &mut BytesMut) -> Result<(), Enco
                 // hex::encode_to_slice only fails on a wrong output size.
                 let _ = hex::encode_to_slice(w.to_be_bytes(), &mut buf);
                 buf.make_ascii_uppercase();
-                out.put_slice(&buf);
+                out.extend_from_slice(&buf);
             }
         }
     }
@@ -358,7 +358,7 @@ fn write_header(spec: &Spec, msg: &Message, out: &mut BytesMut) -> Result<(), En
         kind: EncodeErrorKind::Header(s),
     };
     match (&msg.tpdu, spec.header.tpdu) {
-        (Some(t), true) if t.len() == 5 => out.put_slice(t),
+        (Some(t), true) if t.len() == 5 => out.extend_from_slice(t),
         (Some(t), true) => return Err(herr(format!("the TPDU is 5 bytes, not {}", t.len()))),
         (None, true) => return Err(herr("this spec needs a TPDU".into())),
         (Some(_), false) => return Err(herr("this spec has no TPDU".into())),
@@ -366,7 +366,7 @@ fn write_header(spec: &Spec, msg: &Message, out: &mut BytesMut) -> Result<(), En
     }
     let hl = spec.header.length;
     match &msg.header {
-        Some(h) if h.len() == hl && hl > 0 => out.put_slice(h),
+        Some(h) if h.len() == hl && hl > 0 => out.extend_from_slice(h),
         Some(h) if hl == 0 => {
             return Err(herr(format!(
                 "this spec has no header, message has {} bytes",
@@ -383,7 +383,7 @@ fn write_header(spec: &Spec, msg: &Message, out: &mut BytesMut) -> Result<(), En
 fn write_mti(spec: &Spec, mti: Mti, out: &mut BytesMut) {
     let d = mti.digits();
     match spec.mti {
-        MtiEncoding::Ascii => out.put_slice(&d),
+        MtiEncoding::Ascii => out.extend_from_slice(&d),
         MtiEncoding::Ebcdic => {
             for c in d {
                 out.put_u8(charset::ascii_to_ebcdic(c));
@@ -423,7 +423,13 @@ fn check_chars(fs: &FieldSpec, no: FieldNo, v: &[u8]) -> Result<(), EncodeError>
             }
             _ => Err(bad(0, "sign C or D")),
         },
-        k if fs.encoding != DataEncoding::Ebcdic && crate::decode::text_ok(k, v) => Ok(()),
+        // Long values a word at a time; short ones are cheaper byte by byte.
+        k if v.len() >= 32
+            && fs.encoding != DataEncoding::Ebcdic
+            && crate::decode::text_ok(k, v) =>
+        {
+            Ok(())
+        }
         k => match charset::find_invalid(v, charset::mask(k)) {
             Some(i) => Err(bad(i, charset::expected(k))),
             None => {
@@ -447,13 +453,13 @@ fn write_prefix(fs: &FieldSpec, digits: u8, v: usize, out: &mut BytesMut) {
                 *slot = b'0' + (x % 10) as u8;
                 x /= 10;
             }
-            for &c in &buf[..digits as usize] {
-                out.put_u8(if fs.prefix == PrefixEncoding::Ebcdic {
-                    charset::ascii_to_ebcdic(c)
-                } else {
-                    c
-                });
+            let buf = &mut buf[..digits as usize];
+            if fs.prefix == PrefixEncoding::Ebcdic {
+                for c in buf.iter_mut() {
+                    *c = charset::ascii_to_ebcdic(*c);
+                }
             }
+            out.extend_from_slice(buf);
         }
         PrefixEncoding::Bcd => {
             let width = fs.prefix.width(digits);
@@ -466,7 +472,7 @@ fn write_prefix(fs: &FieldSpec, digits: u8, v: usize, out: &mut BytesMut) {
                 x /= 10;
                 *slot = hi << 4 | lo;
             }
-            out.put_slice(&buf[..width]);
+            out.extend_from_slice(&buf[..width]);
         }
         PrefixEncoding::Binary => {
             if fs.prefix.width(digits) == 1 {
@@ -503,12 +509,12 @@ fn write_bcd(fs: &FieldSpec, digits: &[u8], out: &mut BytesMut) {
         buf[n] = nib(i) << 4 | nib(i + 1);
         n += 1;
         if n == buf.len() {
-            out.put_slice(&buf);
+            out.extend_from_slice(&buf);
             n = 0;
         }
         i += 2;
     }
-    out.put_slice(&buf[..n]);
+    out.extend_from_slice(&buf[..n]);
 }
 
 fn write_field(
@@ -563,7 +569,7 @@ fn write_field(
         }
     }
     match fs.encoding {
-        DataEncoding::Ascii | DataEncoding::Binary => out.put_slice(v),
+        DataEncoding::Ascii | DataEncoding::Binary => out.extend_from_slice(v),
         // Converted a chunk at a time into a stack buffer, then appended
         // in one call: a `put_u8` per byte costs a capacity check each.
         DataEncoding::Ebcdic => {
@@ -572,7 +578,7 @@ fn write_field(
                 for (d, &c) in buf.iter_mut().zip(chunk) {
                     *d = charset::ascii_to_ebcdic(c);
                 }
-                out.put_slice(&buf[..chunk.len()]);
+                out.extend_from_slice(&buf[..chunk.len()]);
             }
         }
         DataEncoding::Hex => {
@@ -583,7 +589,7 @@ fn write_field(
                     d[0] = H[usize::from(b >> 4)];
                     d[1] = H[usize::from(b & 15)];
                 }
-                out.put_slice(&buf[..chunk.len() * 2]);
+                out.extend_from_slice(&buf[..chunk.len() * 2]);
             }
         }
         DataEncoding::Bcd => {
