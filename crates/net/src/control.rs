@@ -11,7 +11,7 @@
 //! | `{"cmd":"set-rules","rules":[...]}` | yes | | replaces them |
 //! | `{"cmd":"balance","account":"alice"}` | yes | | card id, account id or `merchant:<id>` |
 //! | `{"cmd":"accounts"}` | yes | | every balance |
-//! | `{"cmd":"audit","terminal_prefix":"1000","since":0}` | yes | | per terminal: approved debits not reversed (STANs) after entry `since`, the last STAN seen, the last entry number |
+//! | `{"cmd":"audit","terminal_prefix":"1000","since":0}` | yes | | per terminal: approved sales not reversed (STANs) after entry `since`, the last STAN seen, the last entry number |
 //! | `{"cmd":"faults"}` | | yes | the fault plan |
 //! | `{"cmd":"set-faults","plan":{"seed":1,"rules":[...]}}` | | yes | new connections use it |
 //!

@@ -730,7 +730,11 @@ fn control(shared: &Shared, req: ControlRequest) -> Value {
                 }
                 let l = last.entry(e.terminal.clone()).or_insert(0);
                 *l = (*l).max(e.stan);
+                // Sales only: a reversal of a void also debits the card,
+                // under the void's STAN, and is not a sale the terminal
+                // should have in its journal.
                 if e.seq > since
+                    && e.kind == "sale"
                     && e.approved()
                     && e.postings
                         .iter()
