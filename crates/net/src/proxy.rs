@@ -273,7 +273,19 @@ impl ProxyConn {
         let mut link: Option<FaultyLink> = None;
         let mut due: Vec<(Instant, u64, Due)> = Vec::new();
         let mut seq = 0u64;
+        // When the terminal leaves, frames already on the wire (a duplicated
+        // request, say) still reach the host and its answers are journaled,
+        // for a grace period.
+        let mut client_gone: Option<Instant> = None;
+        // Requests written upstream minus replies read back.
+        let mut outstanding: i64 = 0;
         let why: String = 'conn: loop {
+            if let Some(g) = client_gone {
+                let to_send = due.iter().any(|(_, _, d)| matches!(d, Due::ToUpstream(_)));
+                if Instant::now() >= g || (outstanding <= 0 && !to_send) {
+                    break 'conn "terminal closed".into();
+                }
+            }
             // Frames already whole in the buffers.
             while let Some(f) = cdec
                 .decode(&mut cbuf)
@@ -299,6 +311,7 @@ impl ProxyConn {
                 .decode(&mut ubuf)
                 .map_err(|e| NetError::Other(e.to_string()))?
             {
+                outstanding -= 1;
                 let acts = match link.as_mut() {
                     Some(l) => l.on_response(crate::now(), f),
                     None => vec![LinkAction::Deliver {
@@ -319,10 +332,13 @@ impl ProxyConn {
                         if write_frame(&mut uwr, &mut self.codec, &b).await.is_err() {
                             break 'conn "upstream write failed".into();
                         }
+                        outstanding += 1;
                     }
                     Due::ToClient(b) => {
                         self.journal_frame(Dir::Out, &b);
-                        if write_frame(&mut cwr, &mut self.codec, &b).await.is_err() {
+                        if client_gone.is_none()
+                            && write_frame(&mut cwr, &mut self.codec, &b).await.is_err()
+                        {
                             break 'conn "terminal write failed".into();
                         }
                     }
@@ -334,14 +350,16 @@ impl ProxyConn {
                 .and_then(FaultyLink::poll_timeout)
                 .map(|t| Instant::now() + t.since(crate::now()));
             let next_due = due.first().map(|(t, _, _)| *t);
-            let wake = [link_timer, next_due]
+            let wake = [link_timer, next_due, client_gone]
                 .into_iter()
                 .flatten()
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
-                r = crd.read_buf(&mut cbuf) => match r {
-                    Ok(0) | Err(_) => break 'conn "terminal closed".into(),
+                r = crd.read_buf(&mut cbuf), if client_gone.is_none() => match r {
+                    Ok(0) | Err(_) => {
+                        client_gone = Some(Instant::now() + Duration::from_secs(1));
+                    }
                     Ok(_) => {}
                 },
                 r = urd.read_buf(&mut ubuf) => match r {
