@@ -427,8 +427,13 @@ impl Request {
                     m.set(70, n);
                 }
                 if let Some(o) = &self.original {
-                    let orig_mti = match kind {
-                        TxnKind::Reversal => "0200",
+                    // 90.1: the MTI of the transaction referred to. A
+                    // reversal refers to the request it reverses (its kind is
+                    // in 60.1 terms), a completion to its pre-auth.
+                    let orig_mti = match (kind, self.txn_type.as_deref()) {
+                        (TxnKind::Reversal, Some("10" | "11")) => "0100",
+                        (TxnKind::Reversal, Some("20")) => "0220",
+                        (TxnKind::PreAuthCompletion, _) => "0100",
                         _ => "0200",
                     };
                     m.set(
@@ -738,9 +743,26 @@ mod tests {
         let wire = seal(spec, &mut m, None).unwrap();
         let view = decode(spec, &wire).unwrap();
         assert_eq!(view.transaction(), TxnKind::Reversal);
+        assert!(
+            view.value(90)
+                .unwrap()
+                .to_string()
+                .starts_with("0200000042")
+        );
         let back = Request::parse(Dialect::Iso87, &view);
         assert_eq!(back.original.unwrap().stan, Some(42));
         assert_eq!(back.reason.as_deref(), Some("98"));
+        // The reversal of a pre-authorization names the 0100 it reverses.
+        r.txn_type = Some("10".into());
+        let mut m = r.to_message(Dialect::Iso87, Timestamp::SIM_START).unwrap();
+        let wire = seal(spec, &mut m, None).unwrap();
+        let view = decode(spec, &wire).unwrap();
+        assert!(
+            view.value(90)
+                .unwrap()
+                .to_string()
+                .starts_with("0100000042")
+        );
     }
 
     #[test]
