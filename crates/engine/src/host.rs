@@ -234,6 +234,8 @@ pub struct Host<L: Ledger = MemoryLedger> {
     slow_delay: core::time::Duration,
     bank: String,
     cards: HashMap<String, CardState>,
+    /// Card id -> PAN (journal entries name cards by id).
+    pan_of: HashMap<String, String>,
     card_accounts: HashSet<String>,
     accounts: BTreeMap<String, i64>,
     holds: HashMap<String, i64>,
@@ -281,6 +283,7 @@ impl<L: Ledger> Host<L> {
     pub fn with_ledger(spec: Arc<Spec>, config: HostConfig, ledger: L) -> Result<Self, HostError> {
         let dialect = Dialect::for_spec(&spec)?;
         let mut cards = HashMap::new();
+        let mut pan_of = HashMap::new();
         let mut accounts = BTreeMap::new();
         let mut card_accounts = HashSet::new();
         let mut ids = HashSet::new();
@@ -311,6 +314,7 @@ impl<L: Ledger> Host<L> {
                 cfg: c.clone(),
                 hard_locked: false,
             };
+            pan_of.insert(c.id.clone(), c.pan.clone());
             if cards.insert(c.pan.clone(), state).is_some() {
                 return Err(HostError::Config(format!(
                     "card {:?}: PAN appears twice",
@@ -352,6 +356,7 @@ impl<L: Ledger> Host<L> {
             slow_delay: config.slow_delay,
             bank: config.bank,
             cards,
+            pan_of,
             card_accounts,
             accounts,
             holds: HashMap::new(),
@@ -547,7 +552,7 @@ impl<L: Ledger> Host<L> {
 
     /// Balance of the account behind card `card_id`.
     pub fn card_balance(&self, card_id: &str) -> Option<i64> {
-        let c = self.cards.values().find(|c| c.cfg.id == card_id)?;
+        let c = self.card_by_id(card_id)?;
         self.balance(c.cfg.account_id())
     }
 
@@ -598,6 +603,10 @@ impl<L: Ledger> Host<L> {
     }
 
     // ----- decisions ----------------------------------------------------
+
+    fn card_by_id(&self, id: &str) -> Option<&CardState> {
+        self.cards.get(self.pan_of.get(id)?)
+    }
 
     fn record(&self, seq: u64) -> Option<&Record> {
         self.records.get(usize::try_from(seq).ok()?.checked_sub(1)?)
@@ -1243,7 +1252,7 @@ impl<L: Ledger> Host<L> {
             if let Some(acct) = e
                 .card
                 .as_ref()
-                .and_then(|id| self.cards.values().find(|c| &c.cfg.id == id))
+                .and_then(|id| self.card_by_id(id))
                 .map(|c| c.cfg.account_id().to_owned())
             {
                 *self.holds.entry(acct).or_insert(0) += e.hold;
@@ -1316,11 +1325,7 @@ impl<L: Ledger> Host<L> {
             if !self.card_accounts.contains(&p.account) {
                 continue;
             }
-            let Some(card) = e
-                .card
-                .as_ref()
-                .and_then(|id| self.cards.values().find(|c| &c.cfg.id == id))
-            else {
+            let Some(card) = e.card.as_ref().and_then(|id| self.card_by_id(id)) else {
                 continue;
             };
             let last4 = card

@@ -182,15 +182,18 @@ impl Pair {
     /// [`PairError::Terminal`] when busy, [`PairError::Stuck`] when it does
     /// not complete within an hour of simulated time.
     pub fn run(&mut self, action: Action) -> Result<Outcome, PairError> {
-        let from = self.log.len();
+        let mut seen = self.log.len();
         self.terminal.start(self.now, action)?;
         let deadline = self.now.plus(ACTION_LIMIT);
         loop {
             self.flush();
-            if let Some(o) = self.log[from..].iter().find_map(|e| match e {
+            // Only what was logged since the last look.
+            let done = self.log[seen..].iter().find_map(|e| match e {
                 PairEvent::Terminal(TerminalEvent::Completed(o)) => Some(o.clone()),
                 _ => None,
-            }) {
+            });
+            seen = self.log.len();
+            if let Some(o) = done {
                 return Ok(o);
             }
             match self.next_time() {

@@ -209,7 +209,7 @@ impl Action {
     }
 
     /// The card, if the action takes one.
-    pub fn card_mut(&mut self) -> Option<&mut Card> {
+    pub fn card(&self) -> Option<&Card> {
         match self {
             Action::Balance { card }
             | Action::Sale { card, .. }
@@ -1231,8 +1231,7 @@ impl Terminal {
     }
 
     fn card_label(&self) -> Option<String> {
-        let mut a = self.action.clone()?;
-        a.card_mut().and_then(|c| c.id.clone())
+        self.action.as_ref()?.card()?.id.clone()
     }
 
     fn outcome(&self, f: &InFlight, reply: Option<&Reply>) -> Outcome {
