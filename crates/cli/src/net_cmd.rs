@@ -86,38 +86,34 @@ fn parse_addr_or_off(s: &str) -> Result<MaybeAddr, String> {
 
 /// Reads a TOML or JSON file, taking the `[key]` table when the file has
 /// one (a scenario file), the whole file otherwise.
-fn read_section<T: serde::de::DeserializeOwned>(path: &Path, key: &str) -> Result<T> {
+/// A TOML or JSON file (by extension) as a JSON value.
+fn read_value(path: &Path) -> Result<Value> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let value: Value = if path.extension().is_some_and(|e| e == "json") {
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?
+    if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
     } else {
         let t: toml::Value =
             toml::from_str(&text).with_context(|| format!("{} is not TOML", path.display()))?;
-        serde_json::to_value(t)?
-    };
+        Ok(serde_json::to_value(t)?)
+    }
+}
+
+fn read_section<T: serde::de::DeserializeOwned>(path: &Path, key: &str) -> Result<T> {
+    let value = read_value(path)?;
     let part = value.get(key).cloned().unwrap_or(value);
     serde_json::from_value(part).with_context(|| format!("{}: [{key}]", path.display()))
 }
 
 /// The `[faults]` table of a config (or scenario) file, if it has one.
 fn config_faults(path: &Path) -> Result<Option<FaultPlan>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let value: Value = if path.extension().is_some_and(|e| e == "json") {
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?
-    } else {
-        let t: toml::Value =
-            toml::from_str(&text).with_context(|| format!("{} is not TOML", path.display()))?;
-        serde_json::to_value(t)?
-    };
-    match value.get("faults") {
-        Some(f) => Ok(Some(
+    read_value(path)?
+        .get("faults")
+        .map(|f| {
             serde_json::from_value(f.clone())
-                .with_context(|| format!("{}: [faults]", path.display()))?,
-        )),
-        None => Ok(None),
-    }
+                .with_context(|| format!("{}: [faults]", path.display()))
+        })
+        .transpose()
 }
 
 fn spec_arg(spec: &str) -> Result<Arc<Spec>> {
