@@ -373,11 +373,8 @@ pub(crate) fn cmd_host_ctl(a: HostCtlArgs) -> Result<()> {
             json!({"cmd": "add-rule", "rule": r})
         }
         CtlCmd::SetRules { file } => {
-            let rules: Value = if file.extension().is_some_and(|e| e == "json") {
-                serde_json::from_str(&std::fs::read_to_string(&file)?)?
-            } else {
-                read_section::<Value>(&file, "rules")?
-            };
+            // A list of rules, or a config/scenario file's `rules`.
+            let rules: Value = read_section(&file, "rules")?;
             json!({"cmd": "set-rules", "rules": rules})
         }
         CtlCmd::ClearRules => json!({"cmd": "set-rules", "rules": []}),
