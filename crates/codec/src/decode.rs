@@ -325,15 +325,15 @@ pub(crate) struct FieldPlan {
     /// 0: a fixed `len` wire bytes; 1-4: an ASCII prefix of that many
     /// digits that counts wire bytes, at most `len`; [`GENERAL`] or
     /// [`ABSENT`] otherwise.
-    width: u8,
+    pub(crate) width: u8,
     /// The class of the data ([`class`]), with [`JOINS`] set when what
     /// precedes the data (nothing, or ASCII digits) belongs to it too.
-    class: u8,
-    len: u16,
+    pub(crate) class: u8,
+    pub(crate) len: u16,
 }
 
 /// See [`FieldPlan::class`].
-const JOINS: u8 = 0x80;
+pub(crate) const JOINS: u8 = 0x80;
 
 /// Read through the field spec ([`read_field`]).
 const GENERAL: u8 = 0xfe;
@@ -341,13 +341,13 @@ const GENERAL: u8 = 0xfe;
 const ABSENT: u8 = 0xff;
 
 /// Character classes of a [`FieldPlan`], checked a word at a time.
-mod class {
+pub(crate) mod class {
     use crate::spec::FieldKind;
 
     /// Raw bytes: anything goes.
-    pub(super) const ANY: u8 = 0;
+    pub(crate) const ANY: u8 = 0;
     /// Uppercase hex text.
-    pub(super) const HEX: u8 = 1;
+    pub(crate) const HEX: u8 = 1;
 
     /// The class of ASCII data of `kind`, if the word check knows it.
     pub(super) fn text(kind: FieldKind) -> Option<u8> {
@@ -677,7 +677,7 @@ pub(crate) fn text_ok(kind: FieldKind, v: &[u8]) -> bool {
 
 /// Whether every byte of `buf[start..end]` belongs to class `c`.
 #[inline]
-fn check_run(c: u8, buf: &[u8], start: usize, end: usize) -> bool {
+pub(crate) fn check_run(c: u8, buf: &[u8], start: usize, end: usize) -> bool {
     match c {
         class::ANY => true,
         class::HEX => swar::all(buf, start, end, swar::hex, byte_class::hex),

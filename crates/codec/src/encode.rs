@@ -9,7 +9,7 @@ use core::fmt;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::charset;
-use crate::decode::bcd_first_nibble;
+use crate::decode::{JOINS, bcd_first_nibble, check_run, class};
 use crate::spec::{
     BitmapEncoding, DataEncoding, FieldKind, FieldSpec, Length, LengthUnit, MtiEncoding, Pad,
     PrefixEncoding, Sensitivity, Spec,
@@ -261,6 +261,22 @@ fn ferr(no: FieldNo, kind: EncodeErrorKind) -> EncodeError {
 /// An [`EncodeError`] naming the field and reason; `out` may then hold a
 /// partial message and should be discarded.
 pub fn encode(spec: &Spec, msg: &Message, out: &mut BytesMut) -> Result<(), EncodeError> {
+    let mark = out.len();
+    if encode_fast(spec, msg, out) {
+        return Ok(());
+    }
+    // Either a rule is broken or a field needs what only the general
+    // path writes: it starts again and says which.
+    out.truncate(mark);
+    encode_general(spec, msg, out)
+}
+
+/// The reference encoder: every field through its [`FieldSpec`].
+pub(crate) fn encode_general(
+    spec: &Spec,
+    msg: &Message,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
     let bitmap = compute_bitmap(spec, msg)?;
     out.reserve(
         spec.header_len()
@@ -272,6 +288,24 @@ pub fn encode(spec: &Spec, msg: &Message, out: &mut BytesMut) -> Result<(), Enco
                 .map(|(_, v)| v.len() * 2 + 4)
                 .sum::<usize>(),
     );
+    write_head(spec, msg, bitmap, out)?;
+    for (no, v) in &msg.fields {
+        // compute_bitmap checked that the spec defines every field.
+        let fs = spec
+            .field(*no)
+            .ok_or_else(|| ferr(*no, EncodeErrorKind::UndefinedField(no.get())))?;
+        write_field(fs, *no, v, out)?;
+    }
+    Ok(())
+}
+
+/// Header, MTI and bitmaps, shared by both paths.
+fn write_head(
+    spec: &Spec,
+    msg: &Message,
+    bitmap: Bitmap,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
     write_header(spec, msg, out)?;
     write_mti(spec, msg.mti, out);
     let words = bitmap.words();
@@ -287,21 +321,182 @@ pub fn encode(spec: &Spec, msg: &Message, out: &mut BytesMut) -> Result<(), Enco
             BitmapEncoding::Binary => out.put_u64(*w),
             BitmapEncoding::Hex => {
                 let mut buf = [0u8; 16];
-                // hex::encode_to_slice only fails on a wrong output size.
-                let _ = hex::encode_to_slice(w.to_be_bytes(), &mut buf);
-                buf.make_ascii_uppercase();
+                hex_upper(&mut buf, &w.to_be_bytes());
                 out.extend_from_slice(&buf);
             }
         }
     }
-    for (no, v) in &msg.fields {
-        // compute_bitmap checked that the spec defines every field.
-        let fs = spec
-            .field(*no)
-            .ok_or_else(|| ferr(*no, EncodeErrorKind::UndefinedField(no.get())))?;
-        write_field(fs, *no, v, out)?;
-    }
     Ok(())
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Writes `src` as uppercase hex text into `dst` (twice as long), four
+/// bytes per step in a `u64`.
+#[inline]
+fn hex_upper(dst: &mut [u8], src: &[u8]) {
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(4);
+    for (d, s) in (&mut d).zip(&mut s) {
+        if let Ok(s) = <[u8; 4]>::try_from(s) {
+            d.copy_from_slice(&hex4(s));
+        }
+    }
+    for (d, &b) in d.into_remainder().chunks_exact_mut(2).zip(s.remainder()) {
+        d[0] = HEX_DIGITS[usize::from(b >> 4)];
+        d[1] = HEX_DIGITS[usize::from(b & 15)];
+    }
+}
+
+/// Four bytes as eight uppercase hex digits.
+#[inline(always)]
+fn hex4(b: [u8; 4]) -> [u8; 8] {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    // One byte per 16-bit lane, the first byte in the top lane ...
+    let x = u64::from(u32::from_be_bytes(b));
+    let x = (x | x << 16) & 0x0000_ffff_0000_ffff;
+    let x = (x | x << 8) & 0x00ff_00ff_00ff_00ff;
+    // ... then its high nibble in the lane's top byte, its low one below.
+    let n = (x & 0x00f0_00f0_00f0_00f0) << 4 | (x & 0x000f_000f_000f_000f);
+    // '0' + n, plus 7 more for A-F (n + 0x76 has bit 7 set when n > 9).
+    let letters = ((n + 0x76 * LO) >> 7) & LO;
+    (n + 0x30 * LO + letters * 7).to_be_bytes()
+}
+
+/// The fast path, for messages whose fields all have a decode plan
+/// ([`FieldPlan`]: ASCII, raw or fixed hex data, fixed or with an ASCII
+/// length prefix). It sizes the message in one pass, then writes every
+/// field into that space and checks the characters where they landed,
+/// on runs of consecutive bytes of one class, a word at a time, exactly
+/// as the decoder checks them. `false` means "not written here" (`out`
+/// then holds what it held plus a partial message, which the caller cuts
+/// off): a rule is broken, or a field needs the general path. Whatever it
+/// writes, [`encode_general`] writes byte for byte (tested below).
+fn encode_fast(spec: &Spec, msg: &Message, out: &mut BytesMut) -> bool {
+    let plans = spec.plans();
+    let mut words = [0u64; 3];
+    let mut body = 0usize;
+    for (no, v) in &msg.fields {
+        let i = no.index();
+        // Reserved fields (1, 65 before a tertiary bitmap, beyond the
+        // bitmaps) have no plan.
+        let Some(plan) = plans.get(i) else {
+            return false;
+        };
+        if plan.width > 4 {
+            return false;
+        }
+        if let Some(w) = words.get_mut(i / 64) {
+            *w |= 1 << (63 - i % 64);
+        }
+        let len = v.len();
+        body += if plan.width == 0 {
+            let wire = if plan.class & !JOINS == class::HEX {
+                len * 2
+            } else {
+                len
+            };
+            if wire != usize::from(plan.len) {
+                return false;
+            }
+            wire
+        } else {
+            if len > usize::from(plan.len) {
+                return false;
+            }
+            usize::from(plan.width) + len
+        };
+    }
+    let Ok(bitmap) = finish_bitmap(spec, words, msg.min_bitmaps) else {
+        return false;
+    };
+    if write_head(spec, msg, bitmap, out).is_err() {
+        return false;
+    }
+    let at = out.len();
+    out.resize(at + body, 0);
+    let buf = &mut out[at..];
+    // The bytes from `run` to `pos` all belong to `class`, unchecked yet.
+    let (mut pos, mut run, mut class) = (0usize, 0usize, class::ANY);
+    for (no, v) in &msg.fields {
+        let Some(&plan) = plans.get(no.index()) else {
+            return false;
+        };
+        let width = usize::from(plan.width);
+        let start = pos + width;
+        let Some(prefix) = buf.get_mut(pos..start) else {
+            return false;
+        };
+        let mut x = v.len();
+        for d in prefix.iter_mut().rev() {
+            *d = b'0' + (x % 10) as u8;
+            x /= 10;
+        }
+        // Hex text is written here, valid by construction: raw bytes as
+        // far as the character check is concerned.
+        let (end, plan_class) = if plan.class & !JOINS == class::HEX {
+            let end = start + v.len() * 2;
+            let Some(dst) = buf.get_mut(start..end) else {
+                return false;
+            };
+            hex_upper(dst, v);
+            (end, class::ANY | JOINS)
+        } else {
+            let end = start + v.len();
+            let Some(dst) = buf.get_mut(start..end) else {
+                return false;
+            };
+            copy_short(dst, v);
+            (end, plan.class)
+        };
+        if plan_class != class | JOINS {
+            if !check_run(class, buf, run, pos) {
+                return false;
+            }
+            class = plan_class & !JOINS;
+            run = if plan_class & JOINS != 0 { pos } else { start };
+        }
+        pos = end;
+    }
+    check_run(class, buf, run, pos)
+}
+
+/// `dst.copy_from_slice(src)` (same lengths), with the short copies most
+/// fields need made of fixed-size moves instead of a call to `memcpy`.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if dst.len() != n {
+        return;
+    }
+    fn part<const N: usize>(dst: &mut [u8], src: &[u8], at: usize) {
+        if let (Some(d), Some(s)) = (dst.get_mut(at..at + N), src.get(at..at + N)) {
+            if let Ok(s) = <&[u8; N]>::try_from(s) {
+                d.copy_from_slice(s);
+            }
+        }
+    }
+    match n {
+        16..=32 => {
+            part::<16>(dst, src, 0);
+            part::<16>(dst, src, n - 16);
+        }
+        8..=15 => {
+            part::<8>(dst, src, 0);
+            part::<8>(dst, src, n - 8);
+        }
+        4..=7 => {
+            part::<4>(dst, src, 0);
+            part::<4>(dst, src, n - 4);
+        }
+        1..=3 => {
+            part::<1>(dst, src, 0);
+            part::<1>(dst, src, n / 2);
+            part::<1>(dst, src, n - 1);
+        }
+        0 => {}
+        _ => dst.copy_from_slice(src),
+    }
 }
 
 /// Encodes into a fresh vector.
@@ -327,7 +522,13 @@ fn compute_bitmap(spec: &Spec, msg: &Message) -> Result<Bitmap, EncodeError> {
         }
         b.set(*no);
     }
-    let words = b.words();
+    finish_bitmap(spec, b.words(), msg.min_bitmaps)
+}
+
+/// The data fields' bits plus the bitmap indicators (bit 1, and bit 65
+/// for a tertiary bitmap) for as many bitmaps as the fields, or the
+/// message's `min_bitmaps`, need.
+fn finish_bitmap(spec: &Spec, words: [u64; 3], min_bitmaps: u8) -> Result<Bitmap, EncodeError> {
     let mut need = if words[2] != 0 {
         3
     } else if words[1] != 0 {
@@ -335,13 +536,14 @@ fn compute_bitmap(spec: &Spec, msg: &Message) -> Result<Bitmap, EncodeError> {
     } else {
         1
     };
-    need = need.max(msg.min_bitmaps.clamp(1, 3));
+    need = need.max(min_bitmaps.clamp(1, 3));
     if need == 3 && !spec.tertiary_bitmap {
         return Err(EncodeError {
             field: None,
             kind: EncodeErrorKind::NoTertiaryBitmap,
         });
     }
+    let mut b = Bitmap::from_words(words);
     let one = |n| FieldNo::new(n).unwrap_or_else(|| unreachable!());
     if need >= 2 {
         b.set(one(1));
@@ -582,14 +784,11 @@ fn write_field(
             }
         }
         DataEncoding::Hex => {
-            const H: &[u8; 16] = b"0123456789ABCDEF";
             let mut buf = [0u8; 128];
             for chunk in v.chunks(buf.len() / 2) {
-                for (d, &b) in buf.chunks_exact_mut(2).zip(chunk) {
-                    d[0] = H[usize::from(b >> 4)];
-                    d[1] = H[usize::from(b & 15)];
-                }
-                out.extend_from_slice(&buf[..chunk.len() * 2]);
+                let text = &mut buf[..chunk.len() * 2];
+                hex_upper(text, chunk);
+                out.extend_from_slice(text);
             }
         }
         DataEncoding::Bcd => {
@@ -603,4 +802,135 @@ fn write_field(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::specs;
+
+    /// A small deterministic generator for mutations.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> usize {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 33) as usize
+        }
+    }
+
+    fn ascii_message() -> Message {
+        Message::new("0200".parse().unwrap_or_else(|_| unreachable!()))
+            .with(2, "4761739001010119")
+            .with(3, "000000")
+            .with(4, "000000012500")
+            .with(7, "0321101530")
+            .with(11, "000123")
+            .with(22, "051")
+            .with(32, "123456")
+            .with(35, "4761739001010119=25122011758928889")
+            .with(37, "308010000123")
+            .with(41, "TERM0001")
+            .with(43, "ACME STORE 123 MAIN ST SHANGHAI     SHCN")
+            .with(
+                48,
+                "A1B2 private data, long enough for a block of 64 bytes....",
+            )
+            .with(49, "156")
+            .with(52, vec![0x1A, 0x2B, 0x3C, 0x4D, 0x5E, 0x6F, 0x70, 0x81])
+            .with(70, "301")
+    }
+
+    fn encode_both(spec: &Spec, m: &Message) -> (Result<Vec<u8>, EncodeError>, bool) {
+        let mut fast = BytesMut::from(&b"kept"[..]);
+        let took_fast = encode_fast(spec, m, &mut fast);
+        let mut out = BytesMut::from(&b"kept"[..]);
+        let r = encode(spec, m, &mut out).map(|()| out.to_vec());
+        if took_fast {
+            assert_eq!(Ok(fast.to_vec()), r, "{}: fast path differs", spec.name);
+        }
+        (r, took_fast)
+    }
+
+    /// Whatever the fast path writes, the general path writes byte for
+    /// byte; whatever it refuses, `encode` reports as the general path
+    /// does; and a valid ASCII message takes the fast path.
+    #[test]
+    fn the_fast_encoder_writes_exactly_what_the_general_encoder_writes() {
+        let mut rng = Lcg(11);
+        let charset = b"0123456789=DACZ az~^\x00\x7f\x80\xffF";
+        let mut fast_taken = 0usize;
+        for spec in [
+            specs::iso87ascii(),
+            specs::iso93ascii(),
+            specs::iso87binary(),
+            specs::cups(),
+        ] {
+            let mut base = ascii_message();
+            if spec.name == "iso93ascii" {
+                base.set(130, "1");
+            }
+            if spec.header.tpdu {
+                base.tpdu = Some(Bytes::from_static(&[0x60, 0, 3, 0, 0]));
+            }
+            if spec.header.length > 0 {
+                base.header = Some(Bytes::from(vec![0x60; spec.header.length]));
+            }
+            let (r, took) = encode_both(spec, &base);
+            if spec.name == "iso87ascii" {
+                assert!(took, "{} takes the general path", spec.name);
+                assert!(r.is_ok(), "{}: {r:?}", spec.name);
+            }
+            for _ in 0..4000 {
+                let mut m = base.clone();
+                for _ in 0..1 + rng.next() % 3 {
+                    let no = match rng.next() % 8 {
+                        0 => (rng.next() % 192 + 1) as u8,
+                        1 => 1,
+                        2 => 65,
+                        _ => {
+                            let present: Vec<u8> = m.fields().map(|(n, _)| n.get() as u8).collect();
+                            present[rng.next() % present.len()]
+                        }
+                    };
+                    let mut v = m.get(no).map(|b| b.to_vec()).unwrap_or_default();
+                    match rng.next() % 4 {
+                        0 if !v.is_empty() => {
+                            let i = rng.next() % v.len();
+                            v[i] = charset[rng.next() % charset.len()];
+                        }
+                        1 => v.push(charset[rng.next() % charset.len()]),
+                        2 => {
+                            v.pop();
+                        }
+                        _ => {
+                            v = (0..rng.next() % 40)
+                                .map(|i| b'0' + (i % 10) as u8)
+                                .collect()
+                        }
+                    }
+                    m.set(no, v);
+                    if rng.next() % 16 == 0 {
+                        m.min_bitmaps = (rng.next() % 4) as u8;
+                    }
+                }
+                let (_, took) = encode_both(spec, &m);
+                fast_taken += usize::from(took);
+            }
+        }
+        assert!(fast_taken > 300, "the fast path ran {fast_taken} times");
+    }
+
+    #[test]
+    fn hex_text_is_uppercase_and_in_order() {
+        let src: Vec<u8> = (0..=255).collect();
+        for n in 0..src.len() {
+            let mut dst = vec![0u8; n * 2];
+            hex_upper(&mut dst, &src[..n]);
+            assert_eq!(dst, hex::encode_upper(&src[..n]).as_bytes(), "{n} bytes");
+        }
+    }
 }

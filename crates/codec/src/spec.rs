@@ -466,8 +466,13 @@ impl Spec {
     pub(crate) fn plans(&self) -> &[FieldPlan; FieldNo::MAX as usize] {
         self.plans.0.get_or_init(|| {
             let mut plans = [FieldPlan::ABSENT; FieldNo::MAX as usize];
-            for (plan, fs) in plans.iter_mut().zip(&self.fields) {
-                if let Some(fs) = fs {
+            let max = usize::from(self.max_field());
+            for (i, (plan, fs)) in plans.iter_mut().zip(&self.fields).enumerate() {
+                let n = i + 1;
+                // Bitmap indicators and fields beyond the bitmaps carry no
+                // data: neither path reads or writes them through a plan.
+                let reserved = n == 1 || (n == 65 && self.tertiary_bitmap) || n > max;
+                if let (Some(fs), false) = (fs, reserved) {
                     *plan = FieldPlan::for_field(fs);
                 }
             }
