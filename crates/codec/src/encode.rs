@@ -892,7 +892,7 @@ mod tests {
                         1 => 1,
                         2 => 65,
                         _ => {
-                            let present: Vec<u8> = m.fields().map(|(n, _)| n.get() as u8).collect();
+                            let present: Vec<u8> = m.fields().map(|(n, _)| n.get()).collect();
                             present[rng.next() % present.len()]
                         }
                     };
