@@ -140,14 +140,20 @@ pub(crate) struct Layout {
     /// Where the first field starts (its length prefix, if any).
     pub(crate) fields_start: u32,
     /// Where each present field's data starts (after its length prefix),
-    /// indexed by rank in `bitmap`, for frames of up to 64 KiB (every
-    /// ISO 8583 link frames messages with a 2-byte length or less);
-    /// longer frames are walked from `fields_start` instead. A field's
+    /// indexed by rank in `bitmap`, for the first [`RANKS`] fields of
+    /// frames of up to 64 KiB (every ISO 8583 link frames messages with a
+    /// 2-byte length or less); later fields, and the fields of longer
+    /// frames, are found by walking from the last start known. A field's
     /// length is read again from the spec and its prefix when it is
-    /// accessed. This keeps the table small: it is zeroed and moved on
-    /// every decode.
-    pub(crate) starts: [u16; 192],
+    /// accessed. This keeps the table small: it is zeroed on every decode
+    /// and moved with the message.
+    pub(crate) starts: [u16; RANKS],
 }
+
+/// How many field starts a [`Layout`] records: more than any common
+/// message has fields (a UnionPay sale has about 20, a busy 1993
+/// authorization 40).
+pub(crate) const RANKS: usize = 64;
 
 impl Layout {
     const EMPTY: Layout = Layout {
@@ -156,7 +162,7 @@ impl Layout {
         bitmap: Bitmap::new(),
         bitmaps: 0,
         fields_start: 0,
-        starts: [0; 192],
+        starts: [0; RANKS],
     };
 }
 
@@ -1498,16 +1504,30 @@ impl<'a> MessageRef<'a> {
         if (word << b) >> 63 == 0 {
             return None;
         }
-        let spec: &'a FieldSpec = self.spec.field(no)?;
-        let start = if self.buf.len() <= usize::from(u16::MAX) {
-            // Its rank among the data fields: the set bits before it.
-            let before = word.checked_shr(64 - b as u32).unwrap_or(0);
-            let rank =
-                words.iter().take(w).map(|x| x.count_ones()).sum::<u32>() + before.count_ones();
-            usize::from(*self.layout.starts.get(rank as usize)?)
-        } else {
-            self.start_by_walking(no)?
+        // Its rank among the data fields: the set bits before it.
+        let before = word.checked_shr(64 - b as u32).unwrap_or(0);
+        let rank = words.iter().take(w).map(|x| x.count_ones()).sum::<u32>() + before.count_ones();
+        let start = match self.recorded_start(rank as usize) {
+            Some(s) => s,
+            None => self.start_by_walking(no)?,
         };
+        self.field_at(no, start)
+    }
+
+    /// The start the decoder recorded for the field of rank `rank`, if it
+    /// recorded one (see [`Layout::starts`]).
+    #[inline]
+    fn recorded_start(&self, rank: usize) -> Option<usize> {
+        if self.buf.len() > usize::from(u16::MAX) {
+            return None;
+        }
+        self.layout.starts.get(rank).map(|&s| usize::from(s))
+    }
+
+    /// Field `no`, present, whose data starts at `start`.
+    #[inline]
+    fn field_at(&self, no: FieldNo, start: usize) -> Option<Field<'a>> {
+        let spec: &'a FieldSpec = self.spec.field(no)?;
         let plan = self.spec.plans().get(no.index())?;
         // `chars` matters for BCD values only, which have no such plan.
         let (chars, len) = match plan.width {
@@ -1533,24 +1553,32 @@ impl<'a> MessageRef<'a> {
 
     /// Where the data of field `no`, which is present, starts.
     fn start_of(&self, no: FieldNo) -> Option<usize> {
-        if self.buf.len() <= usize::from(u16::MAX) {
-            let rank = Bitmap::from_words(data_bits(self.spec, self.layout.bitmap)).rank(no);
-            return self.layout.starts.get(rank).map(|&s| usize::from(s));
+        let rank = Bitmap::from_words(data_bits(self.spec, self.layout.bitmap)).rank(no);
+        match self.recorded_start(rank) {
+            Some(s) => Some(s),
+            None => self.start_by_walking(no),
         }
-        self.start_by_walking(no)
     }
 
-    /// [`Self::start_of`] in a frame over 64 KiB: walks the fields before it.
+    /// [`Self::start_of`] for a field whose start was not recorded: walks
+    /// from the last start recorded, or in a frame over 64 KiB from the
+    /// first field.
     fn start_by_walking(&self, no: FieldNo) -> Option<usize> {
+        let anchor = RANKS - 1;
+        let anchored = self.recorded_start(anchor).is_some();
         let mut pos = self.layout.fields_start as usize;
         let mut found = None;
-        for_each_field(self.spec, self.layout.bitmap, |_, n| {
+        for_each_field(self.spec, self.layout.bitmap, |r, n| {
+            if anchored && r < anchor {
+                return true;
+            }
             let Some(fs) = self.spec.field(n) else {
                 return false;
             };
-            let start = match fs.length {
-                Length::Fixed(_) => pos,
-                Length::Variable { digits, .. } => pos + fs.prefix.width(digits),
+            let start = match (self.recorded_start(r), fs.length) {
+                (Some(s), _) if anchored => s,
+                (_, Length::Fixed(_)) => pos,
+                (_, Length::Variable { digits, .. }) => pos + fs.prefix.width(digits),
             };
             if n == no {
                 found = Some(start);
@@ -1574,10 +1602,28 @@ impl<'a> MessageRef<'a> {
 
     /// All present data fields, in wire order.
     pub fn fields(&self) -> impl Iterator<Item = Field<'a>> + '_ {
-        self.layout
-            .bitmap
+        // Past the recorded starts, each field starts where the one
+        // before it ends.
+        let mut next = None;
+        Bitmap::from_words(data_bits(self.spec, self.layout.bitmap))
             .iter()
-            .filter_map(move |n| self.field_no(n))
+            .enumerate()
+            .filter_map(move |(rank, no)| {
+                let start = match (self.recorded_start(rank), next) {
+                    (Some(s), _) => Some(s),
+                    (None, Some(end)) => {
+                        let fs = self.spec.field(no)?;
+                        Some(match fs.length {
+                            Length::Fixed(_) => end,
+                            Length::Variable { digits, .. } => end + fs.prefix.width(digits),
+                        })
+                    }
+                    (None, None) => self.start_by_walking(no),
+                };
+                let f = self.field_at(no, start?);
+                next = f.map(|f| start.unwrap_or(0) + f.wire.len());
+                f
+            })
     }
 
     /// The bytes from the MTI up to (not including) field `until`, or to

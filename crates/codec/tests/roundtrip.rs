@@ -114,15 +114,25 @@ fn message(spec: &'static Spec) -> impl Strategy<Value = Message> {
 fn check_round_trip(spec: &Spec, m: &Message) -> Result<(), String> {
     let wire = encode_to_vec(spec, m)
         .map_err(|e| format!("{}: a valid message does not encode: {e}", spec.name))?;
-    let back = decode(spec, &wire)
-        .map_err(|e| {
-            format!(
-                "{}: own output does not decode: {e}\nwire {}",
-                spec.name,
-                hexs(&wire)
-            )
-        })?
-        .to_message();
+    let decoded = decode(spec, &wire).map_err(|e| {
+        format!(
+            "{}: own output does not decode: {e}\nwire {}",
+            spec.name,
+            hexs(&wire)
+        )
+    })?;
+    // Random access finds each field where the walk in order does, also
+    // past the starts the decoder records (messages with many fields).
+    for (rank, f) in decoded.fields().enumerate() {
+        let by_number = decoded.field_no(f.no).map(|g| g.wire);
+        if by_number != Some(f.wire) {
+            return Err(format!(
+                "{}: field {} (rank {rank}) differs by number",
+                spec.name, f.no
+            ));
+        }
+    }
+    let back = decoded.to_message();
     if &back != m {
         let diff: Vec<String> = m
             .fields()
