@@ -323,28 +323,56 @@ fn truncated(
     )
 }
 
-/// How the decoder reads one field, worked out once per spec from its
-/// [`FieldSpec`] ([`Spec::plans`]): the common ASCII layouts in a few
-/// bytes, everything else through the field spec.
+/// How the decoder (and the encoder) reads one field, worked out once
+/// per spec from its [`FieldSpec`] ([`Spec::plans`]): the common ASCII
+/// layouts in a few bytes, everything else through the field spec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct FieldPlan {
-    /// 0: a fixed `len` wire bytes; 1-4: an ASCII prefix of that many
-    /// digits that counts wire bytes, at most `len`; [`GENERAL`] or
-    /// [`ABSENT`] otherwise.
-    pub(crate) width: u8,
+    /// How the field's length is found ([`mode`]); for the modes with an
+    /// ASCII length prefix, the low three bits are its digits.
+    pub(crate) mode: u8,
     /// The class of the data ([`class`]), with [`JOINS`] set when what
     /// precedes the data (nothing, or ASCII digits) belongs to it too.
     pub(crate) class: u8,
+    /// A fixed field's wire bytes, or the largest prefix value.
     pub(crate) len: u16,
+}
+
+impl FieldPlan {
+    /// Digits of the ASCII length prefix; 0 for a fixed length.
+    #[inline(always)]
+    pub(crate) fn digits(self) -> u8 {
+        if self.mode < mode::SIGNED {
+            self.mode & 7
+        } else {
+            0
+        }
+    }
 }
 
 /// See [`FieldPlan::class`].
 pub(crate) const JOINS: u8 = 0x80;
 
-/// Read through the field spec ([`read_field`]).
-const GENERAL: u8 = 0xfe;
-/// Not in the spec.
-const ABSENT: u8 = 0xff;
+/// The ways of [`FieldPlan::mode`].
+pub(crate) mod mode {
+    /// `len` wire bytes.
+    pub(crate) const FIXED: u8 = 0;
+    /// 1-4: an ASCII prefix of that many digits that counts wire bytes,
+    /// at most `len`.
+    pub(crate) const VAR: u8 = 0;
+    /// Plus 1-4 digits: hex text after an ASCII prefix that counts the
+    /// bytes it stands for (two characters each), at most `len`.
+    pub(crate) const HEX_BYTES: u8 = 0x10;
+    /// Plus 1-4 digits: hex text after an ASCII prefix that counts its
+    /// characters: even, at most `len`.
+    pub(crate) const HEX_CHARS: u8 = 0x20;
+    /// `x+n` text of `len` bytes: `C` or `D`, then digits.
+    pub(crate) const SIGNED: u8 = 0x30;
+    /// Read through the field spec ([`super::read_field`]).
+    pub(crate) const GENERAL: u8 = 0xfe;
+    /// Not in the spec.
+    pub(crate) const ABSENT: u8 = 0xff;
+}
 
 /// Character classes of a [`FieldPlan`], checked a word at a time.
 pub(crate) mod class {
@@ -354,11 +382,13 @@ pub(crate) mod class {
     pub(crate) const ANY: u8 = 0;
     /// Uppercase hex text.
     pub(crate) const HEX: u8 = 1;
+    /// Decimal digits.
+    pub(crate) const DIGITS: u8 = 2;
 
     /// The class of ASCII data of `kind`, if the word check knows it.
     pub(super) fn text(kind: FieldKind) -> Option<u8> {
         Some(match kind {
-            FieldKind::N => 2,
+            FieldKind::N => DIGITS,
             FieldKind::A => 3,
             FieldKind::An => 4,
             FieldKind::As => 5,
@@ -380,54 +410,67 @@ pub(crate) mod class {
 
 impl FieldPlan {
     pub(crate) const ABSENT: FieldPlan = FieldPlan {
-        width: ABSENT,
+        mode: mode::ABSENT,
         class: class::ANY,
         len: 0,
     };
 
     const GENERAL: FieldPlan = FieldPlan {
-        width: GENERAL,
+        mode: mode::GENERAL,
         class: class::ANY,
         len: 0,
     };
 
     pub(crate) fn for_field(fs: &FieldSpec) -> FieldPlan {
+        let signed = fs.kind == FieldKind::XN && fs.encoding == DataEncoding::Ascii;
         let class = match fs.encoding {
             DataEncoding::Binary => class::ANY,
             DataEncoding::Hex => class::HEX,
+            // After its sign, `x+n` text is digits.
+            DataEncoding::Ascii if signed => class::DIGITS,
             DataEncoding::Ascii => match class::text(fs.kind) {
                 Some(c) => c,
                 None => return Self::GENERAL,
             },
             _ => return Self::GENERAL,
         };
+        let plan = |mode: u8, digits: u8, class, len: usize| match u16::try_from(len) {
+            Ok(len) => FieldPlan {
+                mode: mode | digits,
+                class,
+                len,
+            },
+            Err(_) => Self::GENERAL,
+        };
         match fs.length {
             Length::Fixed(n) => {
-                let chars = fs.logical_chars(n);
-                match u16::try_from(fs.wire_len(chars)) {
-                    Ok(len) => FieldPlan {
-                        width: 0,
-                        class: class | JOINS,
-                        len,
-                    },
-                    Err(_) => Self::GENERAL,
+                let wire = fs.wire_len(fs.logical_chars(n));
+                if signed {
+                    plan(mode::SIGNED, 0, class, wire)
+                } else {
+                    plan(mode::FIXED, 0, class | JOINS, wire)
                 }
             }
-            // ASCII or raw data: the prefix counts wire bytes whatever its
-            // unit, and the maximum is `max` (see `var_lengths`).
+            Length::Variable { .. } if signed => Self::GENERAL,
             Length::Variable { digits, max }
-                if fs.prefix == PrefixEncoding::Ascii
-                    && (1..=4).contains(&digits)
-                    && class != class::HEX =>
+                if fs.prefix == PrefixEncoding::Ascii && (1..=4).contains(&digits) =>
             {
-                FieldPlan {
-                    width: digits,
-                    class: if class::has_digits(class) {
-                        class | JOINS
-                    } else {
-                        class
-                    },
-                    len: max,
+                // The prefix's digits are hex digits too.
+                let joined = if class::has_digits(class) {
+                    class | JOINS
+                } else {
+                    class
+                };
+                // The limits of `var_lengths`.
+                let max_chars = fs.logical_chars(max);
+                match (class, fs.unit) {
+                    (class::HEX, LengthUnit::Bytes) => {
+                        plan(mode::HEX_BYTES, digits, joined, max_chars)
+                    }
+                    (class::HEX, _) => plan(mode::HEX_CHARS, digits, joined, max_chars * 2),
+                    // ASCII or raw data: the prefix counts wire bytes
+                    // whatever its unit, and the maximum is `max`.
+                    _ => plan(mode::VAR, digits, joined, usize::from(max)),
                 }
             }
             Length::Variable { .. } => Self::GENERAL,
@@ -563,10 +606,10 @@ fn fill_fast(spec: &Spec, buf: &[u8], layout: &mut Layout) -> bool {
             let Some(&plan) = plans.get(i) else {
                 return false;
             };
-            let (start, end) = if plan.width == 0 {
+            let (start, end) = if plan.mode == mode::FIXED {
                 (pos, pos + usize::from(plan.len))
-            } else if plan.width <= 4 {
-                let start = pos + usize::from(plan.width);
+            } else if plan.mode <= 4 {
+                let start = pos + usize::from(plan.mode);
                 let Some(v) = buf.get(pos..start).and_then(ascii_len) else {
                     return false;
                 };
@@ -575,11 +618,12 @@ fn fill_fast(spec: &Spec, buf: &[u8], layout: &mut Layout) -> bool {
                 }
                 (start, start + v)
             } else {
-                // Through the field spec, which checks its data itself.
+                // The rarer layouts, read outside the loop after the run
+                // before them is checked.
                 if !check_run(class, buf, run, pos) {
                     return false;
                 }
-                let Some((start, end)) = read_general(spec, i, buf, pos) else {
+                let Some((start, end)) = read_rare(spec, i, plan, buf, pos) else {
                     return false;
                 };
                 if let Some(slot) = starts.get_mut(r) {
@@ -606,6 +650,46 @@ fn fill_fast(spec: &Spec, buf: &[u8], layout: &mut Layout) -> bool {
         }
     }
     pos == buf.len() && check_run(class, buf, run, pos)
+}
+
+/// Field at index `i`, at `pos`, laid out in one of the rarer ways of
+/// [`mode`] (variable hex text, `x+n` text, anything through the field
+/// spec), data checked: where its data starts and where it ends, `None`
+/// when it is broken.
+#[inline(never)]
+fn read_rare(
+    spec: &Spec,
+    i: usize,
+    plan: FieldPlan,
+    buf: &[u8],
+    pos: usize,
+) -> Option<(usize, usize)> {
+    match plan.mode & !7 {
+        mode::HEX_BYTES | mode::HEX_CHARS => {
+            let start = pos + usize::from(plan.digits());
+            let v = buf.get(pos..start).and_then(ascii_len)?;
+            if v > usize::from(plan.len) {
+                return None;
+            }
+            let wire = if plan.mode & !7 == mode::HEX_BYTES {
+                v * 2
+            } else if v % 2 == 0 {
+                v
+            } else {
+                return None;
+            };
+            let end = start + wire;
+            (end <= buf.len() && check_run(class::HEX, buf, start, end)).then_some((start, end))
+        }
+        mode::SIGNED => {
+            let end = pos + usize::from(plan.len);
+            (end <= buf.len()
+                && matches!(buf.get(pos), Some(b'C' | b'D'))
+                && check_run(class::DIGITS, buf, pos + 1, end))
+            .then_some((pos, end))
+        }
+        _ => read_general(spec, i, buf, pos),
+    }
 }
 
 /// The value of an ASCII length prefix, `None` unless all digits.
@@ -1530,17 +1614,22 @@ impl<'a> MessageRef<'a> {
         let spec: &'a FieldSpec = self.spec.field(no)?;
         let plan = self.spec.plans().get(no.index())?;
         // `chars` matters for BCD values only, which have no such plan.
-        let (chars, len) = match plan.width {
-            0 => (usize::from(plan.len), usize::from(plan.len)),
-            1..=4 => {
-                let width = usize::from(plan.width);
-                let prefix = self.buf.get(start.checked_sub(width)?..start)?;
-                let v = prefix
-                    .iter()
-                    .fold(0usize, |v, &d| v * 10 + usize::from(d.wrapping_sub(b'0')));
-                (v, v)
+        let (chars, len) = if plan.mode == mode::FIXED || plan.mode == mode::SIGNED {
+            (usize::from(plan.len), usize::from(plan.len))
+        } else if plan.mode < mode::SIGNED {
+            // The prefix just before the data, checked by the decoder.
+            let width = usize::from(plan.digits());
+            let prefix = self.buf.get(start.checked_sub(width)?..start)?;
+            let v = prefix
+                .iter()
+                .fold(0usize, |v, &d| v * 10 + usize::from(d.wrapping_sub(b'0')));
+            match plan.mode & !7 {
+                mode::HEX_BYTES => (v, v * 2),
+                mode::HEX_CHARS => (v / 2, v),
+                _ => (v, v),
             }
-            _ => lengths_at(spec, self.buf, start)?,
+        } else {
+            lengths_at(spec, self.buf, start)?
         };
         let wire = self.buf.get(start..start + len)?;
         Some(Field {
@@ -1744,6 +1833,13 @@ mod tests {
                 48,
                 "A1B2 private data, long enough for a block of 64 bytes....",
             )
+            .with(28, "C00001250")
+            .with(
+                55,
+                vec![
+                    0x9F, 0x26, 0x08, 0x0A, 0xB1, 0xC2, 0xD3, 0xE4, 0xF5, 0x06, 0x17,
+                ],
+            )
             .with(52, vec![0x1A, 0x2B, 0x3C, 0x4D, 0x5E, 0x6F, 0x70, 0x81])
             .with(70, "301");
         let mut out = Vec::new();
@@ -1754,6 +1850,8 @@ mod tests {
         ] {
             let mut m = ascii.clone();
             if spec.name == "iso93ascii" {
+                // Field 28 is a date there.
+                m.remove(28);
                 m.set(130, "1");
             }
             match encode_to_vec(spec, &m) {

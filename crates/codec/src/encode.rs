@@ -9,7 +9,7 @@ use core::fmt;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::charset;
-use crate::decode::{JOINS, bcd_first_nibble, check_run, class};
+use crate::decode::{JOINS, bcd_first_nibble, check_run, class, mode};
 use crate::spec::{
     BitmapEncoding, DataEncoding, FieldKind, FieldSpec, Length, LengthUnit, MtiEncoding, Pad,
     PrefixEncoding, Sensitivity, Spec,
@@ -383,28 +383,20 @@ fn encode_fast(spec: &Spec, msg: &Message, out: &mut BytesMut) -> bool {
         let Some(plan) = plans.get(i) else {
             return false;
         };
-        if plan.width > 4 {
-            return false;
-        }
         if let Some(w) = words.get_mut(i / 64) {
             *w |= 1 << (63 - i % 64);
         }
-        let len = v.len();
-        body += if plan.width == 0 {
-            let wire = if plan.class & !JOINS == class::HEX {
-                len * 2
-            } else {
-                len
-            };
-            if wire != usize::from(plan.len) {
-                return false;
-            }
-            wire
-        } else {
-            if len > usize::from(plan.len) {
-                return false;
-            }
-            usize::from(plan.width) + len
+        let (len, max) = (v.len(), usize::from(plan.len));
+        let hex = plan.class & !JOINS == class::HEX;
+        let digits = usize::from(plan.digits());
+        body += match plan.mode & !7 {
+            mode::FIXED if plan.mode == mode::FIXED && hex && len * 2 == max => max,
+            mode::FIXED if plan.mode == mode::FIXED && !hex && len == max => max,
+            mode::VAR if plan.mode != mode::FIXED && len <= max => digits + len,
+            mode::HEX_BYTES if len <= max => digits + len * 2,
+            mode::HEX_CHARS if len * 2 <= max => digits + len * 2,
+            mode::SIGNED if len == max => max,
+            _ => return false,
         };
     }
     let Ok(bitmap) = finish_bitmap(spec, words, msg.min_bitmaps) else {
@@ -422,19 +414,23 @@ fn encode_fast(spec: &Spec, msg: &Message, out: &mut BytesMut) -> bool {
         let Some(&plan) = plans.get(no.index()) else {
             return false;
         };
-        let width = usize::from(plan.width);
-        let start = pos + width;
+        let hex = plan.class & !JOINS == class::HEX;
+        let start = pos + usize::from(plan.digits());
         let Some(prefix) = buf.get_mut(pos..start) else {
             return false;
         };
-        let mut x = v.len();
+        let mut x = if plan.mode & !7 == mode::HEX_CHARS {
+            v.len() * 2
+        } else {
+            v.len()
+        };
         for d in prefix.iter_mut().rev() {
             *d = b'0' + (x % 10) as u8;
             x /= 10;
         }
         // Hex text is written here, valid by construction: raw bytes as
         // far as the character check is concerned.
-        let (end, plan_class) = if plan.class & !JOINS == class::HEX {
+        let (end, plan_class) = if hex {
             let end = start + v.len() * 2;
             let Some(dst) = buf.get_mut(start..end) else {
                 return false;
@@ -449,6 +445,14 @@ fn encode_fast(spec: &Spec, msg: &Message, out: &mut BytesMut) -> bool {
             copy_short(dst, v);
             (end, plan.class)
         };
+        if plan.mode == mode::SIGNED {
+            // The sign ends the run before it; digits follow.
+            if !matches!(v.first(), Some(b'C' | b'D')) || !check_run(class, buf, run, pos) {
+                return false;
+            }
+            (pos, run, class) = (end, start + 1, class::DIGITS);
+            continue;
+        }
         if plan_class != class | JOINS {
             if !check_run(class, buf, run, pos) {
                 return false;
@@ -840,6 +844,13 @@ mod tests {
                 "A1B2 private data, long enough for a block of 64 bytes....",
             )
             .with(49, "156")
+            .with(28, "C00001250")
+            .with(
+                55,
+                vec![
+                    0x9F, 0x26, 0x08, 0x0A, 0xB1, 0xC2, 0xD3, 0xE4, 0xF5, 0x06, 0x17,
+                ],
+            )
             .with(52, vec![0x1A, 0x2B, 0x3C, 0x4D, 0x5E, 0x6F, 0x70, 0x81])
             .with(70, "301")
     }
@@ -871,6 +882,8 @@ mod tests {
         ] {
             let mut base = ascii_message();
             if spec.name == "iso93ascii" {
+                // Field 28 is a date there.
+                base.remove(28);
                 base.set(130, "1");
             }
             if spec.header.tpdu {
