@@ -1581,6 +1581,20 @@ impl<'a> MessageRef<'a> {
 
     /// Field `n`, if present.
     pub fn field_no(&self, no: FieldNo) -> Option<Field<'a>> {
+        self.field_at(no, self.locate(no)?)
+    }
+
+    /// The value of field `no`, if present: [`Self::field_no`] without
+    /// building the [`Field`].
+    #[inline]
+    fn value_no(&self, no: FieldNo) -> Option<Value<'a>> {
+        let (spec, wire, chars) = self.data_at(no, self.locate(no)?)?;
+        Some(make_value(spec, wire, chars))
+    }
+
+    /// Where the data of field `no` starts, if it is present.
+    #[inline(always)]
+    fn locate(&self, no: FieldNo) -> Option<usize> {
         let i = no.index();
         let words = data_bits(self.spec, self.layout.bitmap);
         let (w, b) = (i / 64, i % 64);
@@ -1591,11 +1605,10 @@ impl<'a> MessageRef<'a> {
         // Its rank among the data fields: the set bits before it.
         let before = word.checked_shr(64 - b as u32).unwrap_or(0);
         let rank = words.iter().take(w).map(|x| x.count_ones()).sum::<u32>() + before.count_ones();
-        let start = match self.recorded_start(rank as usize) {
-            Some(s) => s,
-            None => self.start_by_walking(no)?,
-        };
-        self.field_at(no, start)
+        match self.recorded_start(rank as usize) {
+            Some(s) => Some(s),
+            None => self.start_by_walking(no),
+        }
     }
 
     /// The start the decoder recorded for the field of rank `rank`, if it
@@ -1611,6 +1624,19 @@ impl<'a> MessageRef<'a> {
     /// Field `no`, present, whose data starts at `start`.
     #[inline]
     fn field_at(&self, no: FieldNo, start: usize) -> Option<Field<'a>> {
+        let (spec, wire, chars) = self.data_at(no, start)?;
+        Some(Field {
+            no,
+            spec,
+            wire,
+            value: make_value(spec, wire, chars),
+        })
+    }
+
+    /// The spec, wire bytes and logical length of field `no`, present,
+    /// whose data starts at `start`.
+    #[inline(always)]
+    fn data_at(&self, no: FieldNo, start: usize) -> Option<(&'a FieldSpec, &'a [u8], usize)> {
         let spec: &'a FieldSpec = self.spec.field(no)?;
         let plan = self.spec.plans().get(no.index())?;
         // `chars` matters for BCD values only, which have no such plan.
@@ -1631,13 +1657,7 @@ impl<'a> MessageRef<'a> {
         } else {
             lengths_at(spec, self.buf, start)?
         };
-        let wire = self.buf.get(start..start + len)?;
-        Some(Field {
-            no,
-            spec,
-            wire,
-            value: make_value(spec, wire, chars),
-        })
+        Some((spec, self.buf.get(start..start + len)?, chars))
     }
 
     /// Where the data of field `no`, which is present, starts.
@@ -1686,7 +1706,7 @@ impl<'a> MessageRef<'a> {
 
     /// The value of field `n`, if present.
     pub fn value(&self, n: u8) -> Option<Value<'a>> {
-        self.field(n).map(|f| f.value)
+        self.value_no(FieldNo::new(u16::from(n))?)
     }
 
     /// All present data fields, in wire order.
