@@ -84,7 +84,11 @@ fn main() {
         }
         round += 1;
     }
-    println!("{} bytes, {} rounds of {block} decodes each", wire.len(), round - 5);
+    println!(
+        "{} bytes, {} rounds of {block} decodes each",
+        wire.len(),
+        round - 5
+    );
     println!("| decoder | median | time / cardwire's (median of rounds) |");
     println!("|---|---|---|");
     for (i, (name, _)) in contenders.iter().enumerate() {
