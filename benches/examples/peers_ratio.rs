@@ -1,12 +1,13 @@
-//! cardwire against the fastest peers of `benches/peers.rs`, measured
-//! interleaved: rounds of a block of decodes by each contender in turn,
-//! on the same bytes, so that all see the same machine (on a shared VM
-//! the speed drifts between criterion's separate benches by a third).
-//! Reported: each contender's median time per decode (and read of field
-//! 2), and the median over rounds of its time over cardwire's.
+//! cardwire against the peers of `benches/peers.rs`, measured
+//! interleaved: for each wire format, rounds of a block of decodes (and
+//! reads of field 2) by each contender in turn, on the same bytes, so
+//! that all see the same machine (on a shared VM the speed drifts
+//! between criterion's separate benches by up to a third). Reported:
+//! each contender's median time, and the median over rounds of its time
+//! over cardwire's.
 //!
 //! ```sh
-//! cargo run --release -p cardwire-benches --example peers_ratio [SECONDS]
+//! cargo run --release -p cardwire-benches --example peers_ratio [SECONDS_PER_FORMAT]
 //! ```
 
 use std::hint::black_box;
@@ -22,45 +23,20 @@ fn median(v: &mut [f64]) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// A decoder's name and one decode of its bytes (returning the PAN's
+/// length, so nothing is optimized away).
 type Contender<'a> = (&'static str, Box<dyn Fn() -> usize + 'a>);
 
-fn main() {
-    let seconds: f64 = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5.0);
-    // i8583 and iso_8583_rs build the same bytes (`tests/peers.rs`).
-    let wire = peers::i8583_encode();
-    let new_spec = peers::iso_8583_rs_spec();
-    let spec = Format::HexBitmap.cardwire_spec();
-    if peers::cardwire_encode(&spec, true) != wire || peers::iso_8583_rs_encode(&new_spec) != wire {
-        eprintln!("the contenders do not build the same bytes");
-        std::process::exit(1);
-    }
-    let w = &wire;
-    let contenders: Vec<Contender<'_>> = vec![
-        (
-            "cardwire",
-            Box::new(|| peers::cardwire(&spec, black_box(w), <[u8]>::len).unwrap_or(0)),
-        ),
-        (
-            "iso_8583_rs",
-            Box::new(|| peers::iso_8583_rs(&new_spec, black_box(w), <[u8]>::len).unwrap_or(0)),
-        ),
-        (
-            "i8583",
-            Box::new(|| peers::i8583(black_box(w), <[u8]>::len).unwrap_or(0)),
-        ),
-        (
-            "floor",
-            Box::new(|| {
-                black_box(w)
-                    .iter()
-                    .fold(0u32, |acc, &b| acc.wrapping_add(u32::from(b))) as usize
-            }),
-        ),
-    ];
-    let block = 500;
+fn floor(wire: &[u8]) -> usize {
+    black_box(wire)
+        .iter()
+        .fold(0u32, |acc, &b| acc.wrapping_add(u32::from(b))) as usize
+}
+
+/// Runs the contenders in turn for `seconds` and prints their table; the
+/// first is cardwire.
+fn race(title: &str, bytes: usize, contenders: &[Contender<'_>], seconds: f64) {
+    let block = 200;
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
     let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
@@ -68,7 +44,7 @@ fn main() {
     let mut round = 0usize;
     while Instant::now() < deadline || round < 10 {
         let mut this = Vec::with_capacity(contenders.len());
-        for (_, run) in &contenders {
+        for (_, run) in contenders {
             let t = Instant::now();
             for _ in 0..block {
                 seen = seen.wrapping_add(run());
@@ -84,11 +60,13 @@ fn main() {
         }
         round += 1;
     }
+    black_box(seen);
+    println!();
     println!(
-        "{} bytes, {} rounds of {block} decodes each",
-        wire.len(),
+        "{title}, {bytes} bytes, {} rounds of {block} decodes each",
         round - 5
     );
+    println!();
     println!("| decoder | median | time / cardwire's (median of rounds) |");
     println!("|---|---|---|");
     for (i, (name, _)) in contenders.iter().enumerate() {
@@ -98,5 +76,96 @@ fn main() {
             median(&mut ratios[i])
         );
     }
-    black_box(seen);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(mut rerun) = peers::rerun_with_iso8583_rs_spec(&args) {
+        let status = rerun
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run again: {e}"));
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    let seconds: f64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(5.0);
+
+    // i8583, iso_8583_rs and iso8583-codec-rs build the same bytes
+    // (`tests/peers.rs`).
+    let hex = peers::i8583_encode();
+    let new_spec = peers::iso_8583_rs_spec();
+    let json_spec = peers::codec_rs_spec();
+    let hex_spec = Format::HexBitmap.cardwire_spec();
+    assert_eq!(peers::cardwire_encode(&hex_spec, true), hex);
+    assert_eq!(peers::iso_8583_rs_encode(&new_spec), hex);
+    assert_eq!(peers::codec_rs_encode(&json_spec), hex);
+    let w = &hex;
+    race(
+        Format::HexBitmap.name(),
+        hex.len(),
+        &[
+            (
+                "cardwire",
+                Box::new(|| peers::cardwire(&hex_spec, black_box(w), <[u8]>::len).unwrap_or(0)),
+            ),
+            (
+                "iso_8583_rs",
+                Box::new(|| peers::iso_8583_rs(&new_spec, black_box(w), <[u8]>::len).unwrap_or(0)),
+            ),
+            (
+                "i8583",
+                Box::new(|| peers::i8583(black_box(w), <[u8]>::len).unwrap_or(0)),
+            ),
+            (
+                "iso8583-codec-rs",
+                Box::new(|| peers::codec_rs(&json_spec, black_box(w), <[u8]>::len).unwrap_or(0)),
+            ),
+            ("floor", Box::new(|| floor(w))),
+        ],
+        seconds,
+    );
+
+    let bin_spec = Format::BinaryBitmap.cardwire_spec();
+    let binary = peers::iso8583_rs_encode();
+    assert_eq!(peers::cardwire_encode(&bin_spec, true), binary);
+    // iso8583_rs decodes from a `&mut Vec<u8>`.
+    let scratch = std::cell::RefCell::new(binary.clone());
+    let b = &binary;
+    race(
+        Format::BinaryBitmap.name(),
+        binary.len(),
+        &[
+            (
+                "cardwire",
+                Box::new(|| peers::cardwire(&bin_spec, black_box(b), <[u8]>::len).unwrap_or(0)),
+            ),
+            (
+                "iso8583_rs",
+                Box::new(|| {
+                    let mut wire = scratch.borrow_mut();
+                    peers::iso8583_rs(black_box(&mut wire), <[u8]>::len).unwrap_or(0)
+                }),
+            ),
+            ("floor", Box::new(|| floor(b))),
+        ],
+        seconds,
+    );
+
+    let no_64 = peers::core_encode();
+    assert_eq!(peers::cardwire_encode(&bin_spec, false), no_64);
+    let c = &no_64;
+    race(
+        "0200_binary_bitmap_no_64",
+        no_64.len(),
+        &[
+            (
+                "cardwire",
+                Box::new(|| peers::cardwire(&bin_spec, black_box(c), <[u8]>::len).unwrap_or(0)),
+            ),
+            (
+                "iso8583-core",
+                Box::new(|| peers::core(black_box(c), <[u8]>::len).unwrap_or(0)),
+            ),
+            ("floor", Box::new(|| floor(c))),
+        ],
+        seconds,
+    );
 }
