@@ -336,6 +336,16 @@ pub(crate) struct FieldPlan {
     pub(crate) class: u8,
     /// A fixed field's wire bytes, or the largest prefix value.
     pub(crate) len: u16,
+    /// The shortest and longest logical value the encoder's fast path
+    /// writes with this plan (none when `vmin > vmax`).
+    pub(crate) vmin: u16,
+    /// See `vmin`.
+    pub(crate) vmax: u16,
+    /// For the encoder: the prefix's digits (0 for a fixed length), and
+    /// 1 when the value is written as hex text (two characters a byte).
+    pub(crate) prefix: u8,
+    /// See `prefix`.
+    pub(crate) shift: u8,
 }
 
 impl FieldPlan {
@@ -413,12 +423,20 @@ impl FieldPlan {
         mode: mode::ABSENT,
         class: class::ANY,
         len: 0,
+        vmin: 1,
+        vmax: 0,
+        prefix: 0,
+        shift: 0,
     };
 
     const GENERAL: FieldPlan = FieldPlan {
         mode: mode::GENERAL,
         class: class::ANY,
         len: 0,
+        vmin: 1,
+        vmax: 0,
+        prefix: 0,
+        shift: 0,
     };
 
     pub(crate) fn for_field(fs: &FieldSpec) -> FieldPlan {
@@ -434,13 +452,29 @@ impl FieldPlan {
             },
             _ => return Self::GENERAL,
         };
-        let plan = |mode: u8, digits: u8, class, len: usize| match u16::try_from(len) {
-            Ok(len) => FieldPlan {
+        let plan = |mode: u8, digits: u8, class: u8, len: usize| {
+            let Ok(len) = u16::try_from(len) else {
+                return Self::GENERAL;
+            };
+            // The logical values that fit: hex text holds a byte in two
+            // characters; a fixed length takes one value length.
+            let hex = class & !JOINS == class::HEX;
+            let fixed = (mode == mode::FIXED && digits == 0) || mode == mode::SIGNED;
+            let (vmin, vmax) = match mode {
+                _ if fixed && hex => (len / 2, len / 2),
+                _ if fixed => (len, len),
+                mode::HEX_CHARS => (0, len / 2),
+                _ => (0, len),
+            };
+            FieldPlan {
                 mode: mode | digits,
                 class,
                 len,
-            },
-            Err(_) => Self::GENERAL,
+                vmin,
+                vmax,
+                prefix: digits,
+                shift: u8::from(hex),
+            }
         };
         match fs.length {
             Length::Fixed(n) => {

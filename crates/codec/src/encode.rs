@@ -386,18 +386,12 @@ fn encode_fast(spec: &Spec, msg: &Message, out: &mut BytesMut) -> bool {
         if let Some(w) = words.get_mut(i / 64) {
             *w |= 1 << (63 - i % 64);
         }
-        let (len, max) = (v.len(), usize::from(plan.len));
-        let hex = plan.class & !JOINS == class::HEX;
-        let digits = usize::from(plan.digits());
-        body += match plan.mode & !7 {
-            mode::FIXED if plan.mode == mode::FIXED && hex && len * 2 == max => max,
-            mode::FIXED if plan.mode == mode::FIXED && !hex && len == max => max,
-            mode::VAR if plan.mode != mode::FIXED && len <= max => digits + len,
-            mode::HEX_BYTES if len <= max => digits + len * 2,
-            mode::HEX_CHARS if len * 2 <= max => digits + len * 2,
-            mode::SIGNED if len == max => max,
-            _ => return false,
-        };
+        // Reserved and general fields have no value that fits.
+        let len = v.len();
+        if len < usize::from(plan.vmin) || len > usize::from(plan.vmax) {
+            return false;
+        }
+        body += usize::from(plan.prefix) + (len << plan.shift);
     }
     let Ok(bitmap) = finish_bitmap(spec, words, msg.min_bitmaps) else {
         return false;
@@ -414,8 +408,8 @@ fn encode_fast(spec: &Spec, msg: &Message, out: &mut BytesMut) -> bool {
         let Some(&plan) = plans.get(no.index()) else {
             return false;
         };
-        let hex = plan.class & !JOINS == class::HEX;
-        let start = pos + usize::from(plan.digits());
+        let hex = plan.shift != 0;
+        let start = pos + usize::from(plan.prefix);
         let Some(prefix) = buf.get_mut(pos..start) else {
             return false;
         };
