@@ -40,6 +40,10 @@ pub struct Message {
     /// byte-exact.
     pub min_bitmaps: u8,
     fields: Vec<(FieldNo, Bytes)>,
+    /// The fields present, and the sum of their values' lengths: kept
+    /// with `fields` so the encoder sizes a message without a pass.
+    present: Bitmap,
+    value_bytes: usize,
 }
 
 /// Field numbers that hold card data or secrets in every common dialect;
@@ -55,6 +59,8 @@ impl Message {
             header: None,
             min_bitmaps: 1,
             fields: Vec::new(),
+            present: Bitmap::new(),
+            value_bytes: 0,
         }
     }
 
@@ -69,9 +75,16 @@ impl Message {
     /// Sets field `no` to a logical value.
     pub fn set_no(&mut self, no: FieldNo, value: impl Into<Bytes>) -> &mut Self {
         let v = value.into();
+        self.value_bytes += v.len();
         match self.fields.binary_search_by_key(&no, |(n, _)| *n) {
-            Ok(i) => self.fields[i].1 = v,
-            Err(i) => self.fields.insert(i, (no, v)),
+            Ok(i) => {
+                let old = core::mem::replace(&mut self.fields[i].1, v);
+                self.value_bytes -= old.len();
+            }
+            Err(i) => {
+                self.fields.insert(i, (no, v));
+                self.present.set(no);
+            }
         }
         self
     }
@@ -100,7 +113,10 @@ impl Message {
     pub fn remove(&mut self, n: u8) -> Option<Bytes> {
         let no = FieldNo::new(u16::from(n))?;
         let i = self.fields.binary_search_by_key(&no, |(n, _)| *n).ok()?;
-        Some(self.fields.remove(i).1)
+        let v = self.fields.remove(i).1;
+        self.present.clear(no);
+        self.value_bytes -= v.len();
+        Some(v)
     }
 
     /// Whether field `n` is set.
@@ -374,25 +390,28 @@ fn hex4(b: [u8; 4]) -> [u8; 8] {
 /// writes, [`encode_general`] writes byte for byte (tested below).
 fn encode_fast(spec: &Spec, msg: &Message, out: &mut BytesMut) -> bool {
     let plans = spec.plans();
-    let mut words = [0u64; 3];
-    let mut body = 0usize;
-    for (no, v) in &msg.fields {
-        let i = no.index();
-        // Reserved fields (1, 65 before a tertiary bitmap, beyond the
-        // bitmaps) have no plan.
-        let Some(plan) = plans.get(i) else {
-            return false;
-        };
-        if let Some(w) = words.get_mut(i / 64) {
-            *w |= 1 << (63 - i % 64);
+    // Room for every field's prefix and value at their longest (hex text),
+    // cut to what was written at the end. Long messages are sized exactly
+    // first, which spares zeroing twice what they need, and so are those
+    // of specs with fields only the general path writes, so that such a
+    // field sends the message there before anything is written.
+    let mut body = msg.fields.len() * 4 + msg.value_bytes * 2;
+    if body > LOOSE || !spec.fully_planned() {
+        body = 0;
+        for (no, v) in &msg.fields {
+            // Reserved fields (1, 65 before a tertiary bitmap, beyond the
+            // bitmaps) and general ones have no value that fits.
+            let Some(plan) = plans.get(no.index()) else {
+                return false;
+            };
+            let len = v.len();
+            if len < usize::from(plan.vmin) || len > usize::from(plan.vmax) {
+                return false;
+            }
+            body += usize::from(plan.prefix) + (len << plan.shift);
         }
-        // Reserved and general fields have no value that fits.
-        let len = v.len();
-        if len < usize::from(plan.vmin) || len > usize::from(plan.vmax) {
-            return false;
-        }
-        body += usize::from(plan.prefix) + (len << plan.shift);
     }
+    let words = msg.present.words();
     let Ok(bitmap) = finish_bitmap(spec, words, msg.min_bitmaps) else {
         return false;
     };
@@ -408,6 +427,9 @@ fn encode_fast(spec: &Spec, msg: &Message, out: &mut BytesMut) -> bool {
         let Some(&plan) = plans.get(no.index()) else {
             return false;
         };
+        if v.len() < usize::from(plan.vmin) || v.len() > usize::from(plan.vmax) {
+            return false;
+        }
         let hex = plan.shift != 0;
         let start = pos + usize::from(plan.prefix);
         let Some(prefix) = buf.get_mut(pos..start) else {
@@ -456,8 +478,16 @@ fn encode_fast(spec: &Spec, msg: &Message, out: &mut BytesMut) -> bool {
         }
         pos = end;
     }
-    check_run(class, buf, run, pos)
+    if !check_run(class, buf, run, pos) {
+        return false;
+    }
+    out.truncate(at + pos);
+    true
 }
+
+/// Up to how many bytes of fields [`encode_fast`] sizes a message from
+/// its values' lengths alone.
+const LOOSE: usize = 2048;
 
 /// `dst.copy_from_slice(src)` (same lengths), with the short copies most
 /// fields need made of fixed-size moves instead of a call to `memcpy`.

@@ -402,7 +402,15 @@ pub struct Spec {
 /// A spec's decode plans ([`crate::decode::FieldPlan`]), one per field
 /// number. Derived data: it takes no part in equality and prints as `..`.
 #[derive(Clone, Default)]
-struct Plans(OnceLock<[FieldPlan; FieldNo::MAX as usize]>);
+struct Plans(OnceLock<PlanTable>);
+
+/// The plans, and whether every defined data field has one the encoder's
+/// fast path can write.
+#[derive(Clone)]
+struct PlanTable {
+    fields: [FieldPlan; FieldNo::MAX as usize],
+    complete: bool,
+}
 
 impl PartialEq for Plans {
     fn eq(&self, _: &Self) -> bool {
@@ -464,8 +472,21 @@ impl Spec {
     /// How the decoder reads each field, indexed by field number minus one.
     #[inline]
     pub(crate) fn plans(&self) -> &[FieldPlan; FieldNo::MAX as usize] {
+        &self.plan_table().fields
+    }
+
+    /// Whether every data field the spec defines has a plan the encoder's
+    /// fast path writes (ASCII, raw or hex data with a fixed length or an
+    /// ASCII prefix, `x+n` text): then it sizes messages without a pass.
+    #[inline]
+    pub(crate) fn fully_planned(&self) -> bool {
+        self.plan_table().complete
+    }
+
+    fn plan_table(&self) -> &PlanTable {
         self.plans.0.get_or_init(|| {
             let mut plans = [FieldPlan::ABSENT; FieldNo::MAX as usize];
+            let mut complete = true;
             let max = usize::from(self.max_field());
             for (i, (plan, fs)) in plans.iter_mut().zip(&self.fields).enumerate() {
                 let n = i + 1;
@@ -474,9 +495,13 @@ impl Spec {
                 let reserved = n == 1 || (n == 65 && self.tertiary_bitmap) || n > max;
                 if let (Some(fs), false) = (fs, reserved) {
                     *plan = FieldPlan::for_field(fs);
+                    complete &= plan.vmin <= plan.vmax;
                 }
             }
-            plans
+            PlanTable {
+                fields: plans,
+                complete,
+            }
         })
     }
 
