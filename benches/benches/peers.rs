@@ -124,12 +124,7 @@ fn binary_bitmap_without_mac(c: &mut Criterion) {
 fn main() {
     // iso8583_rs needs SPEC_FILE in the environment: run again with it.
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(mut rerun) = peers::rerun_with_iso8583_rs_spec(&args) {
-        let status = rerun
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run the benchmark again: {e}"));
-        std::process::exit(status.code().unwrap_or(1));
-    }
+    peers::run_again_with_iso8583_rs_spec_if_needed(&args);
     let mut c = Criterion::default().configure_from_args();
     hex_bitmap(&mut c);
     binary_bitmap(&mut c);

@@ -19,13 +19,9 @@ mod peers;
 use peers::Format;
 
 fn main() {
+    // iso8583_rs needs SPEC_FILE in the environment: run again with it.
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(mut rerun) = peers::rerun_with_iso8583_rs_spec(&args) {
-        let status = rerun
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run again: {e}"));
-        std::process::exit(status.code().unwrap_or(1));
-    }
+    peers::run_again_with_iso8583_rs_spec_if_needed(&args);
     let (Some(which), Some(n)) = (args.first(), args.get(1).and_then(|n| n.parse().ok())) else {
         eprintln!("usage: peers_loop DECODER N");
         std::process::exit(2);

@@ -79,13 +79,9 @@ fn race(title: &str, bytes: usize, contenders: &[Contender<'_>], seconds: f64) {
 }
 
 fn main() {
+    // iso8583_rs needs SPEC_FILE in the environment: run again with it.
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(mut rerun) = peers::rerun_with_iso8583_rs_spec(&args) {
-        let status = rerun
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run again: {e}"));
-        std::process::exit(status.code().unwrap_or(1));
-    }
+    peers::run_again_with_iso8583_rs_spec_if_needed(&args);
     let seconds: f64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(5.0);
 
     // i8583, iso_8583_rs and iso8583-codec-rs build the same bytes

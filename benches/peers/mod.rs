@@ -286,6 +286,22 @@ pub(crate) fn rerun_with_iso8583_rs_spec(args: &[String]) -> Option<Command> {
     Some(cmd)
 }
 
+/// For a program's `main`: when this process lacks iso8583_rs's spec
+/// file, runs the program again with it (arguments `args`) and exits with
+/// its status; otherwise returns.
+#[allow(
+    dead_code,
+    reason = "the programs' mains use it; tests/peers.rs checks the output instead"
+)]
+pub(crate) fn run_again_with_iso8583_rs_spec_if_needed(args: &[String]) {
+    if let Some(mut rerun) = rerun_with_iso8583_rs_spec(args) {
+        let status = rerun
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run again: {e}"));
+        std::process::exit(status.code().unwrap_or(1));
+    }
+}
+
 /// iso8583_rs: its process-wide spec (see [`rerun_with_iso8583_rs_spec`]).
 pub(crate) fn iso8583_rs_spec() -> &'static iso8583_rs::iso8583::iso_spec::Spec {
     iso8583_rs::iso8583::iso_spec::spec("Iso87AsciiBinaryBitmap")

@@ -1874,29 +1874,7 @@ mod tests {
     /// Valid frames of every built-in spec, the 1987 ASCII ones with text,
     /// track, numeric, hex and variable fields.
     fn frames() -> Vec<(&'static Spec, Vec<u8>)> {
-        let mti = || "0200".parse().unwrap_or_else(|_| unreachable!());
-        let ascii = Message::new(mti())
-            .with(2, "4761739001010119")
-            .with(3, "000000")
-            .with(4, "000000012500")
-            .with(11, "000123")
-            .with(35, "4761739001010119=25122011758928889")
-            .with(37, "308010000123")
-            .with(41, "TERM0001")
-            .with(43, "ACME STORE 123 MAIN ST SHANGHAI     SHCN")
-            .with(
-                48,
-                "A1B2 private data, long enough for a block of 64 bytes....",
-            )
-            .with(28, "C00001250")
-            .with(
-                55,
-                vec![
-                    0x9F, 0x26, 0x08, 0x0A, 0xB1, 0xC2, 0xD3, 0xE4, 0xF5, 0x06, 0x17,
-                ],
-            )
-            .with(52, vec![0x1A, 0x2B, 0x3C, 0x4D, 0x5E, 0x6F, 0x70, 0x81])
-            .with(70, "301");
+        let ascii = crate::encode::ascii_sample();
         let mut out = Vec::new();
         for spec in [
             specs::iso87ascii(),
