@@ -1869,12 +1869,13 @@ impl fmt::Display for MessageRef<'_> {
 mod tests {
     use super::*;
     use crate::spec::FieldKind;
+    use crate::test_support::Lcg;
     use crate::{Message, encode_to_vec, specs};
 
     /// Valid frames of every built-in spec, the 1987 ASCII ones with text,
     /// track, numeric, hex and variable fields.
     fn frames() -> Vec<(&'static Spec, Vec<u8>)> {
-        let ascii = crate::encode::ascii_sample();
+        let ascii = crate::test_support::ascii_sample();
         let mut out = Vec::new();
         for spec in [
             specs::iso87ascii(),
@@ -1893,19 +1894,6 @@ mod tests {
             }
         }
         out
-    }
-
-    /// A small deterministic generator for mutations.
-    struct Lcg(u64);
-
-    impl Lcg {
-        fn next(&mut self) -> usize {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (self.0 >> 33) as usize
-        }
     }
 
     /// A decoded message is moved on every decode (out of the `Result`):

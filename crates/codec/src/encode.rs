@@ -832,52 +832,11 @@ fn write_field(
     Ok(())
 }
 
-/// A 1987 0200 for the codec's unit tests: text, track, numeric, `x+n`,
-/// fixed and variable hex and long fields, valid in every ASCII built-in
-/// spec but for field 28 (a date in 1993).
-#[cfg(test)]
-pub(crate) fn ascii_sample() -> Message {
-    Message::new("0200".parse().unwrap_or_else(|_| unreachable!()))
-        .with(2, "4761739001010119")
-        .with(3, "000000")
-        .with(4, "000000012500")
-        .with(11, "000123")
-        .with(28, "C00001250")
-        .with(35, "4761739001010119=25122011758928889")
-        .with(37, "308010000123")
-        .with(41, "TERM0001")
-        .with(43, "ACME STORE 123 MAIN ST SHANGHAI     SHCN")
-        .with(
-            48,
-            "A1B2 private data, long enough for a block of 64 bytes....",
-        )
-        .with(52, vec![0x1A, 0x2B, 0x3C, 0x4D, 0x5E, 0x6F, 0x70, 0x81])
-        .with(
-            55,
-            vec![
-                0x9F, 0x26, 0x08, 0x0A, 0xB1, 0xC2, 0xD3, 0xE4, 0xF5, 0x06, 0x17,
-            ],
-        )
-        .with(70, "301")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::specs;
-
-    /// A small deterministic generator for mutations.
-    struct Lcg(u64);
-
-    impl Lcg {
-        fn next(&mut self) -> usize {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (self.0 >> 33) as usize
-        }
-    }
+    use crate::test_support::{Lcg, ascii_sample};
 
     fn ascii_message() -> Message {
         ascii_sample()

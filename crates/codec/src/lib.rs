@@ -46,6 +46,9 @@ mod value;
 #[cfg(feature = "arbitrary")]
 pub mod arbitrary;
 
+#[cfg(test)]
+mod test_support;
+
 #[cfg(feature = "serde")]
 pub mod json;
 #[cfg(feature = "serde")]
