@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use bytes::BytesMut;
-use cardwire_benches::{cups_sale, iso87_0200, iso87_maximal};
+use cardwire_benches::{cups_sale, iso87_0200, iso87_maximal, iso87binary_0200, iso93_1100};
 use cardwire_codec::frame::{FramePrefix, FrameStatus, split_frame};
 use cardwire_codec::{Spec, decode, encode, specs, tlv};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -13,6 +13,8 @@ fn cases() -> Vec<(&'static str, &'static Spec, Vec<u8>)> {
     vec![
         ("cups_sale", specs::cups(), cups_sale()),
         ("iso87ascii_0200", specs::iso87ascii(), iso87_0200()),
+        ("iso87binary_0200", specs::iso87binary(), iso87binary_0200()),
+        ("iso93ascii_1100", specs::iso93ascii(), iso93_1100()),
         ("iso87ascii_maximal", specs::iso87ascii(), iso87_maximal()),
     ]
 }

@@ -7,12 +7,13 @@
 //! ```
 //!
 //! `codec_loop decode|encode CASE N`, CASE one of `cups_sale`,
-//! `iso87ascii_0200`, `iso87ascii_maximal`.
+//! `iso87ascii_0200`, `iso87binary_0200`, `iso93ascii_1100`,
+//! `iso87ascii_maximal`.
 
 use std::hint::black_box;
 
 use bytes::BytesMut;
-use cardwire_benches::{cups_sale, iso87_0200, iso87_maximal};
+use cardwire_benches::{cups_sale, iso87_0200, iso87_maximal, iso87binary_0200, iso93_1100};
 use cardwire_codec::{decode, encode, specs};
 
 fn main() {
@@ -29,6 +30,8 @@ fn main() {
         "cups_sale" => (specs::cups(), cups_sale()),
         "iso87ascii_0200" => (specs::iso87ascii(), iso87_0200()),
         "iso87ascii_maximal" => (specs::iso87ascii(), iso87_maximal()),
+        "iso87binary_0200" => (specs::iso87binary(), iso87binary_0200()),
+        "iso93ascii_1100" => (specs::iso93ascii(), iso93_1100()),
         _ => {
             eprintln!("unknown case {case}");
             std::process::exit(2);

@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use cardwire_benches::{cups_sale, iso87_0200, iso87_maximal};
+use cardwire_benches::{cups_sale, iso87_0200, iso87_maximal, iso87binary_0200, iso93_1100};
 use cardwire_codec::{Spec, decode, encode, specs};
 
 fn median(v: &mut [f64]) -> f64 {
@@ -25,9 +25,11 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(3.0);
-    let cases: [(&str, &Spec, Vec<u8>); 3] = [
+    let cases: [(&str, &Spec, Vec<u8>); 5] = [
         ("cups_sale", specs::cups(), cups_sale()),
         ("iso87ascii_0200", specs::iso87ascii(), iso87_0200()),
+        ("iso87binary_0200", specs::iso87binary(), iso87binary_0200()),
+        ("iso93ascii_1100", specs::iso93ascii(), iso93_1100()),
         ("iso87ascii_maximal", specs::iso87ascii(), iso87_maximal()),
     ];
     println!("| message | bytes | decode (median) | encode (median) | encode / decode |");

@@ -55,6 +55,61 @@ pub fn iso87_0200() -> Vec<u8> {
     encode_to_vec(specs::iso87ascii(), &m).unwrap_or_default()
 }
 
+/// The same 1987 0200 in the BCD dialect (`iso87binary`): BCD numerics,
+/// binary bitmap, BCD length prefixes, raw binary PIN block and MAC.
+pub fn iso87binary_0200() -> Vec<u8> {
+    let m = Message::new("0200".parse().unwrap_or_else(|_| unreachable!()))
+        .with(2, "4761739001010119")
+        .with(3, "000000")
+        .with(4, "000000012500")
+        .with(7, "0321101530")
+        .with(11, "000123")
+        .with(12, "101530")
+        .with(13, "0321")
+        .with(14, "2512")
+        .with(18, "5411")
+        .with(22, "051")
+        .with(25, "00")
+        .with(32, "123456")
+        .with(35, "4761739001010119=25122011758928889")
+        .with(37, "308010000123")
+        .with(41, "TERM0001")
+        .with(42, "MERCHANT0000001")
+        .with(43, "ACME STORE 123 MAIN ST SHANGHAI     SHCN")
+        .with(49, "156")
+        .with(52, hex_bytes("1A2B3C4D5E6F7081"))
+        .with(64, hex_bytes("0102030405060708"));
+    encode_to_vec(specs::iso87binary(), &m).unwrap_or_default()
+}
+
+/// A 1993 ASCII 1100 authorization request with chip data, a security
+/// field and the secondary-bitmap MAC (field 128).
+pub fn iso93_1100() -> Vec<u8> {
+    let m = Message::new("1100".parse().unwrap_or_else(|_| unreachable!()))
+        .with(2, "4761739001010119")
+        .with(3, "000000")
+        .with(4, "000000012500")
+        .with(7, "1121101530")
+        .with(11, "000123")
+        .with(12, "261121101530")
+        .with(14, "2912")
+        .with(22, "51010151134C")
+        .with(24, "100")
+        .with(26, "5411")
+        .with(32, "123456")
+        .with(35, "4761739001010119=29122011758928889")
+        .with(37, "308010000123")
+        .with(41, "TERM0001")
+        .with(42, "MERCHANT0000001")
+        .with(43, r"ACME STORE\123 MAIN ST\SHANGHAI\200000  SHCN")
+        .with(49, "156")
+        .with(52, hex_bytes("1A2B3C4D5E6F7081"))
+        .with(53, hex_bytes("0102030405060708"))
+        .with(55, hex_bytes(EMV))
+        .with(128, hex_bytes("0102030405060708"));
+    encode_to_vec(specs::iso93ascii(), &m).unwrap_or_default()
+}
+
 /// A 1987 ASCII message with a secondary bitmap and every field at its
 /// maximum length, for worst-case throughput.
 pub fn iso87_maximal() -> Vec<u8> {

@@ -347,37 +347,26 @@ fn write_head(
 
 const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
 
-/// Writes `src` as uppercase hex text into `dst` (twice as long), four
-/// bytes per step in a `u64`.
+/// Writes `src` as uppercase hex text into `dst` (twice as long), a
+/// byte's two digits at a time from a table. Each byte is independent of
+/// the others, unlike a word-at-a-time conversion's chain of steps.
 #[inline]
 fn hex_upper(dst: &mut [u8], src: &[u8]) {
-    let mut d = dst.chunks_exact_mut(8);
-    let mut s = src.chunks_exact(4);
-    for (d, s) in (&mut d).zip(&mut s) {
-        if let Ok(s) = <[u8; 4]>::try_from(s) {
-            d.copy_from_slice(&hex4(s));
-        }
-    }
-    for (d, &b) in d.into_remainder().chunks_exact_mut(2).zip(s.remainder()) {
-        d[0] = HEX_DIGITS[usize::from(b >> 4)];
-        d[1] = HEX_DIGITS[usize::from(b & 15)];
+    for (d, &b) in dst.chunks_exact_mut(2).zip(src) {
+        d.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
     }
 }
 
-/// Four bytes as eight uppercase hex digits.
-#[inline(always)]
-fn hex4(b: [u8; 4]) -> [u8; 8] {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    // One byte per 16-bit lane, the first byte in the top lane ...
-    let x = u64::from(u32::from_be_bytes(b));
-    let x = (x | x << 16) & 0x0000_ffff_0000_ffff;
-    let x = (x | x << 8) & 0x00ff_00ff_00ff_00ff;
-    // ... then its high nibble in the lane's top byte, its low one below.
-    let n = (x & 0x00f0_00f0_00f0_00f0) << 4 | (x & 0x000f_000f_000f_000f);
-    // '0' + n, plus 7 more for A-F (n + 0x76 has bit 7 set when n > 9).
-    let letters = ((n + 0x76 * LO) >> 7) & LO;
-    (n + 0x30 * LO + letters * 7).to_be_bytes()
-}
+/// Every byte's two uppercase hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [HEX_DIGITS[i >> 4], HEX_DIGITS[i & 15]];
+        i += 1;
+    }
+    t
+};
 
 /// The fast path, for messages whose fields all have a decode plan
 /// ([`FieldPlan`]: ASCII, raw or fixed hex data, fixed or with an ASCII
