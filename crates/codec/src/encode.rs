@@ -357,6 +357,39 @@ fn hex_upper(dst: &mut [u8], src: &[u8]) {
     }
 }
 
+/// `x` as decimal digits filling `dst` (its low digits, as many as fit),
+/// two at a time from a table.
+#[inline(always)]
+fn put_digits(dst: &mut [u8], x: usize) {
+    match dst {
+        [] => {}
+        [u] => *u = b'0' + (x % 10) as u8,
+        [t, u] => [*t, *u] = DIGIT_PAIRS[x % 100],
+        [h, t, u] => {
+            *h = b'0' + (x / 100 % 10) as u8;
+            [*t, *u] = DIGIT_PAIRS[x % 100];
+        }
+        _ => {
+            let mut x = x;
+            for d in dst.iter_mut().rev() {
+                *d = b'0' + (x % 10) as u8;
+                x /= 10;
+            }
+        }
+    }
+}
+
+/// The two decimal digits of every number below 100.
+const DIGIT_PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
 /// Every byte's two uppercase hex digits.
 const HEX_PAIRS: [[u8; 2]; 256] = {
     let mut t = [[0u8; 2]; 256];
@@ -424,15 +457,12 @@ fn encode_fast(spec: &Spec, msg: &Message, out: &mut BytesMut) -> bool {
         let Some(prefix) = buf.get_mut(pos..start) else {
             return false;
         };
-        let mut x = if plan.mode & !7 == mode::HEX_CHARS {
+        let x = if plan.mode & !7 == mode::HEX_CHARS {
             v.len() * 2
         } else {
             v.len()
         };
-        for d in prefix.iter_mut().rev() {
-            *d = b'0' + (x % 10) as u8;
-            x /= 10;
-        }
+        put_digits(prefix, x);
         // Hex text is written here, valid by construction: raw bytes as
         // far as the character check is concerned.
         let (end, plan_class) = if hex {
