@@ -29,9 +29,10 @@ pub fn cups_sale() -> Vec<u8> {
     encode_to_vec(specs::cups(), &m).unwrap_or_default()
 }
 
-/// A 1987 ASCII 0200 with the fields acquirers commonly send.
-pub fn iso87_0200() -> Vec<u8> {
-    let m = Message::new("0200".parse().unwrap_or_else(|_| unreachable!()))
+/// The 1987 0200 the benchmarks encode in two dialects: the fields
+/// acquirers commonly send.
+fn iso87_0200_message() -> Message {
+    Message::new("0200".parse().unwrap_or_else(|_| unreachable!()))
         .with(2, "4761739001010119")
         .with(3, "000000")
         .with(4, "000000012500")
@@ -51,35 +52,18 @@ pub fn iso87_0200() -> Vec<u8> {
         .with(43, "ACME STORE 123 MAIN ST SHANGHAI     SHCN")
         .with(49, "156")
         .with(52, hex_bytes("1A2B3C4D5E6F7081"))
-        .with(64, hex_bytes("0102030405060708"));
-    encode_to_vec(specs::iso87ascii(), &m).unwrap_or_default()
+        .with(64, hex_bytes("0102030405060708"))
+}
+
+/// A 1987 ASCII 0200 with the fields acquirers commonly send.
+pub fn iso87_0200() -> Vec<u8> {
+    encode_to_vec(specs::iso87ascii(), &iso87_0200_message()).unwrap_or_default()
 }
 
 /// The same 1987 0200 in the BCD dialect (`iso87binary`): BCD numerics,
 /// binary bitmap, BCD length prefixes, raw binary PIN block and MAC.
 pub fn iso87binary_0200() -> Vec<u8> {
-    let m = Message::new("0200".parse().unwrap_or_else(|_| unreachable!()))
-        .with(2, "4761739001010119")
-        .with(3, "000000")
-        .with(4, "000000012500")
-        .with(7, "0321101530")
-        .with(11, "000123")
-        .with(12, "101530")
-        .with(13, "0321")
-        .with(14, "2512")
-        .with(18, "5411")
-        .with(22, "051")
-        .with(25, "00")
-        .with(32, "123456")
-        .with(35, "4761739001010119=25122011758928889")
-        .with(37, "308010000123")
-        .with(41, "TERM0001")
-        .with(42, "MERCHANT0000001")
-        .with(43, "ACME STORE 123 MAIN ST SHANGHAI     SHCN")
-        .with(49, "156")
-        .with(52, hex_bytes("1A2B3C4D5E6F7081"))
-        .with(64, hex_bytes("0102030405060708"));
-    encode_to_vec(specs::iso87binary(), &m).unwrap_or_default()
+    encode_to_vec(specs::iso87binary(), &iso87_0200_message()).unwrap_or_default()
 }
 
 /// A 1993 ASCII 1100 authorization request with chip data, a security
