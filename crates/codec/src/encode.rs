@@ -457,7 +457,7 @@ fn encode_fast(spec: &Spec, msg: &Message, out: &mut BytesMut) -> bool {
         let Some(prefix) = buf.get_mut(pos..start) else {
             return false;
         };
-        let x = if plan.mode & !7 == mode::HEX_CHARS {
+        let x = if plan.mode & mode::KIND == mode::HEX_CHARS {
             v.len() * 2
         } else {
             v.len()
