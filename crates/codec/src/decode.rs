@@ -539,20 +539,31 @@ impl FieldPlan {
         }
     }
 
-    /// The plans of the BCD layouts the decoder reads without the field
+    /// The plans of the BCD layouts read and written without the field
     /// spec: numeric BCD with a fixed length or a BCD prefix counting
     /// digits, track data with a BCD prefix, and ASCII or raw data after a
-    /// BCD prefix. The encoder has none of these (it writes them through
-    /// the field spec). `None` for anything else.
+    /// BCD prefix. `None` for anything else.
     fn for_bcd(fs: &FieldSpec) -> Option<FieldPlan> {
-        let plan = |mode: u8, class: u8, len: u16| FieldPlan {
-            mode,
-            class,
-            len,
-            vmin: 1,
-            vmax: 0,
-            prefix: 0,
-            shift: 0,
+        // The value lengths the encoder writes: a fixed field's digits,
+        // or up to the maximum; `prefix` is the BCD prefix's bytes (the
+        // encoder sizes the field as if each digit took a byte, an upper
+        // bound, and cuts what is left over).
+        let plan = |mode: u8, class: u8, len: u16| {
+            let width = if mode & mode::KIND == mode::BCD_FIXED {
+                0
+            } else {
+                mode & 3
+            };
+            let fixed = mode & mode::KIND == mode::BCD_FIXED;
+            FieldPlan {
+                mode,
+                class,
+                len,
+                vmin: if fixed { fs_digits(fs) } else { 0 },
+                vmax: if fixed { fs_digits(fs) } else { len },
+                prefix: width,
+                shift: 0,
+            }
         };
         let pad_f = fs.pad.map_or(0, Pad::nibble) == 0xF;
         let right = fs.align == Align::Right;
@@ -780,6 +791,14 @@ fn fill_fast(spec: &Spec, buf: &[u8], layout: &mut Layout) -> bool {
         }
     }
     pos == buf.len() && check_run(class, buf, run, pos)
+}
+
+/// The digits of a fixed numeric field (0 for any other).
+fn fs_digits(fs: &FieldSpec) -> u16 {
+    match fs.length {
+        Length::Fixed(n) => n,
+        Length::Variable { .. } => 0,
+    }
 }
 
 /// Field at index `i`, at `pos`, laid out in one of the rarer ways of
@@ -2066,35 +2085,7 @@ mod tests {
                 Err(e) => panic!("{}: {e}", spec.name),
             }
         }
-        // A UnionPay sale: BCD numerics fixed (odd and even) and with BCD
-        // prefixes (PAN, track 2, field 60), text and raw data after BCD
-        // prefixes (fields 55, 63).
-        let mut sale = Message::new("0200".parse().unwrap_or_else(|_| unreachable!()))
-            .with(2, "6222021234567890123")
-            .with(3, "000000")
-            .with(4, "000000012345")
-            .with(11, "000123")
-            .with(14, "2912")
-            .with(22, "051")
-            .with(25, "00")
-            .with(35, "6222021234567890123D29122011234500000")
-            .with(41, "10016919")
-            .with(42, "898310048120001")
-            .with(49, "156")
-            .with(52, vec![0x3A, 0x6C, 0x9F, 0x0E, 0x12, 0xB4, 0xD7, 0xC8])
-            .with(
-                55,
-                vec![
-                    0x9F, 0x26, 0x08, 0x0A, 0xB1, 0xC2, 0xD3, 0xE4, 0xF5, 0x06, 0x17,
-                ],
-            )
-            .with(60, "22000001000")
-            .with(63, "CUP")
-            .with(64, vec![0x31, 0x30, 0x32, 0x45, 0x46, 0x39, 0x31, 0x41]);
-        sale.tpdu = Some(bytes::Bytes::from_static(&[0x60, 0, 3, 0, 0]));
-        sale.header = Some(bytes::Bytes::from_static(&[
-            0x60, 0x31, 0, 0x31, 0x10, 0x03,
-        ]));
+        let sale = crate::test_support::cups_sample();
         match encode_to_vec(specs::cups(), &sale) {
             Ok(w) => out.push((specs::cups(), w)),
             Err(e) => panic!("cups: {e}"),
