@@ -744,7 +744,7 @@ fn fill_fast(spec: &Spec, buf: &[u8], layout: &mut Layout) -> bool {
             let i = w * 64 + lz;
             let r = rank;
             rank += 1;
-            let Some(&plan) = plans.get(i) else {
+            let Some(plan) = plans.get(i) else {
                 return false;
             };
             let (start, end) = if plan.mode == mode::FIXED {
@@ -764,7 +764,7 @@ fn fill_fast(spec: &Spec, buf: &[u8], layout: &mut Layout) -> bool {
                 if !check_run(class, buf, run, pos) {
                     return false;
                 }
-                let Some((start, end)) = read_rare(spec, i, plan, buf, pos) else {
+                let Some((start, end)) = read_rare(spec, i, *plan, buf, pos) else {
                     return false;
                 };
                 if let Some(slot) = starts.get_mut(r) {
