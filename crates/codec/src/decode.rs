@@ -379,6 +379,30 @@ pub(crate) mod mode {
     pub(crate) const HEX_CHARS: u8 = 0x20;
     /// `x+n` text of `len` bytes: `C` or `D`, then digits.
     pub(crate) const SIGNED: u8 = 0x30;
+    /// BCD digits in `len` bytes, plus [`BCD_ODD`] (a pad nibble),
+    /// [`BCD_PAD_FIRST`] and [`BCD_PAD_F`] (the pad is `F`, else 0).
+    pub(crate) const BCD_FIXED: u8 = 0x40;
+    /// Plus 1-2, the bytes of a BCD length prefix that counts the bytes
+    /// of ASCII or raw data that follow, at most `len`.
+    pub(crate) const BCD_BYTES: u8 = 0x50;
+    /// Plus 1-2, the bytes of a BCD length prefix that counts BCD digits,
+    /// at most `len`, plus [`BCD_VAR_PAD_FIRST`] and [`BCD_VAR_PAD_F`]
+    /// for an odd count.
+    pub(crate) const BCD_DIGITS: u8 = 0x60;
+    /// As [`BCD_DIGITS`], the digits of track data (`D` separates).
+    pub(crate) const BCD_TRACK: u8 = 0x70;
+    /// See [`BCD_FIXED`].
+    pub(crate) const BCD_ODD: u8 = 1;
+    /// See [`BCD_FIXED`].
+    pub(crate) const BCD_PAD_FIRST: u8 = 2;
+    /// See [`BCD_FIXED`].
+    pub(crate) const BCD_PAD_F: u8 = 4;
+    /// See [`BCD_DIGITS`].
+    pub(crate) const BCD_VAR_PAD_FIRST: u8 = 4;
+    /// See [`BCD_DIGITS`].
+    pub(crate) const BCD_VAR_PAD_F: u8 = 8;
+    /// The kind of a mode, without its digits or flags.
+    pub(crate) const KIND: u8 = 0xf0;
     /// Read through the field spec ([`super::read_field`]).
     pub(crate) const GENERAL: u8 = 0xfe;
     /// Not in the spec.
@@ -441,6 +465,9 @@ impl FieldPlan {
     };
 
     pub(crate) fn for_field(fs: &FieldSpec) -> FieldPlan {
+        if let Some(plan) = Self::for_bcd(fs) {
+            return plan;
+        }
         let signed = fs.kind == FieldKind::XN && fs.encoding == DataEncoding::Ascii;
         let class = match fs.encoding {
             DataEncoding::Binary => class::ANY,
@@ -509,6 +536,85 @@ impl FieldPlan {
                 }
             }
             Length::Variable { .. } => Self::GENERAL,
+        }
+    }
+
+    /// The plans of the BCD layouts read and written without the field
+    /// spec: numeric BCD with a fixed length or a BCD prefix counting
+    /// digits, track data with a BCD prefix, and ASCII or raw data after a
+    /// BCD prefix. `None` for anything else.
+    fn for_bcd(fs: &FieldSpec) -> Option<FieldPlan> {
+        // The value lengths the encoder writes: a fixed field's digits,
+        // or up to the maximum; `prefix` is the BCD prefix's bytes (the
+        // encoder sizes the field as if each digit took a byte, an upper
+        // bound, and cuts what is left over).
+        let plan = |mode: u8, class: u8, len: u16| {
+            let width = if mode & mode::KIND == mode::BCD_FIXED {
+                0
+            } else {
+                mode & 3
+            };
+            let fixed = mode & mode::KIND == mode::BCD_FIXED;
+            FieldPlan {
+                mode,
+                class,
+                len,
+                vmin: if fixed { fs_digits(fs) } else { 0 },
+                vmax: if fixed { fs_digits(fs) } else { len },
+                prefix: width,
+                shift: 0,
+            }
+        };
+        let pad_f = fs.pad.map_or(0, Pad::nibble) == 0xF;
+        let right = fs.align == Align::Right;
+        match (fs.encoding, fs.kind, fs.length) {
+            (DataEncoding::Bcd, FieldKind::N, Length::Fixed(n)) => {
+                let odd = n % 2 == 1;
+                let flags = if odd {
+                    mode::BCD_ODD
+                        | if right { mode::BCD_PAD_FIRST } else { 0 }
+                        | if pad_f { mode::BCD_PAD_F } else { 0 }
+                } else {
+                    0
+                };
+                Some(plan(mode::BCD_FIXED | flags, class::ANY, n.div_ceil(2)))
+            }
+            (DataEncoding::Bcd, FieldKind::N | FieldKind::Z, Length::Variable { digits, max })
+                if fs.prefix == PrefixEncoding::Bcd && fs.unit != LengthUnit::Bytes =>
+            {
+                let width = fs.prefix.width(digits) as u8;
+                let kind = if fs.kind == FieldKind::Z {
+                    mode::BCD_TRACK
+                } else {
+                    mode::BCD_DIGITS
+                };
+                let flags = if right { mode::BCD_VAR_PAD_FIRST } else { 0 }
+                    | if pad_f { mode::BCD_VAR_PAD_F } else { 0 };
+                // A number the prefix can hold, as `prefix_value` checks.
+                let len = max.min(u16::try_from(fs.prefix.capacity(digits)).unwrap_or(u16::MAX));
+                (1..=2)
+                    .contains(&width)
+                    .then(|| plan(kind | width | flags, class::ANY, len))
+            }
+            (
+                DataEncoding::Ascii | DataEncoding::Binary,
+                kind,
+                Length::Variable { digits, max },
+            ) if fs.prefix == PrefixEncoding::Bcd && kind != FieldKind::XN => {
+                let class = if fs.encoding == DataEncoding::Binary {
+                    class::ANY
+                } else {
+                    class::text(kind)?
+                };
+                let width = fs.prefix.width(digits) as u8;
+                // ASCII or raw data: the prefix counts wire bytes whatever
+                // its unit, and the maximum is `max` (see `var_lengths`).
+                let len = max.min(u16::try_from(fs.prefix.capacity(digits)).unwrap_or(u16::MAX));
+                (1..=2)
+                    .contains(&width)
+                    .then(|| plan(mode::BCD_BYTES | width, class, len))
+            }
+            _ => None,
         }
     }
 }
@@ -638,7 +744,7 @@ fn fill_fast(spec: &Spec, buf: &[u8], layout: &mut Layout) -> bool {
             let i = w * 64 + lz;
             let r = rank;
             rank += 1;
-            let Some(&plan) = plans.get(i) else {
+            let Some(plan) = plans.get(i) else {
                 return false;
             };
             let (start, end) = if plan.mode == mode::FIXED {
@@ -658,7 +764,7 @@ fn fill_fast(spec: &Spec, buf: &[u8], layout: &mut Layout) -> bool {
                 if !check_run(class, buf, run, pos) {
                     return false;
                 }
-                let Some((start, end)) = read_rare(spec, i, plan, buf, pos) else {
+                let Some((start, end)) = read_rare(spec, i, *plan, buf, pos) else {
                     return false;
                 };
                 if let Some(slot) = starts.get_mut(r) {
@@ -687,6 +793,14 @@ fn fill_fast(spec: &Spec, buf: &[u8], layout: &mut Layout) -> bool {
     pos == buf.len() && check_run(class, buf, run, pos)
 }
 
+/// The digits of a fixed numeric field (0 for any other).
+fn fs_digits(fs: &FieldSpec) -> u16 {
+    match fs.length {
+        Length::Fixed(n) => n,
+        Length::Variable { .. } => 0,
+    }
+}
+
 /// Field at index `i`, at `pos`, laid out in one of the rarer ways of
 /// [`mode`] (variable hex text, `x+n` text, anything through the field
 /// spec), data checked: where its data starts and where it ends, `None`
@@ -699,14 +813,14 @@ fn read_rare(
     buf: &[u8],
     pos: usize,
 ) -> Option<(usize, usize)> {
-    match plan.mode & !7 {
+    match plan.mode & mode::KIND {
         mode::HEX_BYTES | mode::HEX_CHARS => {
             let start = pos + usize::from(plan.digits());
             let v = buf.get(pos..start).and_then(ascii_len)?;
             if v > usize::from(plan.len) {
                 return None;
             }
-            let wire = if plan.mode & !7 == mode::HEX_BYTES {
+            let wire = if plan.mode & mode::KIND == mode::HEX_BYTES {
                 v * 2
             } else if v % 2 == 0 {
                 v
@@ -723,8 +837,86 @@ fn read_rare(
                 && check_run(class::DIGITS, buf, pos + 1, end))
             .then_some((pos, end))
         }
+        mode::BCD_FIXED => {
+            let end = pos + usize::from(plan.len);
+            let data = buf.get(pos..end)?;
+            let odd = plan.mode & mode::BCD_ODD != 0;
+            let pad = if plan.mode & mode::BCD_PAD_F != 0 {
+                0xF
+            } else {
+                0
+            };
+            let first = odd && plan.mode & mode::BCD_PAD_FIRST != 0;
+            bcd_ok(data, first, odd && !first, pad, false).then_some((pos, end))
+        }
+        mode::BCD_BYTES => {
+            let start = pos + usize::from(plan.mode & 3);
+            let v = bcd_len(buf.get(pos..start)?)?;
+            let end = start + v;
+            (v <= usize::from(plan.len)
+                && end <= buf.len()
+                && check_run(plan.class, buf, start, end))
+            .then_some((start, end))
+        }
+        mode::BCD_DIGITS | mode::BCD_TRACK => {
+            let start = pos + usize::from(plan.mode & 3);
+            let v = bcd_len(buf.get(pos..start)?)?;
+            if v > usize::from(plan.len) {
+                return None;
+            }
+            let end = start + v.div_ceil(2);
+            let data = buf.get(start..end)?;
+            let odd = v % 2 == 1;
+            let pad = if plan.mode & mode::BCD_VAR_PAD_F != 0 {
+                0xF
+            } else {
+                0
+            };
+            let first = odd && plan.mode & mode::BCD_VAR_PAD_FIRST != 0;
+            let track = plan.mode & mode::KIND == mode::BCD_TRACK;
+            bcd_ok(data, first, odd && !first, pad, track).then_some((start, end))
+        }
         _ => read_general(spec, i, buf, pos),
     }
+}
+
+/// The value of a BCD length prefix, `None` unless every nibble is a
+/// digit.
+#[inline]
+fn bcd_len(prefix: &[u8]) -> Option<usize> {
+    let mut v = 0usize;
+    for &b in prefix {
+        let (hi, lo) = (b >> 4, b & 15);
+        if hi > 9 || lo > 9 {
+            return None;
+        }
+        v = v * 100 + usize::from(hi) * 10 + usize::from(lo);
+    }
+    Some(v)
+}
+
+/// Whether `data` is BCD digits (or track data, where `D` separates),
+/// with the pad nibble `pad` first (the high nibble of the first byte)
+/// or last (the low nibble of the last byte) when so told.
+#[inline]
+fn bcd_ok(data: &[u8], pad_first: bool, pad_last: bool, pad: u8, track: bool) -> bool {
+    let last = data.len().wrapping_sub(1);
+    let mut bad = false;
+    for (i, &b) in data.iter().enumerate() {
+        let (hi, lo) = (b >> 4, b & 15);
+        let digit = |n: u8| n <= 9 || (track && n == 0xD);
+        bad |= if pad_first && i == 0 {
+            hi != pad
+        } else {
+            !digit(hi)
+        };
+        bad |= if pad_last && i == last {
+            lo != pad
+        } else {
+            !digit(lo)
+        };
+    }
+    !bad
 }
 
 /// The value of an ASCII length prefix, `None` unless all digits.
@@ -1684,7 +1876,7 @@ impl<'a> MessageRef<'a> {
             let v = prefix
                 .iter()
                 .fold(0usize, |v, &d| v * 10 + usize::from(d.wrapping_sub(b'0')));
-            match plan.mode & !7 {
+            match plan.mode & mode::KIND {
                 mode::HEX_BYTES => (v, v * 2),
                 mode::HEX_CHARS => (v / 2, v),
                 _ => (v, v),
@@ -1892,6 +2084,11 @@ mod tests {
                 Ok(w) => out.push((spec, w)),
                 Err(e) => panic!("{}: {e}", spec.name),
             }
+        }
+        let sale = crate::test_support::cups_sample();
+        match encode_to_vec(specs::cups(), &sale) {
+            Ok(w) => out.push((specs::cups(), w)),
+            Err(e) => panic!("cups: {e}"),
         }
         out
     }
