@@ -851,7 +851,7 @@ fn read_rare(
         }
         mode::BCD_BYTES => {
             let start = pos + usize::from(plan.mode & 3);
-            let v = bcd_len(buf.get(pos..start)?)?;
+            let v = bcd_prefix(buf.get(pos..start)?)?;
             let end = start + v;
             (v <= usize::from(plan.len)
                 && end <= buf.len()
@@ -860,7 +860,7 @@ fn read_rare(
         }
         mode::BCD_DIGITS | mode::BCD_TRACK => {
             let start = pos + usize::from(plan.mode & 3);
-            let v = bcd_len(buf.get(pos..start)?)?;
+            let v = bcd_prefix(buf.get(pos..start)?)?;
             if v > usize::from(plan.len) {
                 return None;
             }
@@ -880,19 +880,13 @@ fn read_rare(
     }
 }
 
-/// The value of a BCD length prefix, `None` unless every nibble is a
-/// digit.
+/// The value of a BCD length prefix of one or two bytes, `None` unless
+/// every nibble is a digit (the plan's maximum already holds the spec's
+/// limit, so the prefix's own capacity is the widest its bytes allow).
 #[inline]
-fn bcd_len(prefix: &[u8]) -> Option<usize> {
-    let mut v = 0usize;
-    for &b in prefix {
-        let (hi, lo) = (b >> 4, b & 15);
-        if hi > 9 || lo > 9 {
-            return None;
-        }
-        v = v * 100 + usize::from(hi) * 10 + usize::from(lo);
-    }
-    Some(v)
+fn bcd_prefix(prefix: &[u8]) -> Option<usize> {
+    let digits = u8::try_from(prefix.len() * 2).ok()?;
+    prefix_value(PrefixEncoding::Bcd, digits, prefix)
 }
 
 /// Whether `data` is BCD digits (or track data, where `D` separates),

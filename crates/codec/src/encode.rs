@@ -538,11 +538,7 @@ fn put_bcd_field(
 ) -> Option<usize> {
     let kind = plan.mode & mode::KIND;
     let (prefix, rest) = buf.get_mut(pos..)?.split_at_mut_checked(start - pos)?;
-    let mut x = v.len();
-    for b in prefix.iter_mut().rev() {
-        *b = (((x / 10 % 10) << 4) | (x % 10)) as u8;
-        x /= 100;
-    }
+    put_bcd_number(prefix, v.len());
     if kind == mode::BCD_BYTES {
         copy_short(rest.get_mut(..v.len())?, v);
         return Some(start + v.len());
@@ -585,6 +581,15 @@ fn put_bcd_field(
         *b = nibble(2 * k)? << 4 | nibble(2 * k + 1)?;
     }
     Some(start + wire)
+}
+
+/// `x` as packed BCD filling `dst` (its low digits, as many as fit): the
+/// BCD length prefixes of both paths.
+fn put_bcd_number(dst: &mut [u8], mut x: usize) {
+    for b in dst.iter_mut().rev() {
+        *b = (((x / 10 % 10) << 4) | (x % 10)) as u8;
+        x /= 100;
+    }
 }
 
 /// Up to how many bytes of fields [`encode_fast`] sizes a message from
@@ -794,17 +799,10 @@ fn write_prefix(fs: &FieldSpec, digits: u8, v: usize, out: &mut BytesMut) {
             out.extend_from_slice(buf);
         }
         PrefixEncoding::Bcd => {
-            let width = fs.prefix.width(digits);
-            let mut x = v;
             let mut buf = [0u8; 2];
-            for slot in buf[..width].iter_mut().rev() {
-                let lo = (x % 10) as u8;
-                x /= 10;
-                let hi = (x % 10) as u8;
-                x /= 10;
-                *slot = hi << 4 | lo;
-            }
-            out.extend_from_slice(&buf[..width]);
+            let buf = buf.get_mut(..fs.prefix.width(digits)).unwrap_or_default();
+            put_bcd_number(buf, v);
+            out.extend_from_slice(buf);
         }
         PrefixEncoding::Binary => {
             if fs.prefix.width(digits) == 1 {
