@@ -991,26 +991,14 @@ pub(crate) fn text_ok(kind: FieldKind, v: &[u8]) -> bool {
 pub(crate) fn check_run(c: u8, buf: &[u8], start: usize, end: usize) -> bool {
     match c {
         class::ANY => true,
-        class::HEX => swar::all(buf, start, end, swar::hex, byte_class::hex),
-        2 => swar::all(buf, start, end, swar::digits, byte_class::digit),
-        3 => swar::all(buf, start, end, swar::alpha, byte_class::alpha),
-        4 => swar::all(buf, start, end, swar::alnum, byte_class::alnum),
-        5 => swar::all(
-            buf,
-            start,
-            end,
-            swar::alpha_special,
-            byte_class::alpha_special,
-        ),
-        6 => swar::all(
-            buf,
-            start,
-            end,
-            swar::digit_special,
-            byte_class::digit_special,
-        ),
-        7 => swar::all(buf, start, end, swar::any_text, byte_class::any_text),
-        8 => swar::all(buf, start, end, swar::track, byte_class::track),
+        class::HEX => all_lanes(buf, start, end, byte_class::hex),
+        2 => all_lanes(buf, start, end, byte_class::digit),
+        3 => all_lanes(buf, start, end, byte_class::alpha),
+        4 => all_lanes(buf, start, end, byte_class::alnum),
+        5 => all_lanes(buf, start, end, byte_class::alpha_special),
+        6 => all_lanes(buf, start, end, byte_class::digit_special),
+        7 => all_lanes(buf, start, end, byte_class::any_text),
+        8 => all_lanes(buf, start, end, byte_class::track),
         _ => false,
     }
 }
@@ -1308,10 +1296,72 @@ mod byte_class {
     }
 }
 
-/// Character classes eight bytes at a time ("SWAR"): each function takes
-/// eight bytes as a little-endian word and returns a word with the high
-/// bit of every byte that belongs to the class set, and nothing else.
-/// They agree with the `charset` table (tested below).
+/// Whether `good` accepts every byte of `buf[start..end]`, checked 16
+/// bytes at a time in fixed-size blocks that the compiler turns into
+/// vector instructions (SSE2 on x86-64): a span of 16 bytes or more is
+/// read in blocks, the last one overlapping the one before; a shorter one
+/// is read with its neighbours in the frame, whose lanes are then masked.
+#[inline(never)]
+fn all_lanes(buf: &[u8], start: usize, end: usize, good: impl Fn(u8) -> bool + Copy) -> bool {
+    let Some(data) = buf.get(start..end) else {
+        return false;
+    };
+    let n = data.len();
+    let bad = if n >= LANES {
+        // Early exits keep the compiler from interleaving blocks, which
+        // makes the code many times larger and no faster.
+        for block in data.chunks_exact(LANES) {
+            if any_bad(Some(block), &ALL_LANES, good) {
+                return false;
+            }
+        }
+        any_bad(data.get(n - LANES..), &ALL_LANES, good)
+    } else if n == 0 {
+        return true;
+    } else if let Some(block) = buf.get(start..start + LANES) {
+        // The span is the first `n` lanes of the block starting with it...
+        any_bad(Some(block), &MASKS[LANES - n..2 * LANES - n], good)
+    } else if let Some(block) = buf.get(end.wrapping_sub(LANES)..end) {
+        // ... or the last `n` lanes of the block ending with it.
+        any_bad(Some(block), &MASKS[LANES + n..2 * LANES + n], good)
+    } else {
+        return data.iter().all(|&b| good(b));
+    };
+    !bad
+}
+
+/// Whether `good` rejects a byte of the 16-byte `block` in a lane that
+/// `mask` keeps; `true` when `block` or `mask` is not 16 bytes long.
+#[inline(always)]
+fn any_bad(block: Option<&[u8]>, mask: &[bool], good: impl Fn(u8) -> bool) -> bool {
+    let (Some(Ok(block)), Ok(mask)) = (
+        block.map(<&[u8; LANES]>::try_from),
+        <&[bool; LANES]>::try_from(mask),
+    ) else {
+        return true;
+    };
+    block
+        .iter()
+        .zip(mask)
+        .fold(false, |bad, (&b, &m)| bad | (!good(b) & m))
+}
+
+const LANES: usize = 16;
+const ALL_LANES: [bool; LANES] = [true; LANES];
+/// Sixteen `true`, sixteen `false`, sixteen `true`: a window of 16
+/// selects the first or the last lanes of a block.
+const MASKS: [bool; 3 * LANES] = {
+    let mut m = [true; 3 * LANES];
+    let mut i = LANES;
+    while i < 2 * LANES {
+        m[i] = false;
+        i += 1;
+    }
+    m
+};
+
+/// Hex text eight bytes at a time ("SWAR"), for the bitmaps: each
+/// function takes eight bytes as a little-endian word.
 mod swar {
     /// The high bit of every byte.
     pub(super) const HI: u64 = 0x8080_8080_8080_8080;
@@ -1331,24 +1381,7 @@ mod swar {
         at_least_lo & !above_hi & HI
     }
 
-    #[inline(always)]
-    pub(super) fn digits(x: u64) -> u64 {
-        within(x & LOW7, b'0', b'9') & !x
-    }
-
-    /// Letters (either case) among bytes below 0x80.
-    #[inline(always)]
-    fn letters7(x7: u64) -> u64 {
-        within(x7 | splat(0x20), b'a', b'z')
-    }
-
-    /// Printable ASCII, space to tilde, among bytes below 0x80.
-    #[inline(always)]
-    fn printable7(x7: u64) -> u64 {
-        within(x7, b' ', b'~')
-    }
-
-    /// Uppercase hex digits.
+    /// The high bit of every byte that is an uppercase hex digit.
     #[inline(always)]
     pub(super) fn hex(x: u64) -> u64 {
         let x7 = x & LOW7;
@@ -1369,194 +1402,9 @@ mod swar {
         (v | v >> 16) as u32
     }
 
-    #[inline(always)]
-    pub(super) fn alpha(x: u64) -> u64 {
-        let x7 = x & LOW7;
-        (letters7(x7) | within(x7, b' ', b' ')) & !x
-    }
-
-    #[inline(always)]
-    pub(super) fn alnum(x: u64) -> u64 {
-        let x7 = x & LOW7;
-        (letters7(x7) | within(x7, b'0', b'9') | within(x7, b' ', b' ')) & !x
-    }
-
-    /// Printable ASCII but digits.
-    #[inline(always)]
-    pub(super) fn alpha_special(x: u64) -> u64 {
-        let x7 = x & LOW7;
-        printable7(x7) & !within(x7, b'0', b'9') & !x
-    }
-
-    /// Printable ASCII but letters.
-    #[inline(always)]
-    pub(super) fn digit_special(x: u64) -> u64 {
-        let x7 = x & LOW7;
-        printable7(x7) & !letters7(x7) & !x
-    }
-
-    /// Printable ASCII and every byte from 0x80 (GBK text).
-    #[inline(always)]
-    pub(super) fn any_text(x: u64) -> u64 {
-        printable7(x & LOW7) | (x & HI)
-    }
-
-    #[inline(always)]
-    pub(super) fn track(x: u64) -> u64 {
-        let x7 = x & LOW7;
-        (within(x7, b'0', b'9') | within(x7, b'=', b'=') | within(x7, b'D', b'D')) & !x
-    }
-
-    /// Whether `good` accepts every byte of `buf[start..end]`, reading
-    /// whole words: a span of 8 bytes or more is read in words, the last
-    /// one overlapping the one before; a shorter one is read with its
-    /// neighbours in the frame, which are then ignored.
-    #[inline(never)]
-    pub(super) fn all(
-        buf: &[u8],
-        start: usize,
-        end: usize,
-        good: impl Fn(u64) -> u64,
-        good_byte: impl Fn(u8) -> bool,
-    ) -> bool {
-        let Some(data) = buf.get(start..end) else {
-            return false;
-        };
-        let n = data.len();
-        if n >= 8 {
-            // The last word overlaps the one before unless `n` is a
-            // multiple of 8.
-            let last = !good(le(data.get(n - 8..).unwrap_or_default()));
-            if n <= 16 {
-                return (!good(le(data.get(..8).unwrap_or_default())) | last) & HI == 0;
-            }
-            // Long spans: 64-byte blocks one byte at a time, which the
-            // compiler turns into vector instructions; then words.
-            let (blocks, rest) = data.split_at(n - n % BLOCK);
-            let bad_byte = blocks
-                .iter()
-                .fold(0u8, |acc, &b| acc | u8::from(!good_byte(b)));
-            let mut bad = last;
-            for w in rest.chunks_exact(8) {
-                bad |= !good(le(w));
-            }
-            bad_byte == 0 && bad & HI == 0
-        } else if n == 0 {
-            true
-        } else if let Some(w) = buf.get(start..start + 8) {
-            // The span is the low `n` bytes of the word starting with it...
-            let lanes = HI & (u64::MAX >> (64 - 8 * n));
-            !good(le(w)) & lanes == 0
-        } else if let Some(w) = buf.get(end.saturating_sub(8)..end).filter(|w| w.len() == 8) {
-            // ... or the high `n` bytes of the word ending with it.
-            let lanes = HI & (u64::MAX << (64 - 8 * n));
-            !good(le(w)) & lanes == 0
-        } else {
-            data.iter().all(|&c| good(u64::from(c)) & 0x80 != 0)
-        }
-    }
-
-    const BLOCK: usize = 64;
-
-    /// Eight bytes as a little-endian word; zero (which no text class
-    /// accepts) for a slice of another length.
-    #[inline(always)]
-    fn le(w: &[u8]) -> u64 {
-        <[u8; 8]>::try_from(w).map_or(0, u64::from_le_bytes)
-    }
-
     #[cfg(test)]
     mod tests {
         use super::*;
-        use crate::charset;
-        use crate::spec::FieldKind;
-
-        const KINDS: [FieldKind; 7] = [
-            FieldKind::N,
-            FieldKind::A,
-            FieldKind::An,
-            FieldKind::As,
-            FieldKind::Ns,
-            FieldKind::Ans,
-            FieldKind::Z,
-        ];
-
-        #[test]
-        fn classes_agree_with_the_table_for_every_byte_in_every_lane() {
-            for kind in KINDS {
-                let mask = charset::mask(kind);
-                for b in 0..=255u8 {
-                    let want = charset::find_invalid(&[b], mask).is_none();
-                    for lane in 0..8 {
-                        // Fill the other lanes with a byte of the class.
-                        let mut w = [b'0'; 8];
-                        if matches!(kind, FieldKind::A | FieldKind::As) {
-                            w = [b'A'; 8];
-                        }
-                        w[lane] = b;
-                        let c = crate::decode::class::text(kind).unwrap_or(u8::MAX);
-                        assert_eq!(
-                            crate::decode::check_run(c, &w, 0, 8),
-                            want,
-                            "{kind:?} {b:#04x} lane {lane}"
-                        );
-                        // The same byte in a 16-byte block, at lane and lane + 8.
-                        let fill = w[(lane + 1) % 8];
-                        for at in [lane, lane + 8] {
-                            let mut block = [fill; 16];
-                            block[at] = b;
-                            assert_eq!(
-                                crate::decode::check_run(c, &block, 0, 16),
-                                want,
-                                "{kind:?} {b:#04x} block lane {at}"
-                            );
-                        }
-                    }
-                }
-            }
-            for b in 0..=255u8 {
-                let want = charset::find_non_hex(&[b]).is_none();
-                for lane in 0..8 {
-                    let mut w = [b'F'; 8];
-                    w[lane] = b;
-                    assert_eq!(
-                        crate::decode::check_run(crate::decode::class::HEX, &w, 0, 8),
-                        want,
-                        "hex {b:#04x} lane {lane}"
-                    );
-                    let block = [w, w].concat();
-                    assert_eq!(
-                        crate::decode::check_run(crate::decode::class::HEX, &block, 0, 16),
-                        want,
-                        "hex block {b:#04x} lane {lane}"
-                    );
-                }
-            }
-        }
-
-        #[test]
-        fn every_span_of_every_frame_length_is_checked_exactly() {
-            // A bad byte anywhere inside the span fails it; outside, not.
-            let digits = crate::decode::class::text(FieldKind::N).unwrap_or(u8::MAX);
-            for len in 0..56usize {
-                for start in 0..=len {
-                    for end in start..=len {
-                        let clean = vec![b'7'; len];
-                        assert!(crate::decode::check_run(digits, &clean, start, end));
-                        for bad in 0..len {
-                            let mut b = clean.clone();
-                            b[bad] = b'x';
-                            let inside = (start..end).contains(&bad);
-                            assert_eq!(
-                                crate::decode::check_run(digits, &b, start, end),
-                                !inside,
-                                "len {len} {start}..{end} bad {bad}"
-                            );
-                        }
-                    }
-                }
-            }
-        }
 
         #[test]
         fn hex_words_have_their_value() {
@@ -1564,6 +1412,112 @@ mod swar {
                 let text = format!("{v:08X}");
                 let x = u64::from_le_bytes(text.as_bytes().try_into().unwrap());
                 assert_eq!(hex_value(x), v, "{text}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod lane_tests {
+    use super::{check_run, class};
+    use crate::charset;
+    use crate::spec::FieldKind;
+
+    const KINDS: [FieldKind; 7] = [
+        FieldKind::N,
+        FieldKind::A,
+        FieldKind::An,
+        FieldKind::As,
+        FieldKind::Ns,
+        FieldKind::Ans,
+        FieldKind::Z,
+    ];
+
+    #[test]
+    fn classes_agree_with_the_table_for_every_byte_in_every_lane() {
+        for kind in KINDS {
+            let mask = charset::mask(kind);
+            for b in 0..=255u8 {
+                let want = charset::find_invalid(&[b], mask).is_none();
+                for lane in 0..8 {
+                    // Fill the other lanes with a byte of the class.
+                    let mut w = [b'0'; 8];
+                    if matches!(kind, FieldKind::A | FieldKind::As) {
+                        w = [b'A'; 8];
+                    }
+                    w[lane] = b;
+                    let c = class::text(kind).unwrap_or(u8::MAX);
+                    assert_eq!(
+                        check_run(c, &w, 0, 8),
+                        want,
+                        "{kind:?} {b:#04x} lane {lane}"
+                    );
+                    // The same byte in a 16-byte block, at lane and lane + 8.
+                    let fill = w[(lane + 1) % 8];
+                    for at in [lane, lane + 8] {
+                        let mut block = [fill; 16];
+                        block[at] = b;
+                        assert_eq!(
+                            check_run(c, &block, 0, 16),
+                            want,
+                            "{kind:?} {b:#04x} block lane {at}"
+                        );
+                    }
+                    // Short spans inside a longer frame, read as the first
+                    // lanes of a block (2..7) and as its last (26..31).
+                    for (start, end) in [(2, 7), (26, 31)] {
+                        let mut frame = [fill; 32];
+                        frame[start + lane % 5] = b;
+                        assert_eq!(
+                            check_run(c, &frame, start, end),
+                            want,
+                            "{kind:?} {b:#04x} at {} of {start}..{end}",
+                            start + lane % 5
+                        );
+                    }
+                }
+            }
+        }
+        for b in 0..=255u8 {
+            let want = charset::find_non_hex(&[b]).is_none();
+            for lane in 0..8 {
+                let mut w = [b'F'; 8];
+                w[lane] = b;
+                assert_eq!(
+                    check_run(class::HEX, &w, 0, 8),
+                    want,
+                    "hex {b:#04x} lane {lane}"
+                );
+                let block = [w, w].concat();
+                assert_eq!(
+                    check_run(class::HEX, &block, 0, 16),
+                    want,
+                    "hex block {b:#04x} lane {lane}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_span_of_every_frame_length_is_checked_exactly() {
+        // A bad byte anywhere inside the span fails it; outside, not.
+        let digits = class::text(FieldKind::N).unwrap_or(u8::MAX);
+        for len in 0..56usize {
+            for start in 0..=len {
+                for end in start..=len {
+                    let clean = vec![b'7'; len];
+                    assert!(check_run(digits, &clean, start, end));
+                    for bad in 0..len {
+                        let mut b = clean.clone();
+                        b[bad] = b'x';
+                        let inside = (start..end).contains(&bad);
+                        assert_eq!(
+                            check_run(digits, &b, start, end),
+                            !inside,
+                            "len {len} {start}..{end} bad {bad}"
+                        );
+                    }
+                }
             }
         }
     }

@@ -612,6 +612,10 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
         }
     }
     match n {
+        33..=64 => {
+            part::<32>(dst, src, 0);
+            part::<32>(dst, src, n - 32);
+        }
         16..=32 => {
             part::<16>(dst, src, 0);
             part::<16>(dst, src, n - 16);
