@@ -409,7 +409,7 @@ pub(crate) mod mode {
     pub(crate) const ABSENT: u8 = 0xff;
 }
 
-/// Character classes of a [`FieldPlan`], checked a word at a time.
+/// Character classes of a [`FieldPlan`], checked 16 bytes at a time.
 pub(crate) mod class {
     use crate::spec::FieldKind;
 
@@ -420,7 +420,7 @@ pub(crate) mod class {
     /// Decimal digits.
     pub(crate) const DIGITS: u8 = 2;
 
-    /// The class of ASCII data of `kind`, if the word check knows it.
+    /// The class of ASCII data of `kind`, if the block check knows it.
     pub(super) fn text(kind: FieldKind) -> Option<u8> {
         Some(match kind {
             FieldKind::N => DIGITS,
@@ -720,7 +720,7 @@ fn fill_general(spec: &Spec, buf: &[u8], layout: &mut Layout) -> Result<(), Deco
 /// The fast path: the same checks as [`fill_general`], with the fields
 /// read through their [`FieldPlan`]s, and the character checks made on
 /// runs of consecutive bytes of one class (consecutive `n` fields and
-/// their ASCII length prefixes are one run of digits), a word at a time.
+/// their ASCII length prefixes are one run of digits), 16 bytes at a time.
 /// `false` means "not accepted here": the frame is broken, or uses what
 /// only the general path reads (then [`read_field`] reads that field).
 /// Whatever it accepts, the general path accepts with the same layout.
@@ -978,8 +978,8 @@ fn hex_word(b: &[u8]) -> Option<u64> {
     Some(u64::from(swar::hex_value(hi)) << 32 | u64::from(swar::hex_value(lo)))
 }
 
-/// Whether every byte of `v` is valid ASCII data for `kind`, checked a
-/// word at a time (`false` also when the word check does not know the
+/// Whether every byte of `v` is valid ASCII data for `kind`, checked
+/// 16 bytes at a time (`false` also when the block check does not know the
 /// kind: the caller then checks byte by byte and names the culprit).
 #[inline]
 pub(crate) fn text_ok(kind: FieldKind, v: &[u8]) -> bool {

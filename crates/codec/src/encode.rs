@@ -405,7 +405,7 @@ const HEX_PAIRS: [[u8; 2]; 256] = {
 /// ([`FieldPlan`]: ASCII, raw or fixed hex data, fixed or with an ASCII
 /// length prefix). It sizes the message in one pass, then writes every
 /// field into that space and checks the characters where they landed,
-/// on runs of consecutive bytes of one class, a word at a time, exactly
+/// on runs of consecutive bytes of one class, 16 bytes at a time, exactly
 /// as the decoder checks them. `false` means "not written here" (`out`
 /// then holds what it held plus a partial message, which the caller cuts
 /// off): a rule is broken, or a field needs the general path. Whatever it
@@ -764,7 +764,7 @@ fn check_chars(fs: &FieldSpec, no: FieldNo, v: &[u8]) -> Result<(), EncodeError>
             }
             _ => Err(bad(0, "sign C or D")),
         },
-        // Long values a word at a time; short ones are cheaper byte by byte.
+        // Long values 16 bytes at a time; short ones are cheaper byte by byte.
         k if v.len() >= 32
             && fs.encoding != DataEncoding::Ebcdic
             && crate::decode::text_ok(k, v) =>
