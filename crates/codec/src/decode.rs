@@ -1226,7 +1226,7 @@ fn read_field(
         let available = buf.len().saturating_sub(start);
         return Err(truncated(Some(no), start, "field data", wire, available));
     };
-    // The word-at-a-time check covers the usual cases; anything else,
+    // The 16-byte block check (`check_run`) covers the usual cases; anything else,
     // and every failure (to find the byte and build the error), goes
     // through `validate`.
     let fast = match fs.encoding {
