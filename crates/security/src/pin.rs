@@ -61,14 +61,60 @@ impl fmt::Display for PinBlockFormat {
     }
 }
 
+/// Decimal digits kept as a secret, what [`Pin`] and [`Pan`] hold: up to
+/// `N` in a fixed buffer (no heap copy to forget), wiped on drop.
+#[derive(Clone)]
+struct SecretDigits<const N: usize> {
+    digits: [u8; N],
+    len: usize,
+}
+
+/// Why text is not [`SecretDigits`]: its length, or where a non-digit is.
+enum NotDigits {
+    Length(usize),
+    NonDigit(usize),
+}
+
+impl<const N: usize> SecretDigits<N> {
+    /// `text` when it is `min..=N` ASCII digits.
+    fn parse(text: &str, min: usize) -> Result<Self, NotDigits> {
+        let bytes = text.as_bytes();
+        if !(min..=N).contains(&bytes.len()) {
+            return Err(NotDigits::Length(bytes.len()));
+        }
+        if let Some(index) = bytes.iter().position(|c| !c.is_ascii_digit()) {
+            return Err(NotDigits::NonDigit(index));
+        }
+        let mut digits = [0u8; N];
+        digits[..bytes.len()].copy_from_slice(bytes);
+        Ok(Self {
+            digits,
+            len: bytes.len(),
+        })
+    }
+
+    /// The digits in use, as ASCII.
+    fn as_bytes(&self) -> &[u8] {
+        &self.digits[..self.len]
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits are ever stored, so this cannot fall back.
+        core::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+}
+
+impl<const N: usize> Drop for SecretDigits<N> {
+    fn drop(&mut self) {
+        self.digits.zeroize();
+    }
+}
+
 /// A cardholder PIN of 4 to 12 decimal digits.
 ///
 /// Wiped on drop; `Debug` prints `Pin(<redacted>)`, not even the length.
 #[derive(Clone)]
-pub struct Pin {
-    digits: [u8; 12],
-    len: usize,
-}
+pub struct Pin(SecretDigits<12>);
 
 impl Pin {
     /// Validates and stores a PIN.
@@ -90,48 +136,33 @@ impl Pin {
     /// # Ok::<(), cardwire_security::SecurityError>(())
     /// ```
     pub fn new(pin: &str) -> Result<Self, SecurityError> {
-        let bytes = pin.as_bytes();
-        if !(4..=12).contains(&bytes.len()) {
-            return Err(SecurityError::PinLength { len: bytes.len() });
-        }
-        if let Some(index) = bytes.iter().position(|c| !c.is_ascii_digit()) {
-            return Err(SecurityError::PinNotNumeric { index });
-        }
-        let mut digits = [0u8; 12];
-        digits[..bytes.len()].copy_from_slice(bytes);
-        Ok(Self {
-            digits,
-            len: bytes.len(),
+        SecretDigits::parse(pin, 4).map(Self).map_err(|e| match e {
+            NotDigits::Length(len) => SecurityError::PinLength { len },
+            NotDigits::NonDigit(index) => SecurityError::PinNotNumeric { index },
         })
     }
 
     /// Number of digits (4..=12).
     #[must_use]
     pub fn digit_count(&self) -> usize {
-        self.len
+        self.0.len
     }
 
     /// The PIN as ASCII digits. Never log the result.
     #[must_use]
     pub fn expose_secret(&self) -> &str {
-        // Only ASCII digits are ever stored, so this cannot fall back.
-        core::str::from_utf8(&self.digits[..self.len]).unwrap_or("")
+        self.0.as_str()
     }
 
     /// Constant-time equality (length is compared first; it leaks only
     /// whether the lengths differ).
     #[must_use]
     pub fn ct_eq(&self, other: &Pin) -> bool {
-        self.len == other.len && bool::from(self.digits.ct_eq(&other.digits))
+        self.0.len == other.0.len && bool::from(self.0.digits.ct_eq(&other.0.digits))
     }
 }
 
-impl Drop for Pin {
-    fn drop(&mut self) {
-        self.digits.zeroize();
-    }
-}
-
+/// The digits are wiped when the PIN is dropped.
 impl zeroize::ZeroizeOnDrop for Pin {}
 
 impl fmt::Debug for Pin {
@@ -146,10 +177,7 @@ impl fmt::Debug for Pin {
 /// 4 digits (`622588******1234`); PANs shorter than 13 digits show only the
 /// last 4.
 #[derive(Clone)]
-pub struct Pan {
-    digits: [u8; 19],
-    len: usize,
-}
+pub struct Pan(SecretDigits<19>);
 
 impl Pan {
     /// Validates and stores a PAN (digits only, check digit included; the
@@ -170,31 +198,22 @@ impl Pan {
     /// # Ok::<(), cardwire_security::SecurityError>(())
     /// ```
     pub fn new(pan: &str) -> Result<Self, SecurityError> {
-        let bytes = pan.as_bytes();
-        if !(8..=19).contains(&bytes.len()) {
-            return Err(SecurityError::PanLength { len: bytes.len() });
-        }
-        if let Some(index) = bytes.iter().position(|c| !c.is_ascii_digit()) {
-            return Err(SecurityError::PanNotNumeric { index });
-        }
-        let mut digits = [0u8; 19];
-        digits[..bytes.len()].copy_from_slice(bytes);
-        Ok(Self {
-            digits,
-            len: bytes.len(),
+        SecretDigits::parse(pan, 8).map(Self).map_err(|e| match e {
+            NotDigits::Length(len) => SecurityError::PanLength { len },
+            NotDigits::NonDigit(index) => SecurityError::PanNotNumeric { index },
         })
     }
 
     /// Number of digits.
     #[must_use]
     pub fn digit_count(&self) -> usize {
-        self.len
+        self.0.len
     }
 
     /// The full PAN. Never log the result; use `Display` instead.
     #[must_use]
     pub fn expose_secret(&self) -> &str {
-        core::str::from_utf8(&self.digits[..self.len]).unwrap_or("")
+        self.0.as_str()
     }
 
     /// The ISO 9564 account number field: `0000` then the 12 rightmost
@@ -202,7 +221,8 @@ impl Pan {
     /// bytes.
     #[must_use]
     pub fn account_field(&self) -> [u8; 8] {
-        let body = &self.digits[..self.len.saturating_sub(1)];
+        let all = self.0.as_bytes();
+        let body = &all[..all.len().saturating_sub(1)];
         let take = body.len().min(12);
         let digits = &body[body.len() - take..];
         let mut nibbles = [0u8; 16];
@@ -213,20 +233,15 @@ impl Pan {
     }
 }
 
-impl Drop for Pan {
-    fn drop(&mut self) {
-        self.digits.zeroize();
-    }
-}
-
+/// The digits are wiped when the PAN is dropped.
 impl zeroize::ZeroizeOnDrop for Pan {}
 
 impl fmt::Display for Pan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let digits = &self.digits[..self.len];
-        let (head, tail) = if self.len >= 13 { (6, 4) } else { (0, 4) };
+        let digits = self.0.as_bytes();
+        let (head, tail) = if digits.len() >= 13 { (6, 4) } else { (0, 4) };
         for (i, d) in digits.iter().enumerate() {
-            if i < head || i >= self.len - tail {
+            if i < head || i >= digits.len() - tail {
                 write!(f, "{}", char::from(*d))?;
             } else {
                 f.write_str("*")?;
@@ -285,11 +300,12 @@ impl ClearPinBlock {
         let mut nibbles = [0u8; 16];
         nibbles[0] = format.control();
         // PIN length is 4..=12 by construction of `Pin`.
-        nibbles[1] = pin.len as u8;
-        for (slot, d) in nibbles[2..].iter_mut().zip(&pin.digits[..pin.len]) {
+        let digits = pin.0.as_bytes();
+        nibbles[1] = digits.len() as u8;
+        for (slot, d) in nibbles[2..].iter_mut().zip(digits) {
             *slot = d - b'0';
         }
-        let fill = &mut nibbles[2 + pin.len..];
+        let fill = &mut nibbles[2 + digits.len()..];
         let filled = match format {
             PinBlockFormat::Iso0 => {
                 fill.fill(0xF);
@@ -550,7 +566,7 @@ fn decode(
             for (d, n) in digits.iter_mut().zip(&clear[2..2 + len]) {
                 *d = b'0' + n;
             }
-            Ok(Pin { digits, len })
+            Ok(Pin(SecretDigits { digits, len }))
         }
         Some(defect) => Err(classify(format, raw, len, defect)),
     };
