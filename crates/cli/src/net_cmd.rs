@@ -429,13 +429,8 @@ pub(crate) struct TerminalArgs {
     /// Response timeout.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     timeout: Duration,
-    /// A terminal that never reverses (the double-debit case).
-    #[arg(long)]
-    non_conforming: bool,
-    /// After the last reversal attempt: drop the record ("reversal
-    /// failed") or keep it and refuse new transactions.
-    #[arg(long, default_value = "drop", value_parser = parse_give_up)]
-    give_up: GiveUpPolicy,
+    #[command(flatten)]
+    reversal: ReversalArgs,
     /// Length prefix.
     #[arg(long, default_value = "binary2", value_parser = parse_prefix)]
     prefix: cardwire_codec::frame::FramePrefix,
@@ -444,6 +439,20 @@ pub(crate) struct TerminalArgs {
     json: bool,
     #[command(subcommand)]
     action: TermAction,
+}
+
+/// How a terminal (`terminal`, and every terminal of `load`) treats its
+/// reversals.
+#[derive(Args, Clone, Copy)]
+struct ReversalArgs {
+    /// Never send a reversal (the non-conforming terminal of the
+    /// double-debit case).
+    #[arg(long)]
+    non_conforming: bool,
+    /// After the last reversal attempt: drop the record ("reversal
+    /// failed") or keep it and refuse new transactions.
+    #[arg(long, default_value = "drop", value_parser = parse_give_up)]
+    give_up: GiveUpPolicy,
 }
 
 #[derive(Args, Clone)]
@@ -597,8 +606,8 @@ pub(crate) fn cmd_terminal(a: TerminalArgs) -> Result<bool> {
         merchant_id: a.merchant_id.clone(),
         tmk: a.tmk.clone().unwrap_or_else(|| DEMO_TMK.into()),
         timeout: a.timeout,
-        conforming: !a.non_conforming,
-        give_up: a.give_up,
+        conforming: !a.reversal.non_conforming,
+        give_up: a.reversal.give_up,
         ..TerminalConfig::default()
     };
     let mut term = match saved {
@@ -765,12 +774,8 @@ pub(crate) struct LoadArgs {
     /// The terminals' response timeout.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     timeout: Duration,
-    /// Terminals that never reverse.
-    #[arg(long)]
-    non_conforming: bool,
-    /// After the last reversal attempt: drop the record or keep it.
-    #[arg(long, default_value = "drop", value_parser = parse_give_up)]
-    give_up: GiveUpPolicy,
+    #[command(flatten)]
+    reversal: ReversalArgs,
     /// Length prefix.
     #[arg(long, default_value = "binary2", value_parser = parse_prefix)]
     prefix: cardwire_codec::frame::FramePrefix,
@@ -820,8 +825,8 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
             mix: a.mix,
             amount: money(&a.amount)?,
             timeout: a.timeout,
-            conforming: !a.non_conforming,
-            give_up: a.give_up,
+            conforming: !a.reversal.non_conforming,
+            give_up: a.reversal.give_up,
             admin: a.admin.0,
         };
         let counters = Arc::new(LoadCounters::default());
