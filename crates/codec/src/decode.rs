@@ -1311,19 +1311,19 @@ fn all_lanes(buf: &[u8], start: usize, end: usize, good: impl Fn(u8) -> bool + C
         // Early exits keep the compiler from interleaving blocks, which
         // makes the code many times larger and no faster.
         for block in data.chunks_exact(LANES) {
-            if any_bad(Some(block), &ALL_LANES, good) {
+            if any_bad(block, &ALL_LANES, good) {
                 return false;
             }
         }
-        any_bad(data.get(n - LANES..), &ALL_LANES, good)
+        any_bad(data.get(n - LANES..).unwrap_or_default(), &ALL_LANES, good)
     } else if n == 0 {
         return true;
     } else if let Some(block) = buf.get(start..start + LANES) {
         // The span is the first `n` lanes of the block starting with it...
-        any_bad(Some(block), &MASKS[LANES - n..2 * LANES - n], good)
+        any_bad(block, &MASKS[LANES - n..2 * LANES - n], good)
     } else if let Some(block) = buf.get(end.wrapping_sub(LANES)..end) {
         // ... or the last `n` lanes of the block ending with it.
-        any_bad(Some(block), &MASKS[LANES + n..2 * LANES + n], good)
+        any_bad(block, &MASKS[LANES + n..2 * LANES + n], good)
     } else {
         return data.iter().all(|&b| good(b));
     };
@@ -1333,9 +1333,9 @@ fn all_lanes(buf: &[u8], start: usize, end: usize, good: impl Fn(u8) -> bool + C
 /// Whether `good` rejects a byte of the 16-byte `block` in a lane that
 /// `mask` keeps; `true` when `block` or `mask` is not 16 bytes long.
 #[inline(always)]
-fn any_bad(block: Option<&[u8]>, mask: &[bool], good: impl Fn(u8) -> bool) -> bool {
-    let (Some(Ok(block)), Ok(mask)) = (
-        block.map(<&[u8; LANES]>::try_from),
+fn any_bad(block: &[u8], mask: &[bool], good: impl Fn(u8) -> bool) -> bool {
+    let (Ok(block), Ok(mask)) = (
+        <&[u8; LANES]>::try_from(block),
         <&[bool; LANES]>::try_from(mask),
     ) else {
         return true;
