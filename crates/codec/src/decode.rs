@@ -661,11 +661,12 @@ fn data_bits(spec: &Spec, bitmap: Bitmap) -> [u64; 3] {
 fn for_each_field(spec: &Spec, bitmap: Bitmap, mut f: impl FnMut(usize, FieldNo) -> bool) -> bool {
     let mut rank = 0usize;
     for (w, &word) in data_bits(spec, bitmap).iter().enumerate() {
-        let mut bits = word;
+        // Reversed, as in `fill_fast`: the next field is the lowest bit.
+        let mut bits = word.reverse_bits();
         while bits != 0 {
-            let lz = bits.leading_zeros() as usize;
-            bits &= !(1u64 << 63 >> lz);
-            if !f(rank, FieldNo::from_index(w * 64 + lz)) {
+            let at = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if !f(rank, FieldNo::from_index(w * 64 + at)) {
                 return false;
             }
             rank += 1;
@@ -737,11 +738,14 @@ fn fill_fast(spec: &Spec, buf: &[u8], layout: &mut Layout) -> bool {
     let mut class = class::ANY;
     let mut rank = 0usize;
     for (w, &word) in words.iter().enumerate() {
-        let mut bits = word;
+        // Field 1 is the word's top bit: reversed, the next field is the
+        // lowest bit set, and clearing it (`x & (x - 1)`) is the only step
+        // each field waits for, where a leading-zero count and a shift
+        // would be three.
+        let mut bits = word.reverse_bits();
         while bits != 0 {
-            let lz = bits.leading_zeros() as usize;
-            bits &= !(1u64 << 63 >> lz);
-            let i = w * 64 + lz;
+            let i = w * 64 + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
             let r = rank;
             rank += 1;
             let Some(plan) = plans.get(i) else {
