@@ -2,6 +2,11 @@
 
 use crate::Message;
 
+/// Chip data for field 55 (one BER-TLV: the application cryptogram).
+const ICC: [u8; 11] = [
+    0x9F, 0x26, 0x08, 0x0A, 0xB1, 0xC2, 0xD3, 0xE4, 0xF5, 0x06, 0x17,
+];
+
 /// A 1987 0200 for the codec's unit tests: text, track, numeric, `x+n`,
 /// fixed and variable hex and long fields, valid in every ASCII built-in
 /// spec but for field 28 (a date in 1993).
@@ -18,15 +23,10 @@ pub(crate) fn ascii_sample() -> Message {
         .with(43, "ACME STORE 123 MAIN ST SHANGHAI     SHCN")
         .with(
             48,
-            "A1B2 private data, long enough for a block of 64 bytes....",
+            "A1B2 private data, 33 to 64 bytes: copied in two moves....",
         )
         .with(52, vec![0x1A, 0x2B, 0x3C, 0x4D, 0x5E, 0x6F, 0x70, 0x81])
-        .with(
-            55,
-            vec![
-                0x9F, 0x26, 0x08, 0x0A, 0xB1, 0xC2, 0xD3, 0xE4, 0xF5, 0x06, 0x17,
-            ],
-        )
+        .with(55, ICC.to_vec())
         .with(70, "301")
 }
 
@@ -47,12 +47,7 @@ pub(crate) fn cups_sample() -> Message {
         .with(42, "898310048120001")
         .with(49, "156")
         .with(52, vec![0x3A, 0x6C, 0x9F, 0x0E, 0x12, 0xB4, 0xD7, 0xC8])
-        .with(
-            55,
-            vec![
-                0x9F, 0x26, 0x08, 0x0A, 0xB1, 0xC2, 0xD3, 0xE4, 0xF5, 0x06, 0x17,
-            ],
-        )
+        .with(55, ICC.to_vec())
         .with(60, "22000001000")
         .with(63, "CUP")
         .with(64, vec![0x31, 0x30, 0x32, 0x45, 0x46, 0x39, 0x31, 0x41]);
