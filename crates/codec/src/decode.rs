@@ -729,9 +729,23 @@ fn fill_fast(spec: &Spec, buf: &[u8], layout: &mut Layout) -> bool {
     let Some(first) = read_head_fast(spec, buf, layout) else {
         return false;
     };
-    let plans = spec.plans();
     let words = data_bits(spec, layout.bitmap);
-    let starts = &mut layout.starts;
+    let shapes = spec.shapes();
+    if let Some(shape) = shapes.get(words) {
+        return shape.fill(spec, buf, first, &mut layout.starts);
+    }
+    let ok = walk(spec, buf, first, words, &mut layout.starts);
+    if ok {
+        shapes.learn(spec.plans(), words);
+    }
+    ok
+}
+
+/// The fast path's walk over the fields of a frame whose bitmap has no
+/// [`Shape`](crate::shape::Shape) yet, the first at `first`: their starts
+/// into `starts`, `false` when the frame is refused.
+fn walk(spec: &Spec, buf: &[u8], first: usize, words: [u64; 3], starts: &mut [u16; RANKS]) -> bool {
+    let plans = spec.plans();
     let mut pos = first;
     // The bytes from `run` to `pos` all belong to `class`, unchecked yet.
     let mut run = pos;
@@ -810,7 +824,7 @@ fn fs_digits(fs: &FieldSpec) -> u16 {
 /// spec), data checked: where its data starts and where it ends, `None`
 /// when it is broken.
 #[inline(never)]
-fn read_rare(
+pub(crate) fn read_rare(
     spec: &Spec,
     i: usize,
     plan: FieldPlan,
@@ -919,7 +933,7 @@ fn bcd_ok(data: &[u8], pad_first: bool, pad_last: bool, pad: u8, track: bool) ->
 
 /// The value of an ASCII length prefix, `None` unless all digits.
 #[inline(always)]
-fn ascii_len(prefix: &[u8]) -> Option<usize> {
+pub(crate) fn ascii_len(prefix: &[u8]) -> Option<usize> {
     let mut v = 0usize;
     let mut bad = false;
     for &d in prefix {
@@ -2096,6 +2110,79 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// A frame of a known shape is accepted exactly when the walk accepts
+    /// it, with the same field starts: for every valid frame and thousands
+    /// of broken ones (bytes changed, cut, inserted; bitmaps included).
+    #[test]
+    fn a_shape_places_and_refuses_exactly_as_the_walk_does() {
+        let mut rng = Lcg(11);
+        let charset = b"0123456789=DACZ az~\x00\x7f\x80\xffF";
+        let mut compared = [0usize; 2];
+        for (spec, wire) in frames() {
+            for round in 0..6000 {
+                let mut b = wire.clone();
+                for _ in 0..usize::from(round > 0) * (1 + rng.next() % 3) {
+                    let i = rng.next() % b.len();
+                    match rng.next() % 4 {
+                        0 => b[i] = charset[rng.next() % charset.len()],
+                        1 => b[i] = b[i].wrapping_add(1),
+                        2 => b.truncate(i),
+                        _ => b.insert(i, b'0'),
+                    }
+                    if b.is_empty() {
+                        break;
+                    }
+                }
+                let mut head = Layout::EMPTY;
+                let Some(first) = read_head_fast(spec, &b, &mut head) else {
+                    continue;
+                };
+                let words = data_bits(spec, head.bitmap);
+                let shape = crate::shape::Shape::build(spec.plans(), words);
+                if !shape.usable() {
+                    continue;
+                }
+                let (mut walked, mut shaped) = ([0u16; RANKS], [0u16; RANKS]);
+                let ok = walk(spec, &b, first, words, &mut walked);
+                assert_eq!(
+                    shape.fill(spec, &b, first, &mut shaped),
+                    ok,
+                    "{} round {round}: {}",
+                    spec.name,
+                    hex::encode(&b)
+                );
+                if ok {
+                    assert_eq!(shaped, walked, "{} round {round}", spec.name);
+                }
+                compared[usize::from(ok)] += 1;
+            }
+        }
+        // Both outcomes were compared, many times.
+        assert!(compared.iter().all(|&n| n > 1000), "{compared:?}");
+    }
+
+    /// The second frame of a bitmap is decoded through its shape, with the
+    /// same result as the first.
+    #[test]
+    fn a_bitmap_is_learnt_from_its_first_valid_frame() {
+        for (spec, wire) in frames() {
+            let spec = &spec.clone();
+            let mut head = Layout::EMPTY;
+            let first = read_head_fast(spec, &wire, &mut head);
+            let words = data_bits(spec, head.bitmap);
+            assert!(first.is_some() && spec.shapes().get(words).is_none());
+            assert!(decode(spec, &wire[..wire.len() - 1]).is_err());
+            assert!(
+                spec.shapes().get(words).is_none(),
+                "learnt from a broken frame"
+            );
+            let walked = decode(spec, &wire).map(|m| m.layout().clone());
+            assert!(spec.shapes().get(words).is_some(), "{}", spec.name);
+            let shaped = decode(spec, &wire).map(|m| m.layout().clone());
+            assert!(walked.is_ok() && walked == shaped, "{}", spec.name);
         }
     }
 

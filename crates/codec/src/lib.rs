@@ -34,6 +34,7 @@ mod encode;
 pub mod frame;
 pub mod mask;
 mod owned;
+mod shape;
 pub mod spec;
 pub mod specs;
 pub mod tlv;

@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 
 use crate::codes::CodeTable;
 use crate::decode::FieldPlan;
+use crate::shape::Shapes;
 use crate::txn::TxnRule;
 use crate::types::FieldNo;
 
@@ -410,6 +411,7 @@ struct Plans(OnceLock<PlanTable>);
 struct PlanTable {
     fields: [FieldPlan; FieldNo::MAX as usize],
     complete: bool,
+    shapes: Shapes,
 }
 
 impl PartialEq for Plans {
@@ -483,6 +485,13 @@ impl Spec {
         self.plan_table().complete
     }
 
+    /// The layouts of the bitmaps seen so far ([`crate::shape`]),
+    /// forgotten with the plans.
+    #[inline]
+    pub(crate) fn shapes(&self) -> &Shapes {
+        &self.plan_table().shapes
+    }
+
     fn plan_table(&self) -> &PlanTable {
         self.plans.0.get_or_init(|| {
             let mut plans = [FieldPlan::ABSENT; FieldNo::MAX as usize];
@@ -501,6 +510,7 @@ impl Spec {
             PlanTable {
                 fields: plans,
                 complete,
+                shapes: Shapes::default(),
             }
         })
     }

@@ -1,0 +1,320 @@
+//! Shapes: what a bitmap says about the layout of every frame that carries
+//! it, worked out once per spec and bitmap.
+//!
+//! Frames with the same data fields have their fixed fields at the same
+//! distances from the variable field before them, and their runs of
+//! characters of one class (see [`crate::decode`]) between the same
+//! places. A [`Shape`] records that, with every place in the frame written
+//! as a *segment* (the stretch after the n-th variable field, or from the
+//! first field) and an offset in it. A frame of a known shape is then
+//! decoded in three steps: read the length prefixes in turn (only they
+//! depend on each other), place every field from its segment's start, and
+//! check each run. The walk over every field that a frame of an unknown
+//! shape needs ([`crate::decode`]'s fast path) is one dependent step per
+//! field; this is one per variable field.
+//!
+//! A spec keeps the shapes of up to [`SLOTS`] bitmaps, in slots that are
+//! filled once and never changed (a [`OnceLock`] each: reading one is a
+//! plain load, and threads decoding with the same spec share them). A
+//! shape is learnt from the first frame of its bitmap that the walk
+//! accepts, so a broken frame never costs an allocation; a bitmap whose
+//! slot another bitmap holds is decoded by the walk, as before.
+
+use std::sync::OnceLock;
+
+use crate::decode::{FieldPlan, JOINS, RANKS, ascii_len, check_run, class, mode, read_rare};
+use crate::spec::Spec;
+
+/// How many bitmaps' shapes a spec keeps.
+pub(crate) const SLOTS: usize = 64;
+
+/// At most how many segments a shape has: one more than the variable
+/// fields in a message (a 1987 authorization has about five).
+const SEGS: usize = 16;
+
+/// A place in a frame: `off` bytes into segment `seg`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Place {
+    seg: u8,
+    off: u16,
+}
+
+/// A run of bytes of one class, checked as a whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    class: u8,
+    from: Place,
+    to: Place,
+}
+
+/// A field whose end depends on the frame: it ends its segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Step {
+    /// Where it starts (its length prefix) in its segment.
+    at: u16,
+    /// Its rank among the message's fields.
+    rank: u8,
+    /// Its field index (number minus one), for [`read_rare`].
+    index: u8,
+    plan: FieldPlan,
+}
+
+/// The layout of the frames of one bitmap. See the module documentation.
+#[derive(Clone, Debug)]
+pub(crate) struct Shape {
+    /// The data bits of the bitmap (see `decode::data_bits`).
+    key: [u64; 3],
+    /// Whether the bitmap fits a shape: at most [`RANKS`] fields, and
+    /// segments of less than 64 KiB of fixed fields. Bitmaps that do not
+    /// keep their slot, so that they are not worked out again.
+    usable: bool,
+    ranks: u8,
+    steps: u8,
+    runs: u8,
+    /// Where the last field ends, in the last segment.
+    tail: u16,
+    /// Where each field's data starts, in its segment (for a step that
+    /// is not an ASCII length prefix: where it starts; its data start is
+    /// then taken from [`read_rare`]).
+    start: [u16; RANKS],
+    /// For each segment, the fields in it and after it: a segment's
+    /// start less the previous one's is added to their starts.
+    lanes: [[u16; RANKS]; SEGS],
+    /// Whether a step is read by [`read_rare`].
+    rare: bool,
+    step: [Step; SEGS - 1],
+    run: [Run; RANKS + 1],
+}
+
+impl Shape {
+    /// The shape of the frames whose data fields are `key`, with `plans`.
+    pub(crate) fn build(plans: &[FieldPlan], key: [u64; 3]) -> Shape {
+        const NOWHERE: Place = Place { seg: 0, off: 0 };
+        let mut s = Shape {
+            key,
+            usable: false,
+            ranks: 0,
+            steps: 0,
+            runs: 0,
+            tail: 0,
+            start: [0; RANKS],
+            lanes: [[0; RANKS]; SEGS],
+            rare: false,
+            step: [Step {
+                at: 0,
+                rank: 0,
+                index: 0,
+                plan: FieldPlan::ABSENT,
+            }; SEGS - 1],
+            run: [Run {
+                class: class::ANY,
+                from: NOWHERE,
+                to: NOWHERE,
+            }; RANKS + 1],
+        };
+        s.usable = s.lay_out(plans).is_some();
+        s
+    }
+
+    /// Follows the decoder's walk (`decode::fill_fast`) with places for
+    /// positions; `None` when the bitmap does not fit a shape.
+    fn lay_out(&mut self, plans: &[FieldPlan]) -> Option<()> {
+        let (mut seg, mut off) = (0u8, 0u16);
+        // The bytes from `run` to the current place all belong to `class`.
+        let (mut run, mut class) = (Place { seg, off }, class::ANY);
+        let mut rank = 0usize;
+        let key = self.key;
+        for (w, &word) in key.iter().enumerate() {
+            let mut bits = word.reverse_bits();
+            while bits != 0 {
+                let i = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let plan = *plans.get(i)?;
+                let r = rank;
+                rank += 1;
+                let here = Place { seg, off };
+                for lanes in self.lanes.get_mut(..=usize::from(seg))? {
+                    *lanes.get_mut(r)? = u16::MAX;
+                }
+                let start = if plan.mode == mode::FIXED {
+                    off = off.checked_add(plan.len)?;
+                    here.off
+                } else {
+                    *self.step.get_mut(usize::from(seg))? = Step {
+                        at: here.off,
+                        rank: u8::try_from(r).ok()?,
+                        index: u8::try_from(i).ok()?,
+                        plan,
+                    };
+                    seg += 1;
+                    off = 0;
+                    if plan.mode > 4 {
+                        self.rare = true;
+                        // Read and checked on its own, like the walk does:
+                        // the run before it ends, and a new one starts
+                        // after it.
+                        self.push(class, run, here)?;
+                        *self.start.get_mut(r)? = here.off;
+                        (run, class) = (Place { seg, off }, class::ANY);
+                        continue;
+                    }
+                    here.off.checked_add(u16::from(plan.mode))?
+                };
+                *self.start.get_mut(r)? = start;
+                if plan.class != class | JOINS {
+                    self.push(class, run, here)?;
+                    class = plan.class & !JOINS;
+                    run = if plan.class & JOINS != 0 {
+                        here
+                    } else {
+                        Place {
+                            seg: here.seg,
+                            off: start,
+                        }
+                    };
+                }
+            }
+        }
+        self.push(class, run, Place { seg, off })?;
+        self.ranks = u8::try_from(rank).ok()?;
+        self.steps = seg;
+        self.tail = off;
+        Some(())
+    }
+
+    /// Whether the bitmap fits a shape.
+    #[cfg(test)]
+    pub(crate) fn usable(&self) -> bool {
+        self.usable
+    }
+
+    fn push(&mut self, class: u8, from: Place, to: Place) -> Option<()> {
+        if class != class::ANY {
+            *self.run.get_mut(usize::from(self.runs))? = Run { class, from, to };
+            self.runs += 1;
+        }
+        Some(())
+    }
+
+    /// Places the fields of `buf` (the first at `first`) into `starts`,
+    /// with every check of the walk; `false` when the walk would refuse
+    /// the frame. `starts` is then unspecified.
+    pub(crate) fn fill(
+        &self,
+        spec: &Spec,
+        buf: &[u8],
+        first: usize,
+        starts: &mut [u16; RANKS],
+    ) -> bool {
+        // Where each segment starts, and the data start of rare steps.
+        let mut base = [0usize; SEGS];
+        let mut rare = [0u16; SEGS];
+        let mut b = first;
+        let steps = usize::from(self.steps);
+        for (g, step) in self.step.iter().take(steps).enumerate() {
+            if let Some(slot) = base.get_mut(g) {
+                *slot = b;
+            }
+            let pos = b + usize::from(step.at);
+            let plan = step.plan;
+            if plan.mode <= 4 {
+                let start = pos + usize::from(plan.mode);
+                let Some(v) = buf.get(pos..start).and_then(ascii_len) else {
+                    return false;
+                };
+                if v > usize::from(plan.len) {
+                    return false;
+                }
+                b = start + v;
+            } else {
+                let Some((start, end)) = read_rare(spec, usize::from(step.index), plan, buf, pos)
+                else {
+                    return false;
+                };
+                if let Some(slot) = rare.get_mut(g) {
+                    *slot = start as u16;
+                }
+                b = end;
+            }
+        }
+        if let Some(slot) = base.get_mut(steps) {
+            *slot = b;
+        }
+        if b + usize::from(self.tail) != buf.len() {
+            return false;
+        }
+        let at = |p: Place| {
+            base.get(usize::from(p.seg))
+                .map_or(0, |b| b + usize::from(p.off))
+        };
+        if !self
+            .run
+            .iter()
+            .take(usize::from(self.runs))
+            .all(|r| check_run(r.class, buf, at(r.from), at(r.to)))
+        {
+            return false;
+        }
+        // Every field's start: its place in its segment plus the start of
+        // that segment, added one segment at a time to the fields from it
+        // on, all 32 at once (meaningful for frames up to 64 KiB only, as
+        // in the walk).
+        let mut s = self.start;
+        let mut before = 0u16;
+        for (lanes, &b) in self.lanes.iter().zip(&base).take(steps + 1) {
+            let step = (b as u16).wrapping_sub(before);
+            before = b as u16;
+            for (s, &m) in s.iter_mut().zip(lanes) {
+                *s = s.wrapping_add(m & step);
+            }
+        }
+        if self.rare {
+            for ((step, &start), _) in self.step.iter().zip(&rare).zip(0..steps) {
+                if step.plan.mode > 4 {
+                    if let Some(slot) = s.get_mut(usize::from(step.rank)) {
+                        *slot = start;
+                    }
+                }
+            }
+        }
+        *starts = s;
+        true
+    }
+}
+
+/// The shapes a spec has learnt. See the module documentation.
+#[derive(Clone)]
+pub(crate) struct Shapes([OnceLock<Box<Shape>>; SLOTS]);
+
+impl Default for Shapes {
+    fn default() -> Self {
+        Shapes(core::array::from_fn(|_| OnceLock::new()))
+    }
+}
+
+impl Shapes {
+    fn slot(&self, key: [u64; 3]) -> Option<&OnceLock<Box<Shape>>> {
+        let h = (key[0] ^ key[1].rotate_left(21) ^ key[2].rotate_left(42))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0.get((h >> 58) as usize)
+    }
+
+    /// The shape of `key`, if known and usable.
+    #[inline]
+    pub(crate) fn get(&self, key: [u64; 3]) -> Option<&Shape> {
+        let shape = self.slot(key)?.get()?;
+        (shape.key == key && shape.usable).then_some(shape)
+    }
+
+    /// Works out the shape of `key` if its slot is free.
+    #[cold]
+    pub(crate) fn learn(&self, plans: &[FieldPlan], key: [u64; 3]) {
+        if let Some(slot) = self.slot(key) {
+            if slot.get().is_none() {
+                // Another thread may fill the slot meanwhile: either shape
+                // is right for its own bitmap.
+                let _ = slot.set(Box::new(Shape::build(plans, key)));
+            }
+        }
+    }
+}
