@@ -857,15 +857,7 @@ pub(crate) fn read_rare(
         }
         mode::BCD_FIXED => {
             let end = pos + usize::from(plan.len);
-            let data = buf.get(pos..end)?;
-            let odd = plan.mode & mode::BCD_ODD != 0;
-            let pad = if plan.mode & mode::BCD_PAD_F != 0 {
-                0xF
-            } else {
-                0
-            };
-            let first = odd && plan.mode & mode::BCD_PAD_FIRST != 0;
-            bcd_ok(data, first, odd && !first, pad, false).then_some((pos, end))
+            bcd_fixed_ok(plan.mode, buf.get(pos..end)?).then_some((pos, end))
         }
         mode::BCD_BYTES => {
             let start = pos + usize::from(plan.mode & 3);
@@ -896,6 +888,16 @@ pub(crate) fn read_rare(
         }
         _ => read_general(spec, i, buf, pos),
     }
+}
+
+/// Whether `data` is a valid fixed BCD field of plan mode `mode`
+/// ([`mode::BCD_FIXED`] and its flags).
+#[inline]
+pub(crate) fn bcd_fixed_ok(mode: u8, data: &[u8]) -> bool {
+    let odd = mode & mode::BCD_ODD != 0;
+    let pad = if mode & mode::BCD_PAD_F != 0 { 0xF } else { 0 };
+    let first = odd && mode & mode::BCD_PAD_FIRST != 0;
+    bcd_ok(data, first, odd && !first, pad, false)
 }
 
 /// The value of a BCD length prefix of one or two bytes, `None` unless
@@ -1019,6 +1021,36 @@ pub(crate) fn check_run(c: u8, buf: &[u8], start: usize, end: usize) -> bool {
         8 => all_lanes(buf, start, end, byte_class::track),
         _ => false,
     }
+}
+
+/// A check of `buf[start..end]`, with a plan mode for those that need one.
+pub(crate) type CheckFn = fn(&[u8], usize, usize, u8) -> bool;
+
+/// [`check_run`] for class `c`, as a function: `None` for raw bytes
+/// (nothing to check) and for unknown classes.
+pub(crate) fn run_check(c: u8) -> Option<CheckFn> {
+    Some(match c {
+        class::HEX => |b, s, e, _| all_lanes(b, s, e, byte_class::hex),
+        class::DIGITS => |b, s, e, _| all_lanes(b, s, e, byte_class::digit),
+        3 => |b, s, e, _| all_lanes(b, s, e, byte_class::alpha),
+        4 => |b, s, e, _| all_lanes(b, s, e, byte_class::alnum),
+        5 => |b, s, e, _| all_lanes(b, s, e, byte_class::alpha_special),
+        6 => |b, s, e, _| all_lanes(b, s, e, byte_class::digit_special),
+        7 => |b, s, e, _| all_lanes(b, s, e, byte_class::any_text),
+        8 => |b, s, e, _| all_lanes(b, s, e, byte_class::track),
+        _ => return None,
+    })
+}
+
+/// An `x+n` field at `buf[start..end]`: `C` or `D`, then digits.
+pub(crate) fn signed_ok(buf: &[u8], start: usize, end: usize, _: u8) -> bool {
+    matches!(buf.get(start), Some(b'C' | b'D')) && check_run(class::DIGITS, buf, start + 1, end)
+}
+
+/// A fixed BCD field of plan mode `mode` at `buf[start..end]`.
+pub(crate) fn bcd_fixed_at(buf: &[u8], start: usize, end: usize, mode: u8) -> bool {
+    buf.get(start..end)
+        .is_some_and(|data| bcd_fixed_ok(mode, data))
 }
 
 fn read_mti(spec: &Spec, c: &mut Cursor<'_>) -> Result<Mti, DecodeError> {
@@ -2122,9 +2154,14 @@ mod tests {
         let charset = b"0123456789=DACZ az~\x00\x7f\x80\xffF";
         let mut compared = [0usize; 2];
         for (spec, wire) in frames() {
-            for round in 0..6000 {
+            // Every byte replaced by each of `charset`, then random edits.
+            let singles = wire.len() * charset.len();
+            for round in 0..singles + 6000 {
                 let mut b = wire.clone();
-                for _ in 0..usize::from(round > 0) * (1 + rng.next() % 3) {
+                if let Some(c) = round.checked_sub(1).filter(|&r| r < singles) {
+                    b[c / charset.len()] = charset[c % charset.len()];
+                }
+                for _ in 0..usize::from(round > singles) * (1 + rng.next() % 3) {
                     let i = rng.next() % b.len();
                     match rng.next() % 4 {
                         0 => b[i] = charset[rng.next() % charset.len()],

@@ -22,7 +22,10 @@
 
 use std::sync::OnceLock;
 
-use crate::decode::{FieldPlan, JOINS, RANKS, ascii_len, check_run, class, mode, read_rare};
+use crate::decode::{
+    CheckFn, FieldPlan, JOINS, RANKS, ascii_len, bcd_fixed_at, class, mode, read_rare, run_check,
+    signed_ok,
+};
 use crate::spec::Spec;
 
 /// How many bitmaps' shapes a spec keeps.
@@ -39,10 +42,14 @@ struct Place {
     off: u16,
 }
 
-/// A run of bytes of one class, checked as a whole.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Run {
-    class: u8,
+/// A check over the bytes from one place to another: a run of one class
+/// ([`run_check`]), or one of the fixed fields that the walk reads on
+/// their own (`x+n`, BCD).
+#[derive(Clone, Copy, Debug)]
+struct Check {
+    run: CheckFn,
+    /// For BCD: the field's plan mode.
+    mode: u8,
     from: Place,
     to: Place,
 }
@@ -64,26 +71,26 @@ struct Step {
 pub(crate) struct Shape {
     /// The data bits of the bitmap (see `decode::data_bits`).
     key: [u64; 3],
-    /// Whether the bitmap fits a shape: at most [`RANKS`] fields, and
-    /// segments of less than 64 KiB of fixed fields. Bitmaps that do not
-    /// keep their slot, so that they are not worked out again.
+    /// Whether the bitmap fits a shape: at most [`RANKS`] fields, fewer
+    /// than [`SEGS`] variable ones, less than 64 KiB of fixed fields in a
+    /// row. Bitmaps that do not keep their slot, so that they are not
+    /// worked out again.
     usable: bool,
+    /// Whether a step is read by [`read_rare`].
+    rare: bool,
     ranks: u8,
     steps: u8,
-    runs: u8,
+    checks: u8,
     /// Where the last field ends, in the last segment.
     tail: u16,
-    /// Where each field's data starts, in its segment (for a step that
-    /// is not an ASCII length prefix: where it starts; its data start is
-    /// then taken from [`read_rare`]).
+    /// Where each field's data starts in its segment (for a step read by
+    /// [`read_rare`], where the field starts: that gives its data start).
     start: [u16; RANKS],
     /// For each segment, the fields in it and after it: a segment's
     /// start less the previous one's is added to their starts.
     lanes: [[u16; RANKS]; SEGS],
-    /// Whether a step is read by [`read_rare`].
-    rare: bool,
     step: [Step; SEGS - 1],
-    run: [Run; RANKS + 1],
+    check: [Check; 2 * RANKS + 1],
 }
 
 impl Shape {
@@ -93,30 +100,31 @@ impl Shape {
         let mut s = Shape {
             key,
             usable: false,
+            rare: false,
             ranks: 0,
             steps: 0,
-            runs: 0,
+            checks: 0,
             tail: 0,
             start: [0; RANKS],
             lanes: [[0; RANKS]; SEGS],
-            rare: false,
             step: [Step {
                 at: 0,
                 rank: 0,
                 index: 0,
                 plan: FieldPlan::ABSENT,
             }; SEGS - 1],
-            run: [Run {
-                class: class::ANY,
+            check: [Check {
+                run: signed_ok,
+                mode: 0,
                 from: NOWHERE,
                 to: NOWHERE,
-            }; RANKS + 1],
+            }; 2 * RANKS + 1],
         };
         s.usable = s.lay_out(plans).is_some();
         s
     }
 
-    /// Follows the decoder's walk (`decode::fill_fast`) with places for
+    /// Follows the decoder's walk (`decode::walk`) with places for
     /// positions; `None` when the bitmap does not fit a shape.
     fn lay_out(&mut self, plans: &[FieldPlan]) -> Option<()> {
         let (mut seg, mut off) = (0u8, 0u16);
@@ -136,6 +144,22 @@ impl Shape {
                 for lanes in self.lanes.get_mut(..=usize::from(seg))? {
                     *lanes.get_mut(r)? = u16::MAX;
                 }
+                *self.start.get_mut(r)? = off;
+                let kind = plan.mode & mode::KIND;
+                if plan.mode == mode::SIGNED || kind == mode::BCD_FIXED {
+                    // Fixed, but checked on their own, like the walk does:
+                    // the run before ends, and a new one starts after.
+                    off = off.checked_add(plan.len)?;
+                    self.push(class, run, here)?;
+                    let check: CheckFn = if kind == mode::BCD_FIXED {
+                        bcd_fixed_at
+                    } else {
+                        signed_ok
+                    };
+                    self.push_check(check, plan.mode, here, Place { seg, off })?;
+                    (run, class) = (Place { seg, off }, class::ANY);
+                    continue;
+                }
                 let start = if plan.mode == mode::FIXED {
                     off = off.checked_add(plan.len)?;
                     here.off
@@ -149,12 +173,9 @@ impl Shape {
                     seg += 1;
                     off = 0;
                     if plan.mode > 4 {
+                        // Read and checked by `read_rare`.
                         self.rare = true;
-                        // Read and checked on its own, like the walk does:
-                        // the run before it ends, and a new one starts
-                        // after it.
                         self.push(class, run, here)?;
-                        *self.start.get_mut(r)? = here.off;
                         (run, class) = (Place { seg, off }, class::ANY);
                         continue;
                     }
@@ -188,11 +209,22 @@ impl Shape {
         self.usable
     }
 
+    /// A run of `class` from `from` to `to` (none for raw bytes).
     fn push(&mut self, class: u8, from: Place, to: Place) -> Option<()> {
-        if class != class::ANY {
-            *self.run.get_mut(usize::from(self.runs))? = Run { class, from, to };
-            self.runs += 1;
+        if class == class::ANY {
+            return Some(());
         }
+        self.push_check(run_check(class)?, 0, from, to)
+    }
+
+    fn push_check(&mut self, run: CheckFn, mode: u8, from: Place, to: Place) -> Option<()> {
+        *self.check.get_mut(usize::from(self.checks))? = Check {
+            run,
+            mode,
+            from,
+            to,
+        };
+        self.checks += 1;
         Some(())
     }
 
@@ -211,10 +243,8 @@ impl Shape {
         let mut rare = [0u16; SEGS];
         let mut b = first;
         let steps = usize::from(self.steps);
-        for (g, step) in self.step.iter().take(steps).enumerate() {
-            if let Some(slot) = base.get_mut(g) {
-                *slot = b;
-            }
+        for ((step, slot), rare) in self.step.iter().zip(&mut base).zip(&mut rare).take(steps) {
+            *slot = b;
             let pos = b + usize::from(step.at);
             let plan = step.plan;
             if plan.mode <= 4 {
@@ -231,9 +261,7 @@ impl Shape {
                 else {
                     return false;
                 };
-                if let Some(slot) = rare.get_mut(g) {
-                    *slot = start as u16;
-                }
+                *rare = start as u16;
                 b = end;
             }
         }
@@ -243,42 +271,45 @@ impl Shape {
         if b + usize::from(self.tail) != buf.len() {
             return false;
         }
-        let at = |p: Place| {
-            base.get(usize::from(p.seg))
-                .map_or(0, |b| b + usize::from(p.off))
-        };
-        if !self
-            .run
+        let at = |p: Place| base[usize::from(p.seg) % SEGS] + usize::from(p.off);
+        let checked = self
+            .check
             .iter()
-            .take(usize::from(self.runs))
-            .all(|r| check_run(r.class, buf, at(r.from), at(r.to)))
-        {
+            .take(usize::from(self.checks))
+            .all(|c| (c.run)(buf, at(c.from), at(c.to), c.mode));
+        if !checked {
             return false;
         }
         // Every field's start: its place in its segment plus the start of
         // that segment, added one segment at a time to the fields from it
         // on, all 32 at once (meaningful for frames up to 64 KiB only, as
         // in the walk).
-        let mut s = self.start;
+        *starts = self.start;
         let mut before = 0u16;
         for (lanes, &b) in self.lanes.iter().zip(&base).take(steps + 1) {
-            let step = (b as u16).wrapping_sub(before);
+            add_masked(starts, lanes, (b as u16).wrapping_sub(before));
             before = b as u16;
-            for (s, &m) in s.iter_mut().zip(lanes) {
-                *s = s.wrapping_add(m & step);
-            }
         }
         if self.rare {
-            for ((step, &start), _) in self.step.iter().zip(&rare).zip(0..steps) {
+            for (step, &start) in self.step.iter().zip(&rare).take(steps) {
                 if step.plan.mode > 4 {
-                    if let Some(slot) = s.get_mut(usize::from(step.rank)) {
+                    if let Some(slot) = starts.get_mut(usize::from(step.rank)) {
                         *slot = start;
                     }
                 }
             }
         }
-        *starts = s;
         true
+    }
+}
+
+/// Adds `x` to the lanes of `to` that `mask` keeps. Not inlined: inlined
+/// into the loop over segments, the compiler vectorizes across segments
+/// instead of across lanes, which takes ten times the instructions.
+#[inline(never)]
+fn add_masked(to: &mut [u16; RANKS], mask: &[u16; RANKS], x: u16) {
+    for (t, &m) in to.iter_mut().zip(mask) {
+        *t = t.wrapping_add(m & x);
     }
 }
 
