@@ -646,7 +646,7 @@ fn read_head(spec: &Spec, buf: &[u8], layout: &mut Layout) -> Result<usize, Deco
 /// announces a tertiary bitmap. A field's rank among them is its row in
 /// [`Layout::starts`].
 #[inline(always)]
-fn data_bits(spec: &Spec, bitmap: Bitmap) -> [u64; 3] {
+pub(crate) fn data_bits(spec: &Spec, bitmap: Bitmap) -> [u64; 3] {
     let [p, s, t] = bitmap.words();
     let s = if spec.tertiary_bitmap {
         s & !(1 << 63)
@@ -2206,7 +2206,7 @@ mod tests {
     #[test]
     fn a_bitmap_is_learnt_from_its_first_valid_frame() {
         for (spec, wire) in frames() {
-            let spec = &spec.clone();
+            let spec = &spec.unlearnt();
             let mut head = Layout::EMPTY;
             let first = read_head_fast(spec, &wire, &mut head);
             let words = data_bits(spec, head.bitmap);

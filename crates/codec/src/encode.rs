@@ -9,7 +9,8 @@ use core::fmt;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::charset;
-use crate::decode::{FieldPlan, JOINS, bcd_first_nibble, check_run, class, mode};
+use crate::decode::{FieldPlan, JOINS, bcd_first_nibble, check_run, class, data_bits, mode};
+use crate::shape::{SEGS, Shape, put};
 use crate::spec::{
     BitmapEncoding, DataEncoding, FieldKind, FieldSpec, Length, LengthUnit, MtiEncoding, Pad,
     PrefixEncoding, Sensitivity, Spec,
@@ -278,7 +279,22 @@ fn ferr(no: FieldNo, kind: EncodeErrorKind) -> EncodeError {
 /// partial message and should be discarded.
 pub fn encode(spec: &Spec, msg: &Message, out: &mut BytesMut) -> Result<(), EncodeError> {
     let mark = out.len();
+    // The message's bitmap is the key of its shape when it holds data
+    // fields only (no bitmap indicator): then its fields are the shape's.
+    let key = msg.present.words();
+    let shaped = data_bits(spec, msg.present) == key;
+    if shaped {
+        if let Some(shape) = spec.shapes().get(key) {
+            if encode_shaped(spec, shape, msg, out) {
+                return Ok(());
+            }
+            out.truncate(mark);
+        }
+    }
     if encode_fast(spec, msg, out) {
+        if shaped {
+            spec.shapes().learn(spec.plans(), key);
+        }
         return Ok(());
     }
     // Either a rule is broken or a field needs what only the general
@@ -401,6 +417,128 @@ const HEX_PAIRS: [[u8; 2]; 256] = {
     t
 };
 
+/// Writes field value `v` with `plan` at `buf[pos..]`: its length prefix,
+/// then its data (hex text, BCD digits packed and checked, or a copy).
+/// Where it ends; `None` when the value's length does not fit the plan, a
+/// BCD digit is not one, or `buf` is too short.
+#[inline(always)]
+fn put_field(buf: &mut [u8], pos: usize, plan: FieldPlan, v: &[u8]) -> Option<usize> {
+    if v.len() < usize::from(plan.vmin) || v.len() > usize::from(plan.vmax) {
+        return None;
+    }
+    let start = pos + usize::from(plan.prefix);
+    if plan.mode >= mode::BCD_FIXED {
+        return put_bcd_field(buf, pos, start, plan, v);
+    }
+    let x = if plan.mode & mode::KIND == mode::HEX_CHARS {
+        v.len() * 2
+    } else {
+        v.len()
+    };
+    put_digits(buf.get_mut(pos..start)?, x);
+    if plan.shift != 0 {
+        let end = start + v.len() * 2;
+        hex_upper(buf.get_mut(start..end)?, v);
+        Some(end)
+    } else {
+        let end = start + v.len();
+        copy_short(buf.get_mut(start..end)?, v);
+        Some(end)
+    }
+}
+
+/// A fixed ASCII or raw value of `LO` to `HI` bytes: the value's length
+/// is the field's, and the copy is made of the moves for that size class.
+#[inline(always)]
+fn put_fixed<const LO: usize, const HI: usize>(
+    buf: &mut [u8],
+    pos: usize,
+    plan: FieldPlan,
+    v: &[u8],
+) -> Option<usize> {
+    let n = v.len();
+    if n != usize::from(plan.len) || n < LO || n > HI {
+        return None;
+    }
+    copy_short(buf.get_mut(pos..pos + n)?, v);
+    Some(pos + n)
+}
+
+/// A value after an ASCII length prefix (plan modes 1-4, no hex).
+#[inline(always)]
+fn put_var(buf: &mut [u8], pos: usize, plan: FieldPlan, v: &[u8]) -> Option<usize> {
+    let n = v.len();
+    if n > usize::from(plan.vmax) {
+        return None;
+    }
+    let start = pos + usize::from(plan.prefix);
+    put_digits(buf.get_mut(pos..start)?, n);
+    copy_short(buf.get_mut(start..start + n)?, v);
+    Some(start + n)
+}
+
+/// The fast path for a message whose bitmap has a [`Shape`]: it sizes the
+/// message from the values of its variable fields only, writes every
+/// field, then checks what it wrote the way the decoder checks a frame of
+/// that shape (runs of one class, 16 bytes at a time; `x+n` signs; the
+/// variable hex and BCD fields read back). `false` means "not written
+/// here", as for [`encode_fast`], which accepts the same messages and
+/// writes the same bytes (tested below).
+fn encode_shaped(spec: &Spec, shape: &Shape, msg: &Message, out: &mut BytesMut) -> bool {
+    let plans = spec.plans();
+    if msg.fields.len() != shape.ranks() {
+        return false;
+    }
+    let mut body = shape.fixed_body();
+    for r in shape.step_ranks() {
+        let Some((no, v)) = msg.fields.get(r) else {
+            return false;
+        };
+        let Some(plan) = plans.get(no.index()) else {
+            return false;
+        };
+        body += usize::from(plan.prefix) + (v.len().min(usize::from(plan.vmax)) << plan.shift);
+    }
+    let Ok(bitmap) = finish_bitmap(spec, msg.present.words(), msg.min_bitmaps) else {
+        return false;
+    };
+    if write_head(spec, msg, bitmap, out).is_err() {
+        return false;
+    }
+    let at = out.len();
+    out.resize(at + body, 0);
+    let buf = &mut out[at..];
+    // Where each segment starts: where the last field of the one before
+    // it ends (its step: a variable field, or one written by `put_field`).
+    let mut base = [0usize; SEGS + 1];
+    let mut pos = 0;
+    for ((_, v), (seg, &plan, how)) in msg.fields.iter().zip(shape.fields()) {
+        let end = match how {
+            put::COPY_3 => put_fixed::<1, 3>(buf, pos, plan, v),
+            put::COPY_7 => put_fixed::<4, 7>(buf, pos, plan, v),
+            put::COPY_15 => put_fixed::<8, 15>(buf, pos, plan, v),
+            put::COPY_32 => put_fixed::<16, 32>(buf, pos, plan, v),
+            put::COPY_64 => put_fixed::<33, 64>(buf, pos, plan, v),
+            put::VAR => put_var(buf, pos, plan, v),
+            _ => put_field(buf, pos, plan, v),
+        };
+        let Some(end) = end else {
+            return false;
+        };
+        if how >= put::VAR {
+            if let Some(slot) = base.get_mut(usize::from(seg) + 1) {
+                *slot = end;
+            }
+        }
+        pos = end;
+    }
+    if !shape.verify(buf, &base, pos) {
+        return false;
+    }
+    out.truncate(at + pos);
+    true
+}
+
 /// The fast path, for messages whose fields all have a decode plan
 /// ([`FieldPlan`]: ASCII, raw or fixed hex data, fixed or with an ASCII
 /// length prefix). It sizes the message in one pass, then writes every
@@ -449,17 +587,13 @@ fn encode_fast(spec: &Spec, msg: &Message, out: &mut BytesMut) -> bool {
         let Some(&plan) = plans.get(no.index()) else {
             return false;
         };
-        if v.len() < usize::from(plan.vmin) || v.len() > usize::from(plan.vmax) {
-            return false;
-        }
-        let hex = plan.shift != 0;
         let start = pos + usize::from(plan.prefix);
+        let Some(end) = put_field(buf, pos, plan, v) else {
+            return false;
+        };
         if plan.mode >= mode::BCD_FIXED {
             // BCD numerics are checked as they are packed; text after a
             // BCD prefix starts a run of its own.
-            let Some(end) = put_bcd_field(buf, pos, start, plan, v) else {
-                return false;
-            };
             let plan_class = if plan.mode & mode::KIND == mode::BCD_BYTES {
                 plan.class
             } else {
@@ -474,31 +608,12 @@ fn encode_fast(spec: &Spec, msg: &Message, out: &mut BytesMut) -> bool {
             pos = end;
             continue;
         }
-        let Some(prefix) = buf.get_mut(pos..start) else {
-            return false;
-        };
-        let x = if plan.mode & mode::KIND == mode::HEX_CHARS {
-            v.len() * 2
+        // Hex text is valid by construction: raw bytes as far as the
+        // character check is concerned.
+        let plan_class = if plan.shift != 0 {
+            class::ANY | JOINS
         } else {
-            v.len()
-        };
-        put_digits(prefix, x);
-        // Hex text is written here, valid by construction: raw bytes as
-        // far as the character check is concerned.
-        let (end, plan_class) = if hex {
-            let end = start + v.len() * 2;
-            let Some(dst) = buf.get_mut(start..end) else {
-                return false;
-            };
-            hex_upper(dst, v);
-            (end, class::ANY | JOINS)
-        } else {
-            let end = start + v.len();
-            let Some(dst) = buf.get_mut(start..end) else {
-                return false;
-            };
-            copy_short(dst, v);
-            (end, plan.class)
+            plan.class
         };
         if plan.mode == mode::SIGNED {
             // The sign ends the run before it; digits follow.
@@ -566,21 +681,93 @@ fn put_bcd_field(
     let track = kind == mode::BCD_TRACK;
     let wire = v.len().div_ceil(2);
     let dst = rest.get_mut(..wire)?;
-    // Nibble `i` of the packed value: the lead pad, the digits, the pad
-    // that completes the last byte.
-    let nibble = |i: usize| -> Option<u8> {
-        match i.checked_sub(usize::from(lead)).and_then(|d| v.get(d)) {
-            _ if lead && i == 0 => Some(pad),
-            Some(&c @ b'0'..=b'9') => Some(c - b'0'),
-            Some(b'=' | b'D') if track => Some(0xD),
-            Some(_) => None,
-            None => Some(pad),
+    pack_bcd(dst, v, lead, pad, track).then_some(start + wire)
+}
+
+/// Packs the digits `v` two to a byte into `dst` (`v.len()` halved,
+/// rounded up), with the pad nibble first when `lead` and otherwise last
+/// for an odd count; `false` when a character is not a digit (or, for
+/// `track` data, a separator, written as `D`).
+#[inline]
+fn pack_bcd(dst: &mut [u8], v: &[u8], lead: bool, pad: u8, track: bool) -> bool {
+    let mut bad = false;
+    let mut nibble = |c: u8| {
+        let d = c.wrapping_sub(b'0');
+        if d < 10 {
+            d
+        } else if track && (c == b'=' || c == b'D') {
+            0xD
+        } else {
+            bad = true;
+            0
         }
     };
-    for (k, b) in dst.iter_mut().enumerate() {
-        *b = nibble(2 * k)? << 4 | nibble(2 * k + 1)?;
+    let (dst, v) = match (lead, dst.split_first_mut(), v.split_first()) {
+        (true, Some((b, dst)), Some((&c, v))) => {
+            *b = pad << 4 | nibble(c);
+            (dst, v)
+        }
+        _ => (dst, v),
+    };
+    // Eight digits at a time, as one word, for numbers.
+    let words = if track {
+        0
+    } else {
+        (v.len() / 8).min(dst.len() / 4)
+    };
+    for (w, d) in v.chunks_exact(8).zip(dst.chunks_exact_mut(4)).take(words) {
+        if let (Ok(w), Ok(d)) = (<[u8; 8]>::try_from(w), <&mut [u8; 4]>::try_from(d)) {
+            let (packed, ok) = pack_digits8(u64::from_le_bytes(w));
+            bad |= !ok;
+            *d = packed.to_le_bytes();
+        }
     }
-    Some(start + wire)
+    let (Some(v), Some(dst)) = (v.get(words * 8..), dst.get_mut(words * 4..)) else {
+        return false;
+    };
+    let mut nibble = |c: u8| {
+        let d = c.wrapping_sub(b'0');
+        if d < 10 {
+            d
+        } else if track && (c == b'=' || c == b'D') {
+            0xD
+        } else {
+            bad = true;
+            0
+        }
+    };
+    let pairs = v.chunks_exact(2);
+    let last = pairs.remainder().first().copied();
+    let mut out = dst.iter_mut();
+    // The pairs first: `zip` then stops without taking a byte from `out`.
+    for (p, b) in pairs.zip(out.by_ref()) {
+        if let [h, l] = *p {
+            *b = nibble(h) << 4 | nibble(l);
+        }
+    }
+    if let (Some(c), Some(b)) = (last, out.next()) {
+        *b = nibble(c) << 4 | pad;
+    }
+    !bad
+}
+
+/// Eight ASCII digits (a little-endian word) packed into four BCD bytes,
+/// and whether they all were digits.
+#[inline(always)]
+fn pack_digits8(x: u64) -> (u32, bool) {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let d = x ^ 0x3030_3030_3030_3030;
+    // A byte of `d` is a digit's value when it is below 10: adding 0x76
+    // then leaves its top bit clear (bytes of 0x80 and more are caught by
+    // their own top bit; what they carry into the next byte no longer
+    // matters).
+    let ok = (d.wrapping_add(0x7676_7676_7676_7676) | d) & HI == 0;
+    // Each byte's digit under the one before it, in every other byte...
+    let u = ((d << 4) | (d >> 8)) & 0x00FF_00FF_00FF_00FF;
+    // ... which are then gathered.
+    let u = (u | (u >> 8)) & 0x0000_FFFF_0000_FFFF;
+    let u = (u | (u >> 16)) & 0xFFFF_FFFF;
+    (u as u32, ok)
 }
 
 /// `x` as packed BCD filling `dst` (its low digits, as many as fit): the
@@ -958,6 +1145,17 @@ mod tests {
         if took_fast {
             assert_eq!(Ok(fast.to_vec()), r, "{}: fast path differs", spec.name);
         }
+        // The shaped path takes and writes what the fast path does.
+        let key = m.present.words();
+        let shape = Shape::build(spec.plans(), key);
+        if data_bits(spec, m.present) == key && shape.usable() {
+            let mut shaped = BytesMut::from(&b"kept"[..]);
+            let took_shaped = encode_shaped(spec, &shape, m, &mut shaped);
+            assert_eq!(took_shaped, took_fast, "{}: {m:?}", spec.name);
+            if took_shaped {
+                assert_eq!(shaped, fast, "{}: shaped path differs", spec.name);
+            }
+        }
         // And `encode` says what the general path says.
         let mut out = BytesMut::from(&b"kept"[..]);
         let e = encode(spec, m, &mut out).map(|()| out.to_vec());
@@ -1004,6 +1202,22 @@ mod tests {
                 assert!(took, "{} takes the general path", spec.name);
                 assert!(r.is_ok(), "{}: {r:?}", spec.name);
             }
+            // Each field's first, middle and last character replaced by
+            // each of `charset`.
+            let present: Vec<(u8, usize)> =
+                base.fields().map(|(n, v)| (n.get(), v.len())).collect();
+            for (no, len) in present {
+                for i in [0, len / 2, len.saturating_sub(1)] {
+                    for &c in charset {
+                        let mut v = base.get(no).map(|b| b.to_vec()).unwrap_or_default();
+                        if let Some(b) = v.get_mut(i) {
+                            *b = c;
+                        }
+                        let (_, took) = encode_both(spec, &base.clone().with(no, v));
+                        fast_taken += usize::from(took);
+                    }
+                }
+            }
             for _ in 0..4000 {
                 let mut m = base.clone();
                 for _ in 0..1 + rng.next() % 3 {
@@ -1042,6 +1256,33 @@ mod tests {
             }
         }
         assert!(fast_taken > 300, "the fast path ran {fast_taken} times");
+    }
+
+    /// Eight digits pack as two to a byte, first digit high; a word with
+    /// any other byte, in any place, is refused.
+    #[test]
+    fn eight_digits_pack_into_four_bytes_and_nothing_else_passes() {
+        let mut rng = Lcg(5);
+        for _ in 0..2000 {
+            let w: [u8; 8] = core::array::from_fn(|_| b'0' + (rng.next() % 10) as u8);
+            let want: Vec<u8> = w
+                .chunks(2)
+                .map(|p| (p[0] - b'0') << 4 | (p[1] - b'0'))
+                .collect();
+            let (packed, ok) = pack_digits8(u64::from_le_bytes(w));
+            assert!(ok);
+            assert_eq!(packed.to_le_bytes().to_vec(), want);
+            for lane in 0..8 {
+                for b in (0..=255u8).filter(|b| !b.is_ascii_digit()) {
+                    let mut bad = w;
+                    bad[lane] = b;
+                    assert!(
+                        !pack_digits8(u64::from_le_bytes(bad)).1,
+                        "{b:#x} in lane {lane}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

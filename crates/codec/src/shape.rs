@@ -23,8 +23,8 @@
 use std::sync::OnceLock;
 
 use crate::decode::{
-    CheckFn, FieldPlan, JOINS, RANKS, ascii_len, bcd_fixed_at, class, mode, read_rare, run_check,
-    signed_ok,
+    CheckFn, FieldPlan, JOINS, RANKS, ascii_len, bcd_fixed_at, check_run, class, mode, read_rare,
+    run_check, signed_ok,
 };
 use crate::spec::Spec;
 
@@ -33,7 +33,7 @@ pub(crate) const SLOTS: usize = 64;
 
 /// At most how many segments a shape has: one more than the variable
 /// fields in a message (a 1987 authorization has about five).
-const SEGS: usize = 16;
+pub(crate) const SEGS: usize = 16;
 
 /// A place in a frame: `off` bytes into segment `seg`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,10 +48,57 @@ struct Place {
 #[derive(Clone, Copy, Debug)]
 struct Check {
     run: CheckFn,
+    /// A BCD field: the encoder checks its digits as it packs them.
+    packed: bool,
     /// For BCD: the field's plan mode.
     mode: u8,
     from: Place,
     to: Place,
+}
+
+/// How the encoder writes a field, worked out from its plan: a fixed
+/// ASCII or raw field is a copy of a length known in advance (one of the
+/// `COPY_*` size classes, so that the copy is made of fixed-size moves
+/// without looking at the length); a field with an ASCII prefix is the
+/// prefix and a copy; anything else goes through `encode::put_field`.
+pub(crate) mod put {
+    use crate::decode::{FieldPlan, mode};
+
+    /// 1 to 3 bytes.
+    pub(crate) const COPY_3: u8 = 0;
+    /// 4 to 7 bytes.
+    pub(crate) const COPY_7: u8 = 1;
+    /// 8 to 15 bytes.
+    pub(crate) const COPY_15: u8 = 2;
+    /// 16 to 32 bytes.
+    pub(crate) const COPY_32: u8 = 3;
+    /// 33 to 64 bytes.
+    pub(crate) const COPY_64: u8 = 4;
+    /// An ASCII length prefix, then a copy.
+    pub(crate) const VAR: u8 = 5;
+    /// Anything else.
+    pub(crate) const OTHER: u8 = 6;
+
+    pub(crate) fn of(plan: FieldPlan) -> u8 {
+        if plan.shift != 0 || plan.vmin > plan.vmax {
+            return OTHER;
+        }
+        if plan.mode == mode::FIXED {
+            return match plan.len {
+                1..=3 => COPY_3,
+                4..=7 => COPY_7,
+                8..=15 => COPY_15,
+                16..=32 => COPY_32,
+                33..=64 => COPY_64,
+                _ => OTHER,
+            };
+        }
+        if (1..=4).contains(&plan.mode) {
+            VAR
+        } else {
+            OTHER
+        }
+    }
 }
 
 /// A field whose end depends on the frame: it ends its segment.
@@ -83,6 +130,15 @@ pub(crate) struct Shape {
     checks: u8,
     /// Where the last field ends, in the last segment.
     tail: u16,
+    /// For the encoder: at most how many bytes the fields that are not
+    /// steps take (their prefix, and their longest value at the plan's
+    /// size).
+    fixed: usize,
+    /// Each field's segment.
+    seg: [u8; RANKS],
+    /// Each field's plan, and how the encoder writes it ([`put`]).
+    plan: [FieldPlan; RANKS],
+    put: [u8; RANKS],
     /// Where each field's data starts in its segment (for a step read by
     /// [`read_rare`], where the field starts: that gives its data start).
     start: [u16; RANKS],
@@ -105,6 +161,10 @@ impl Shape {
             steps: 0,
             checks: 0,
             tail: 0,
+            fixed: 0,
+            seg: [0; RANKS],
+            plan: [FieldPlan::ABSENT; RANKS],
+            put: [put::OTHER; RANKS],
             start: [0; RANKS],
             lanes: [[0; RANKS]; SEGS],
             step: [Step {
@@ -115,6 +175,7 @@ impl Shape {
             }; SEGS - 1],
             check: [Check {
                 run: signed_ok,
+                packed: false,
                 mode: 0,
                 from: NOWHERE,
                 to: NOWHERE,
@@ -141,11 +202,18 @@ impl Shape {
                 let r = rank;
                 rank += 1;
                 let here = Place { seg, off };
+                let kind = plan.mode & mode::KIND;
                 for lanes in self.lanes.get_mut(..=usize::from(seg))? {
                     *lanes.get_mut(r)? = u16::MAX;
                 }
                 *self.start.get_mut(r)? = off;
-                let kind = plan.mode & mode::KIND;
+                *self.seg.get_mut(r)? = seg;
+                *self.plan.get_mut(r)? = plan;
+                *self.put.get_mut(r)? = put::of(plan);
+                if plan.mode == mode::FIXED || plan.mode == mode::SIGNED || kind == mode::BCD_FIXED
+                {
+                    self.fixed += usize::from(plan.prefix) + (usize::from(plan.vmax) << plan.shift);
+                }
                 if plan.mode == mode::SIGNED || kind == mode::BCD_FIXED {
                     // Fixed, but checked on their own, like the walk does:
                     // the run before ends, and a new one starts after.
@@ -214,12 +282,13 @@ impl Shape {
         if class == class::ANY {
             return Some(());
         }
-        self.push_check(run_check(class)?, 0, from, to)
+        self.push_check(run_check(class)?, mode::FIXED, from, to)
     }
 
     fn push_check(&mut self, run: CheckFn, mode: u8, from: Place, to: Place) -> Option<()> {
         *self.check.get_mut(usize::from(self.checks))? = Check {
             run,
+            packed: mode & mode::KIND == mode::BCD_FIXED,
             mode,
             from,
             to,
@@ -271,13 +340,7 @@ impl Shape {
         if b + usize::from(self.tail) != buf.len() {
             return false;
         }
-        let at = |p: Place| base[usize::from(p.seg) % SEGS] + usize::from(p.off);
-        let checked = self
-            .check
-            .iter()
-            .take(usize::from(self.checks))
-            .all(|c| (c.run)(buf, at(c.from), at(c.to), c.mode));
-        if !checked {
+        if !self.checks_pass(buf, &base) {
             return false;
         }
         // Every field's start: its place in its segment plus the start of
@@ -300,6 +363,89 @@ impl Shape {
             }
         }
         true
+    }
+}
+
+impl Shape {
+    /// Whether every check passes on `buf`, whose segments start at
+    /// `base`.
+    #[inline]
+    fn checks_pass(&self, buf: &[u8], base: &[usize]) -> bool {
+        let at = |p: Place| {
+            base.get(usize::from(p.seg))
+                .map_or(0, |b| b + usize::from(p.off))
+        };
+        self.check
+            .iter()
+            .take(usize::from(self.checks))
+            .all(|c| (c.run)(buf, at(c.from), at(c.to), c.mode))
+    }
+
+    /// How many fields.
+    pub(crate) fn ranks(&self) -> usize {
+        usize::from(self.ranks)
+    }
+
+    /// For the encoder: each field's segment, plan and way of writing.
+    pub(crate) fn fields(&self) -> impl Iterator<Item = (u8, &FieldPlan, u8)> + '_ {
+        self.seg
+            .iter()
+            .zip(&self.plan)
+            .zip(&self.put)
+            .take(self.ranks())
+            .map(|((&seg, plan), &put)| (seg, plan, put))
+    }
+
+    /// For the encoder: the ranks of the fields that end their segment.
+    pub(crate) fn step_ranks(&self) -> impl Iterator<Item = usize> + '_ {
+        self.step
+            .iter()
+            .take(usize::from(self.steps))
+            .map(|s| usize::from(s.rank))
+    }
+
+    /// For the encoder: at most how many bytes the other fields take.
+    pub(crate) fn fixed_body(&self) -> usize {
+        self.fixed
+    }
+
+    /// For the encoder: whether `buf`, written with this shape, its
+    /// segments starting at `base` (and the last ending at `end`), holds
+    /// fields the decoder accepts. The encoder has checked BCD digits as
+    /// it packed them, and hex text is valid as it writes it: left are the
+    /// runs, the `x+n` signs, and text after a BCD prefix.
+    pub(crate) fn verify(&self, buf: &[u8], base: &[usize], end: usize) -> bool {
+        let at = |p: Place| {
+            base.get(usize::from(p.seg))
+                .map_or(0, |b| b + usize::from(p.off))
+        };
+        let steps_ok = !self.rare
+            || self
+                .step
+                .iter()
+                .take(usize::from(self.steps))
+                .enumerate()
+                .all(|(g, step)| {
+                    let plan = step.plan;
+                    if plan.mode & mode::KIND != mode::BCD_BYTES {
+                        return true;
+                    }
+                    let start = at(Place {
+                        seg: g as u8,
+                        off: step.at + u16::from(plan.mode & 3),
+                    });
+                    let end = base.get(g + 1).copied().unwrap_or(0);
+                    check_run(plan.class, buf, start, end)
+                });
+        let last = base.get(usize::from(self.steps)).copied();
+        steps_ok
+            && last.map(|b| b + usize::from(self.tail)) == Some(end)
+            && self
+                .check
+                .iter()
+                .take(usize::from(self.checks))
+                .filter(|c| !c.packed)
+                .all(|c| (c.run)(buf, at(c.from), at(c.to), c.mode))
     }
 }
 

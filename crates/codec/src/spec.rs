@@ -492,6 +492,14 @@ impl Spec {
         &self.plan_table().shapes
     }
 
+    /// A copy that has not learnt any shape yet.
+    #[cfg(test)]
+    pub(crate) fn unlearnt(&self) -> Spec {
+        let mut spec = self.clone();
+        spec.plans = Plans::default();
+        spec
+    }
+
     fn plan_table(&self) -> &PlanTable {
         self.plans.0.get_or_init(|| {
             let mut plans = [FieldPlan::ABSENT; FieldNo::MAX as usize];
