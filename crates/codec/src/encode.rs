@@ -447,20 +447,32 @@ fn put_field(buf: &mut [u8], pos: usize, plan: FieldPlan, v: &[u8]) -> Option<us
     }
 }
 
-/// A fixed ASCII or raw value of `LO` to `HI` bytes: the value's length
-/// is the field's, and the copy is made of the moves for that size class.
+/// A fixed ASCII or raw value of `N` to `2 * N` bytes (1 to 3 for `N`
+/// of 1): the value's length is the field's, and the copy is two moves of
+/// `N` bytes, the first and the last (three of one byte for `N` of 1).
 #[inline(always)]
-fn put_fixed<const LO: usize, const HI: usize>(
+fn put_fixed<const N: usize>(
     buf: &mut [u8],
     pos: usize,
     plan: FieldPlan,
     v: &[u8],
 ) -> Option<usize> {
     let n = v.len();
-    if n != usize::from(plan.len) || n < LO || n > HI {
+    if n != usize::from(plan.len) {
         return None;
     }
-    copy_short(buf.get_mut(pos..pos + n)?, v);
+    let dst = buf.get_mut(pos..pos + n)?;
+    let mut part = |at: usize| -> Option<()> {
+        let s: &[u8; N] = v.get(at..at + N)?.try_into().ok()?;
+        let d: &mut [u8; N] = dst.get_mut(at..at + N)?.try_into().ok()?;
+        *d = *s;
+        Some(())
+    };
+    part(0)?;
+    if N == 1 {
+        part(n / 2)?;
+    }
+    part(n.checked_sub(N)?)?;
     Some(pos + n)
 }
 
@@ -512,13 +524,13 @@ fn encode_shaped(spec: &Spec, shape: &Shape, msg: &Message, out: &mut BytesMut) 
     // it ends (its step: a variable field, or one written by `put_field`).
     let mut base = [0usize; SEGS + 1];
     let mut pos = 0;
-    for ((_, v), (seg, &plan, how)) in msg.fields.iter().zip(shape.fields()) {
+    for ((_, v), &(seg, how, plan)) in msg.fields.iter().zip(shape.fields()) {
         let end = match how {
-            put::COPY_3 => put_fixed::<1, 3>(buf, pos, plan, v),
-            put::COPY_7 => put_fixed::<4, 7>(buf, pos, plan, v),
-            put::COPY_15 => put_fixed::<8, 15>(buf, pos, plan, v),
-            put::COPY_32 => put_fixed::<16, 32>(buf, pos, plan, v),
-            put::COPY_64 => put_fixed::<33, 64>(buf, pos, plan, v),
+            put::COPY_3 => put_fixed::<1>(buf, pos, plan, v),
+            put::COPY_7 => put_fixed::<4>(buf, pos, plan, v),
+            put::COPY_15 => put_fixed::<8>(buf, pos, plan, v),
+            put::COPY_32 => put_fixed::<16>(buf, pos, plan, v),
+            put::COPY_64 => put_fixed::<32>(buf, pos, plan, v),
             put::VAR => put_var(buf, pos, plan, v),
             _ => put_field(buf, pos, plan, v),
         };

@@ -134,11 +134,9 @@ pub(crate) struct Shape {
     /// steps take (their prefix, and their longest value at the plan's
     /// size).
     fixed: usize,
-    /// Each field's segment.
-    seg: [u8; RANKS],
-    /// Each field's plan, and how the encoder writes it ([`put`]).
-    plan: [FieldPlan; RANKS],
-    put: [u8; RANKS],
+    /// For the encoder: each field's segment, how it writes the field
+    /// ([`put`]), and the field's plan.
+    put: [(u8, u8, FieldPlan); RANKS],
     /// Where each field's data starts in its segment (for a step read by
     /// [`read_rare`], where the field starts: that gives its data start).
     start: [u16; RANKS],
@@ -162,9 +160,7 @@ impl Shape {
             checks: 0,
             tail: 0,
             fixed: 0,
-            seg: [0; RANKS],
-            plan: [FieldPlan::ABSENT; RANKS],
-            put: [put::OTHER; RANKS],
+            put: [(0, put::OTHER, FieldPlan::ABSENT); RANKS],
             start: [0; RANKS],
             lanes: [[0; RANKS]; SEGS],
             step: [Step {
@@ -207,9 +203,7 @@ impl Shape {
                     *lanes.get_mut(r)? = u16::MAX;
                 }
                 *self.start.get_mut(r)? = off;
-                *self.seg.get_mut(r)? = seg;
-                *self.plan.get_mut(r)? = plan;
-                *self.put.get_mut(r)? = put::of(plan);
+                *self.put.get_mut(r)? = (seg, put::of(plan), plan);
                 if plan.mode == mode::FIXED || plan.mode == mode::SIGNED || kind == mode::BCD_FIXED
                 {
                     self.fixed += usize::from(plan.prefix) + (usize::from(plan.vmax) << plan.shift);
@@ -386,14 +380,10 @@ impl Shape {
         usize::from(self.ranks)
     }
 
-    /// For the encoder: each field's segment, plan and way of writing.
-    pub(crate) fn fields(&self) -> impl Iterator<Item = (u8, &FieldPlan, u8)> + '_ {
-        self.seg
-            .iter()
-            .zip(&self.plan)
-            .zip(&self.put)
-            .take(self.ranks())
-            .map(|((&seg, plan), &put)| (seg, plan, put))
+    /// For the encoder: each field's segment, way of writing ([`put`]) and
+    /// plan.
+    pub(crate) fn fields(&self) -> &[(u8, u8, FieldPlan)] {
+        self.put.get(..self.ranks()).unwrap_or_default()
     }
 
     /// For the encoder: the ranks of the fields that end their segment.
