@@ -1,9 +1,10 @@
-//! Decode with every built-in spec; whenever a frame decodes, encoding the
-//! decoded message must give back the same bytes (round-trip oracle), and
-//! every accessor must work without panicking.
+//! Decode with every built-in spec; the decoder's walk over the fields and
+//! the layout of the frame's bitmap must agree; whenever a frame decodes,
+//! encoding the decoded message must give back the same bytes (round-trip
+//! oracle), and every accessor must work without panicking.
 #![no_main]
 
-use cardwire_codec::{decode, encode_to_vec, json, specs};
+use cardwire_codec::{arbitrary, decode, encode_to_vec, json, specs};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -11,6 +12,8 @@ fuzz_target!(|data: &[u8]| {
         let Some(spec) = specs::builtin(name) else {
             continue;
         };
+        // The walk over the fields and the layout of the bitmap agree.
+        assert!(arbitrary::shapes_agree(spec, data), "{name}: shaped decode");
         let Ok(msg) = decode(spec, data) else {
             continue;
         };

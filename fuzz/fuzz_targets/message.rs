@@ -10,7 +10,9 @@
 
 use std::sync::Arc;
 
-use cardwire_codec::arbitrary::{Result, Unstructured, arbitrary_message};
+use cardwire_codec::arbitrary::{
+    Result, Unstructured, arbitrary_message, shaped_encode_agrees, shapes_agree,
+};
 use cardwire_codec::frame::{FramePrefix, FrameStatus, split_frame};
 use cardwire_codec::spec::{
     Align, BitmapEncoding, DataEncoding, FieldKind, FieldSpec, HeaderSpec, Length, LengthUnit,
@@ -78,6 +80,33 @@ fn check(spec: &Spec, data: &[u8], u: &mut Unstructured<'_>) {
     let m = arbitrary_message(spec, u).expect("arbitrary_message does not fail");
     let wire = encode_to_vec(spec, &m)
         .unwrap_or_else(|e| panic!("{name}: a generated message does not encode: {e}\n{m:?}"));
+    // The fast paths agree with the layout learnt for the bitmap, on the
+    // message, on its encoding, and on the message with one character of
+    // one value replaced.
+    assert!(
+        shaped_encode_agrees(spec, &m),
+        "{name}: shaped encode\n{m:?}"
+    );
+    assert!(
+        shapes_agree(spec, &wire),
+        "{name}: shaped decode {}",
+        hex(&wire)
+    );
+    if let (Ok(pick), Ok(at), Ok(byte)) = (u.arbitrary::<u8>(), u.arbitrary::<u8>(), u.arbitrary())
+    {
+        let fields: Vec<_> = m.fields().map(|(n, v)| (n.get(), v.to_vec())).collect();
+        if let Some((n, mut v)) = fields.get(usize::from(pick) % fields.len().max(1)).cloned() {
+            let i = usize::from(at) % v.len().max(1);
+            if let Some(b) = v.get_mut(i) {
+                *b = byte;
+            }
+            let changed = m.clone().with(n, v);
+            assert!(
+                shaped_encode_agrees(spec, &changed),
+                "{name}: shaped encode\n{changed:?}"
+            );
+        }
+    }
     let msg = decode(spec, &wire).unwrap_or_else(|e| {
         panic!(
             "{name}: own output does not decode: {e}\nwire {}",

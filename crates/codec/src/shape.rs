@@ -266,7 +266,6 @@ impl Shape {
     }
 
     /// Whether the bitmap fits a shape.
-    #[cfg(test)]
     pub(crate) fn usable(&self) -> bool {
         self.usable
     }
