@@ -745,6 +745,7 @@ fn fill_fast(spec: &Spec, buf: &[u8], layout: &mut Layout) -> bool {
 /// fields and the shape of its bitmap (worked out afresh, not learnt),
 /// agree: both refuse it, or both accept it with the same field starts.
 /// For the tests and the fuzz targets.
+#[cfg(any(test, feature = "arbitrary"))]
 pub(crate) fn shape_agrees(spec: &Spec, buf: &[u8]) -> bool {
     let mut head = Layout::EMPTY;
     let Some(first) = read_head_fast(spec, buf, &mut head) else {
@@ -998,7 +999,8 @@ fn read_head_fast(spec: &Spec, buf: &[u8], layout: &mut Layout) -> Option<usize>
             pos = 52;
         }
     }
-    layout.mti = Mti::from_digits(mti).ok()?;
+    // Checked above: four ASCII digits.
+    layout.mti = Mti::from_checked_digits(mti);
     layout.mti_start = 0;
     layout.bitmap = Bitmap::from_words(words);
     layout.bitmaps = 1 + u8::from(pos > 20) + u8::from(pos > 36);

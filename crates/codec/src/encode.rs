@@ -555,6 +555,7 @@ fn encode_shaped(spec: &Spec, shape: &Shape, msg: &Message, out: &mut BytesMut) 
 /// [`encode_shaped`] (its bitmap's shape worked out afresh), agree: both
 /// refuse it, or both write the same bytes. For the tests and the fuzz
 /// targets.
+#[cfg(any(test, feature = "arbitrary"))]
 pub(crate) fn shaped_encode_agrees(spec: &Spec, msg: &Message) -> bool {
     let key = msg.present.words();
     let shape = Shape::build(spec.plans(), key);

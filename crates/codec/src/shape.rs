@@ -266,6 +266,7 @@ impl Shape {
     }
 
     /// Whether the bitmap fits a shape.
+    #[cfg(any(test, feature = "arbitrary"))]
     pub(crate) fn usable(&self) -> bool {
         self.usable
     }

@@ -77,12 +77,20 @@ impl Mti {
     ///
     /// # Errors
     /// [`MtiError`] when a byte is not an ASCII digit.
+    #[inline]
     pub fn from_digits(d: [u8; 4]) -> Result<Self, MtiError> {
         if d.iter().all(u8::is_ascii_digit) {
             Ok(Self(d))
         } else {
             Err(MtiError)
         }
+    }
+
+    /// An MTI from four bytes the caller has checked are ASCII digits
+    /// (the invariant every other method relies on).
+    #[inline(always)]
+    pub(crate) const fn from_checked_digits(d: [u8; 4]) -> Self {
+        Self(d)
     }
 
     /// The four ASCII digits.
