@@ -1032,15 +1032,7 @@ pub(crate) fn text_ok(kind: FieldKind, v: &[u8]) -> bool {
 pub(crate) fn check_run(c: u8, buf: &[u8], start: usize, end: usize) -> bool {
     match c {
         class::ANY => true,
-        class::HEX => all_lanes(buf, start, end, byte_class::hex),
-        2 => all_lanes(buf, start, end, byte_class::digit),
-        3 => all_lanes(buf, start, end, byte_class::alpha),
-        4 => all_lanes(buf, start, end, byte_class::alnum),
-        5 => all_lanes(buf, start, end, byte_class::alpha_special),
-        6 => all_lanes(buf, start, end, byte_class::digit_special),
-        7 => all_lanes(buf, start, end, byte_class::any_text),
-        8 => all_lanes(buf, start, end, byte_class::track),
-        _ => false,
+        _ => run_check(c).is_some_and(|check| check(buf, start, end, 0)),
     }
 }
 
@@ -1049,16 +1041,28 @@ pub(crate) type CheckFn = fn(&[u8], usize, usize, u8) -> bool;
 
 /// [`check_run`] for class `c`, as a function: `None` for raw bytes
 /// (nothing to check) and for unknown classes.
+#[inline]
 pub(crate) fn run_check(c: u8) -> Option<CheckFn> {
+    /// A class's check, not inlined: callers hold it as a function (one
+    /// call each), and the walk's loop stays small.
+    macro_rules! check {
+        ($good:path) => {{
+            #[inline(never)]
+            fn check(b: &[u8], s: usize, e: usize, _: u8) -> bool {
+                all_lanes(b, s, e, $good)
+            }
+            check
+        }};
+    }
     Some(match c {
-        class::HEX => |b, s, e, _| all_lanes(b, s, e, byte_class::hex),
-        class::DIGITS => |b, s, e, _| all_lanes(b, s, e, byte_class::digit),
-        3 => |b, s, e, _| all_lanes(b, s, e, byte_class::alpha),
-        4 => |b, s, e, _| all_lanes(b, s, e, byte_class::alnum),
-        5 => |b, s, e, _| all_lanes(b, s, e, byte_class::alpha_special),
-        6 => |b, s, e, _| all_lanes(b, s, e, byte_class::digit_special),
-        7 => |b, s, e, _| all_lanes(b, s, e, byte_class::any_text),
-        8 => |b, s, e, _| all_lanes(b, s, e, byte_class::track),
+        class::HEX => check!(byte_class::hex),
+        class::DIGITS => check!(byte_class::digit),
+        3 => check!(byte_class::alpha),
+        4 => check!(byte_class::alnum),
+        5 => check!(byte_class::alpha_special),
+        6 => check!(byte_class::digit_special),
+        7 => check!(byte_class::any_text),
+        8 => check!(byte_class::track),
         _ => return None,
     })
 }
@@ -1372,7 +1376,7 @@ mod byte_class {
 /// vector instructions (SSE2 on x86-64): a span of 16 bytes or more is
 /// read in blocks, the last one overlapping the one before; a shorter one
 /// is read with its neighbours in the frame, whose lanes are then masked.
-#[inline(never)]
+#[inline(always)]
 fn all_lanes(buf: &[u8], start: usize, end: usize, good: impl Fn(u8) -> bool + Copy) -> bool {
     let Some(data) = buf.get(start..end) else {
         return false;
