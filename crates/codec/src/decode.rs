@@ -1028,11 +1028,19 @@ pub(crate) fn text_ok(kind: FieldKind, v: &[u8]) -> bool {
 }
 
 /// Whether every byte of `buf[start..end]` belongs to class `c`.
-#[inline]
+#[inline(always)]
 pub(crate) fn check_run(c: u8, buf: &[u8], start: usize, end: usize) -> bool {
     match c {
         class::ANY => true,
-        _ => run_check(c).is_some_and(|check| check(buf, start, end, 0)),
+        class::HEX => lanes::hex(buf, start, end, 0),
+        class::DIGITS => lanes::digit(buf, start, end, 0),
+        3 => lanes::alpha(buf, start, end, 0),
+        4 => lanes::alnum(buf, start, end, 0),
+        5 => lanes::alpha_special(buf, start, end, 0),
+        6 => lanes::digit_special(buf, start, end, 0),
+        7 => lanes::any_text(buf, start, end, 0),
+        8 => lanes::track(buf, start, end, 0),
+        _ => false,
     }
 }
 
@@ -1043,28 +1051,36 @@ pub(crate) type CheckFn = fn(&[u8], usize, usize, u8) -> bool;
 /// (nothing to check) and for unknown classes.
 #[inline]
 pub(crate) fn run_check(c: u8) -> Option<CheckFn> {
-    /// A class's check, not inlined: callers hold it as a function (one
-    /// call each), and the walk's loop stays small.
-    macro_rules! check {
-        ($good:path) => {{
-            #[inline(never)]
-            fn check(b: &[u8], s: usize, e: usize, _: u8) -> bool {
-                all_lanes(b, s, e, $good)
-            }
-            check
-        }};
-    }
     Some(match c {
-        class::HEX => check!(byte_class::hex),
-        class::DIGITS => check!(byte_class::digit),
-        3 => check!(byte_class::alpha),
-        4 => check!(byte_class::alnum),
-        5 => check!(byte_class::alpha_special),
-        6 => check!(byte_class::digit_special),
-        7 => check!(byte_class::any_text),
-        8 => check!(byte_class::track),
+        class::HEX => lanes::hex,
+        class::DIGITS => lanes::digit,
+        3 => lanes::alpha,
+        4 => lanes::alnum,
+        5 => lanes::alpha_special,
+        6 => lanes::digit_special,
+        7 => lanes::any_text,
+        8 => lanes::track,
         _ => return None,
     })
+}
+
+/// Each class's check of `buf[start..end]` ([`all_lanes`] with its byte
+/// test), one function each, not inlined: the walk's loop stays small,
+/// and shapes hold them as functions (the last argument is a plan mode,
+/// unused here, so that they share [`CheckFn`]).
+mod lanes {
+    use super::{all_lanes, byte_class};
+
+    macro_rules! checks {
+        ($($name:ident),*) => {$(
+            #[inline(never)]
+            pub(crate) fn $name(buf: &[u8], start: usize, end: usize, _: u8) -> bool {
+                all_lanes(buf, start, end, byte_class::$name)
+            }
+        )*};
+    }
+
+    checks!(hex, digit, alpha, alnum, alpha_special, digit_special, any_text, track);
 }
 
 /// An `x+n` field at `buf[start..end]`: `C` or `D`, then digits.
