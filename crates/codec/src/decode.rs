@@ -1080,7 +1080,16 @@ mod lanes {
         )*};
     }
 
-    checks!(hex, digit, alpha, alnum, alpha_special, digit_special, any_text, track);
+    checks!(
+        hex,
+        digit,
+        alpha,
+        alnum,
+        alpha_special,
+        digit_special,
+        any_text,
+        track
+    );
 }
 
 /// An `x+n` field at `buf[start..end]`: `C` or `D`, then digits.
@@ -2132,6 +2141,23 @@ mod tests {
         out
     }
 
+    /// One to three random edits of `b`: a byte replaced by one of
+    /// `charset` or incremented, the frame cut, or a `0` inserted.
+    fn mutate(rng: &mut Lcg, charset: &[u8], b: &mut Vec<u8>) {
+        for _ in 0..1 + rng.next() % 3 {
+            if b.is_empty() {
+                break;
+            }
+            let i = rng.next() % b.len();
+            match rng.next() % 4 {
+                0 => b[i] = charset[rng.next() % charset.len()],
+                1 => b[i] = b[i].wrapping_add(1),
+                2 => b.truncate(i),
+                _ => b.insert(i, b'0'),
+            }
+        }
+    }
+
     /// A decoded message is moved on every decode (out of the `Result`):
     /// at 128 bytes or less the compiler moves it without a `memcpy` call.
     #[test]
@@ -2155,18 +2181,7 @@ mod tests {
             assert!(fill_fast(spec, &wire, &mut fast), "{}", spec.name);
             for round in 0..4000 {
                 let mut b = wire.clone();
-                for _ in 0..1 + rng.next() % 3 {
-                    let i = rng.next() % b.len();
-                    match rng.next() % 4 {
-                        0 => b[i] = charset[rng.next() % charset.len()],
-                        1 => b[i] = b[i].wrapping_add(1),
-                        2 => b.truncate(i),
-                        _ => b.insert(i, b'0'),
-                    }
-                    if b.is_empty() {
-                        break;
-                    }
-                }
+                mutate(&mut rng, charset, &mut b);
                 let mut fast = Layout::EMPTY;
                 let mut general = Layout::EMPTY;
                 let general_ok = fill_general(spec, &b, &mut general).is_ok();
@@ -2202,17 +2217,8 @@ mod tests {
                 if let Some(c) = round.checked_sub(1).filter(|&r| r < singles) {
                     b[c / charset.len()] = charset[c % charset.len()];
                 }
-                for _ in 0..usize::from(round > singles) * (1 + rng.next() % 3) {
-                    let i = rng.next() % b.len();
-                    match rng.next() % 4 {
-                        0 => b[i] = charset[rng.next() % charset.len()],
-                        1 => b[i] = b[i].wrapping_add(1),
-                        2 => b.truncate(i),
-                        _ => b.insert(i, b'0'),
-                    }
-                    if b.is_empty() {
-                        break;
-                    }
+                if round > singles {
+                    mutate(&mut rng, charset, &mut b);
                 }
                 assert!(
                     shape_agrees(spec, &b),

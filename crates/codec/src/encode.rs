@@ -511,14 +511,9 @@ fn encode_shaped(spec: &Spec, shape: &Shape, msg: &Message, out: &mut BytesMut) 
         };
         body += usize::from(plan.prefix) + (v.len().min(usize::from(plan.vmax)) << plan.shift);
     }
-    let Ok(bitmap) = finish_bitmap(spec, msg.present.words(), msg.min_bitmaps) else {
+    let Some(at) = head_and_space(spec, msg, body, out) else {
         return false;
     };
-    if write_head(spec, msg, bitmap, out).is_err() {
-        return false;
-    }
-    let at = out.len();
-    out.resize(at + body, 0);
     let buf = &mut out[at..];
     // Where each segment starts: where the last field of the one before
     // it ends (its step: a variable field, or one written by `put_field`).
@@ -549,6 +544,18 @@ fn encode_shaped(spec: &Spec, shape: &Shape, msg: &Message, out: &mut BytesMut) 
     }
     out.truncate(at + pos);
     true
+}
+
+/// For both fast paths: the header, MTI and bitmaps of `msg`, then `body`
+/// zeroed bytes for its fields; where they start. `None` when the bitmaps
+/// or the header break a rule (the general path then says which).
+#[inline]
+fn head_and_space(spec: &Spec, msg: &Message, body: usize, out: &mut BytesMut) -> Option<usize> {
+    let bitmap = finish_bitmap(spec, msg.present.words(), msg.min_bitmaps).ok()?;
+    write_head(spec, msg, bitmap, out).ok()?;
+    let at = out.len();
+    out.resize(at + body, 0);
+    Some(at)
 }
 
 /// Whether the two fast paths with a message, [`encode_fast`] and
@@ -599,15 +606,9 @@ fn encode_fast(spec: &Spec, msg: &Message, out: &mut BytesMut) -> bool {
             body += usize::from(plan.prefix) + (len << plan.shift);
         }
     }
-    let words = msg.present.words();
-    let Ok(bitmap) = finish_bitmap(spec, words, msg.min_bitmaps) else {
+    let Some(at) = head_and_space(spec, msg, body, out) else {
         return false;
     };
-    if write_head(spec, msg, bitmap, out).is_err() {
-        return false;
-    }
-    let at = out.len();
-    out.resize(at + body, 0);
     let buf = &mut out[at..];
     // The bytes from `run` to `pos` all belong to `class`, unchecked yet.
     let (mut pos, mut run, mut class) = (0usize, 0usize, class::ANY);
@@ -718,21 +719,22 @@ fn put_bcd_field(
 /// `track` data, a separator, written as `D`).
 #[inline]
 fn pack_bcd(dst: &mut [u8], v: &[u8], lead: bool, pad: u8, track: bool) -> bool {
-    let mut bad = false;
-    let mut nibble = |c: u8| {
+    // A digit's value (a separator's `D`), `None` for anything else.
+    let value = |c: u8| {
         let d = c.wrapping_sub(b'0');
         if d < 10 {
-            d
+            Some(d)
         } else if track && (c == b'=' || c == b'D') {
-            0xD
+            Some(0xD)
         } else {
-            bad = true;
-            0
+            None
         }
     };
+    let mut bad = false;
     let (dst, v) = match (lead, dst.split_first_mut(), v.split_first()) {
         (true, Some((b, dst)), Some((&c, v))) => {
-            *b = pad << 4 | nibble(c);
+            bad |= value(c).is_none();
+            *b = pad << 4 | value(c).unwrap_or(0);
             (dst, v)
         }
         _ => (dst, v),
@@ -754,15 +756,10 @@ fn pack_bcd(dst: &mut [u8], v: &[u8], lead: bool, pad: u8, track: bool) -> bool 
         return false;
     };
     let mut nibble = |c: u8| {
-        let d = c.wrapping_sub(b'0');
-        if d < 10 {
-            d
-        } else if track && (c == b'=' || c == b'D') {
-            0xD
-        } else {
+        value(c).unwrap_or_else(|| {
             bad = true;
             0
-        }
+        })
     };
     let pairs = v.chunks_exact(2);
     let last = pairs.remainder().first().copied();
