@@ -549,7 +549,7 @@ fn encode_shaped(spec: &Spec, shape: &Shape, msg: &Message, out: &mut BytesMut) 
 /// For both fast paths: the header, MTI and bitmaps of `msg`, then `body`
 /// zeroed bytes for its fields; where they start. `None` when the bitmaps
 /// or the header break a rule (the general path then says which).
-#[inline]
+#[inline(always)]
 fn head_and_space(spec: &Spec, msg: &Message, body: usize, out: &mut BytesMut) -> Option<usize> {
     let bitmap = finish_bitmap(spec, msg.present.words(), msg.min_bitmaps).ok()?;
     write_head(spec, msg, bitmap, out).ok()?;
