@@ -2256,6 +2256,41 @@ mod tests {
         }
     }
 
+    /// `tertiary_bitmap` is a public field: changed after the spec has
+    /// encoded and decoded (and learnt plans and shapes), the fast paths
+    /// follow it as a spec that had it from the start does.
+    #[test]
+    fn changing_tertiary_bitmap_after_use_is_seen_by_the_fast_paths() {
+        let m = Message::new("0200".parse().unwrap_or_else(|_| unreachable!()))
+            .with(2, "4761739001010119")
+            .with(65, vec![1u8])
+            .with(70, "301");
+        let mut used = specs::iso87ascii().unlearnt();
+        let wire = encode_to_vec(&used, &m).unwrap_or_else(|e| panic!("{e}"));
+        for _ in 0..2 {
+            assert!(decode(&used, &wire).is_ok_and(|d| d.to_message() == m));
+            assert!(encode_to_vec(&used, &m).is_ok_and(|w| w == wire));
+        }
+        used.tertiary_bitmap = true;
+        let mut fresh = specs::iso87ascii().unlearnt();
+        fresh.tertiary_bitmap = true;
+        for _ in 0..2 {
+            let d = |spec: &Spec| {
+                decode(spec, &wire)
+                    .map(|d| d.to_message())
+                    .map_err(|e| e.to_string())
+            };
+            assert_eq!(d(&used), d(&fresh));
+            assert!(d(&used).is_err());
+            let e = encode_to_vec(&used, &m);
+            assert_eq!(e, encode_to_vec(&fresh, &m));
+            assert!(
+                e.is_err(),
+                "field 65 is the tertiary bitmap's indicator now"
+            );
+        }
+    }
+
     /// Frames over 64 KiB are decoded too; their fields are found by
     /// walking the frame.
     #[test]

@@ -396,14 +396,18 @@ pub struct Spec {
     /// Rules that name a message's transaction type.
     pub transactions: Vec<TxnRule>,
     /// How the decoder reads each field, worked out from `fields` on the
-    /// first decode and forgotten when a field changes.
+    /// first decode (for the `tertiary_bitmap` then in force) and
+    /// forgotten when a field changes.
     plans: Plans,
 }
 
 /// A spec's decode plans ([`crate::decode::FieldPlan`]), one per field
-/// number. Derived data: it takes no part in equality and prints as `..`.
+/// number, worked out for each value of `tertiary_bitmap` the spec is used
+/// with (a public field, which can change without the spec knowing: field
+/// 65 is data or the tertiary bitmap's indicator). Derived data: it takes
+/// no part in equality and prints as `..`.
 #[derive(Clone, Default)]
-struct Plans(OnceLock<PlanTable>);
+struct Plans([OnceLock<PlanTable>; 2]);
 
 /// The plans, and whether every defined data field has one the encoder's
 /// fast path can write.
@@ -501,7 +505,8 @@ impl Spec {
     }
 
     fn plan_table(&self) -> &PlanTable {
-        self.plans.0.get_or_init(|| {
+        let plans = &self.plans.0[usize::from(self.tertiary_bitmap)];
+        plans.get_or_init(|| {
             let mut plans = [FieldPlan::ABSENT; FieldNo::MAX as usize];
             let mut complete = true;
             let max = usize::from(self.max_field());
