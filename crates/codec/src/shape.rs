@@ -17,8 +17,10 @@
 //! filled once and never changed (a [`OnceLock`] each: reading one is a
 //! plain load, and threads decoding with the same spec share them). A
 //! shape is learnt from the first frame of its bitmap that the walk
-//! accepts, so a broken frame never costs an allocation; a bitmap whose
-//! slot another bitmap holds is decoded by the walk, as before.
+//! accepts, or the first message of it that the encoder writes, so broken
+//! input never costs an allocation; a bitmap whose slot another bitmap
+//! holds is decoded by the walk, as before. The encoder writes a message
+//! of a known shape with it too (`encode::encode_shaped`).
 
 use std::sync::OnceLock;
 
