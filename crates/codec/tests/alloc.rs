@@ -103,3 +103,59 @@ fn decode_errors_do_not_allocate() {
         "{kinds:?}"
     );
 }
+
+/// A spec learns the layout ("shape") of each bitmap it decodes, once, in
+/// at most 64 slots: frames of 200 different bitmaps cost at most 64
+/// allocations the first time, and nothing after.
+#[test]
+fn new_bitmaps_allocate_at_most_one_shape_each_and_64_in_all() {
+    use cardwire_codec::{Message, encode_to_vec};
+    // Frames built with the built-in spec; decoded with a copy that has
+    // seen none of them.
+    let optional: [(u8, &str); 8] = [
+        (3, "000000"),
+        (7, "1121120000"),
+        (11, "000123"),
+        (12, "101530"),
+        (22, "051"),
+        (37, "308010000123"),
+        (41, "TERM0001"),
+        (49, "156"),
+    ];
+    let frames: Vec<Vec<u8>> = (0u32..200)
+        .map(|mask| {
+            let mut m = Message::new("0200".parse().unwrap_or_else(|_| unreachable!()));
+            m.set(2, "4761739001010119").set(4, "000000012500");
+            for (i, (n, v)) in optional.iter().enumerate() {
+                if mask >> i & 1 == 1 {
+                    m.set(*n, *v);
+                }
+            }
+            if mask >= 128 {
+                m.set(70, "301");
+            }
+            encode_to_vec(specs::iso87ascii(), &m).unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    // A copy keeps what its original has learnt; setting a field again
+    // makes it forget.
+    let mut spec = specs::iso87ascii().clone();
+    let pan = spec.field(common::no(2)).cloned();
+    spec.set_field(common::no(2), pan.unwrap_or_else(|| unreachable!()));
+    let first = measure(|| {
+        for f in &frames {
+            assert!(decode(&spec, black_box(f)).is_ok());
+        }
+    });
+    assert!(
+        (1..=64).contains(&first.count_total),
+        "{} allocations for 200 new bitmaps",
+        first.count_total
+    );
+    let again = measure(|| {
+        for f in &frames {
+            assert!(decode(&spec, black_box(f)).is_ok());
+        }
+    });
+    assert_eq!(again.count_total, 0, "{again:?}");
+}
