@@ -341,14 +341,7 @@ fn write_head(
     write_header(spec, msg, out)?;
     write_mti(spec, msg.mti, out);
     let words = bitmap.words();
-    let count = if words[0] >> 63 == 0 {
-        1
-    } else if spec.tertiary_bitmap && words[1] >> 63 == 1 {
-        3
-    } else {
-        2
-    };
-    for w in &words[..count] {
+    for w in words.iter().take(bitmaps(spec, bitmap)) {
         match spec.bitmap {
             BitmapEncoding::Binary => out.put_u64(*w),
             BitmapEncoding::Hex => {
@@ -359,6 +352,19 @@ fn write_head(
         }
     }
     Ok(())
+}
+
+/// How many bitmaps `bitmap` (indicators set) takes on the wire.
+#[inline]
+fn bitmaps(spec: &Spec, bitmap: Bitmap) -> usize {
+    let words = bitmap.words();
+    if words[0] >> 63 == 0 {
+        1
+    } else if spec.tertiary_bitmap && words[1] >> 63 == 1 {
+        3
+    } else {
+        2
+    }
 }
 
 const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
@@ -497,16 +503,12 @@ fn put_var(buf: &mut [u8], pos: usize, plan: FieldPlan, v: &[u8]) -> Option<usiz
 /// here", as for [`encode_fast`], which accepts the same messages and
 /// writes the same bytes (tested below).
 fn encode_shaped(spec: &Spec, shape: &Shape, msg: &Message, out: &mut BytesMut) -> bool {
-    let plans = spec.plans();
     if msg.fields.len() != shape.ranks() {
         return false;
     }
     let mut body = shape.fixed_body();
-    for r in shape.step_ranks() {
-        let Some((no, v)) = msg.fields.get(r) else {
-            return false;
-        };
-        let Some(plan) = plans.get(no.index()) else {
+    for (r, plan) in shape.steps() {
+        let Some((_, v)) = msg.fields.get(r) else {
             return false;
         };
         body += usize::from(plan.prefix) + (v.len().min(usize::from(plan.vmax)) << plan.shift);
@@ -552,10 +554,87 @@ fn encode_shaped(spec: &Spec, shape: &Shape, msg: &Message, out: &mut BytesMut) 
 #[inline(always)]
 fn head_and_space(spec: &Spec, msg: &Message, body: usize, out: &mut BytesMut) -> Option<usize> {
     let bitmap = finish_bitmap(spec, msg.present.words(), msg.min_bitmaps).ok()?;
-    write_head(spec, msg, bitmap, out).ok()?;
-    let at = out.len();
-    out.resize(at + body, 0);
-    Some(at)
+    if spec.header_len() == 0
+        && msg.tpdu.is_none()
+        && msg.header.is_none()
+        && spec.mti == MtiEncoding::Ascii
+        && spec.bitmap == BitmapEncoding::Hex
+    {
+        // The ASCII dialects, the most common, on their own: 140
+        // instructions fewer than below for the ASCII 0200.
+        let head = 4 + 16 * bitmaps(spec, bitmap);
+        let mark = out.len();
+        out.resize(mark + head + body, 0);
+        let (mti, maps) = out.get_mut(mark..mark + head)?.split_at_mut_checked(4)?;
+        mti.copy_from_slice(&msg.mti.digits());
+        for (w, text) in bitmap.words().iter().zip(maps.chunks_exact_mut(16)) {
+            hex_upper(text, &w.to_be_bytes());
+        }
+        return Some(mark + head);
+    }
+    // The TPDU and header the spec has, and nothing else (`write_header`
+    // names what is wrong).
+    let tpdu: &[u8] = match (&msg.tpdu, spec.header.tpdu) {
+        (Some(t), true) if t.len() == 5 => t,
+        (None, false) => &[],
+        _ => return None,
+    };
+    let header: &[u8] = match (&msg.header, spec.header.length) {
+        (Some(h), n) if h.len() == n && n > 0 => h,
+        (None, 0) => &[],
+        _ => return None,
+    };
+    // One resize for the head and the fields' space; the head is written
+    // into it as `write_head` would append it, each bitmap encoding with
+    // its own constant size (a hex bitmap written through a length known
+    // only at run time took the ASCII 0200's encode from 79 ns to 97 ns).
+    let count = bitmaps(spec, bitmap);
+    let lead = tpdu.len() + header.len();
+    let mti = if spec.mti == MtiEncoding::Bcd { 2 } else { 4 };
+    let map = if spec.bitmap == BitmapEncoding::Hex {
+        16
+    } else {
+        8
+    };
+    let head = lead + mti + map * count;
+    let mark = out.len();
+    out.resize(mark + head + body, 0);
+    let dst = out.get_mut(mark..mark + head)?;
+    let (prefix, dst) = dst.split_at_mut_checked(lead)?;
+    let (t, h) = prefix.split_at_mut_checked(tpdu.len())?;
+    t.copy_from_slice(tpdu);
+    h.copy_from_slice(header);
+    let (m, maps) = dst.split_at_mut_checked(mti)?;
+    let d = msg.mti.digits();
+    match spec.mti {
+        MtiEncoding::Ascii => m.copy_from_slice(&d),
+        MtiEncoding::Ebcdic => {
+            for (m, &c) in m.iter_mut().zip(&d) {
+                *m = charset::ascii_to_ebcdic(c);
+            }
+        }
+        MtiEncoding::Bcd => {
+            for (m, p) in m.iter_mut().zip(d.chunks_exact(2)) {
+                *m = (p[0] - b'0') << 4 | (p[1] - b'0');
+            }
+        }
+    }
+    let words = bitmap.words();
+    match spec.bitmap {
+        BitmapEncoding::Hex => {
+            for (w, text) in words.iter().zip(maps.chunks_exact_mut(16)) {
+                if let Ok(text) = <&mut [u8; 16]>::try_from(text) {
+                    hex_upper(text, &w.to_be_bytes());
+                }
+            }
+        }
+        BitmapEncoding::Binary => {
+            for (w, b) in words.iter().zip(maps.chunks_exact_mut(8)) {
+                b.copy_from_slice(&w.to_be_bytes());
+            }
+        }
+    }
+    Some(mark + head)
 }
 
 /// Whether the two fast paths with a message, [`encode_fast`] and

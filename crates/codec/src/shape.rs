@@ -388,12 +388,13 @@ impl Shape {
         self.put.get(..self.ranks()).unwrap_or_default()
     }
 
-    /// For the encoder: the ranks of the fields that end their segment.
-    pub(crate) fn step_ranks(&self) -> impl Iterator<Item = usize> + '_ {
+    /// For the encoder: the ranks and plans of the fields that end their
+    /// segment.
+    pub(crate) fn steps(&self) -> impl Iterator<Item = (usize, &FieldPlan)> + '_ {
         self.step
             .iter()
             .take(usize::from(self.steps))
-            .map(|s| usize::from(s.rank))
+            .map(|s| (usize::from(s.rank), &s.plan))
     }
 
     /// For the encoder: at most how many bytes the other fields take.
