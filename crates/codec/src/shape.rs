@@ -122,8 +122,8 @@ pub(crate) struct Shape {
     key: [u64; 3],
     /// Whether the bitmap fits a shape: at most [`RANKS`] fields, fewer
     /// than [`SEGS`] variable ones, less than 64 KiB of fixed fields in a
-    /// row. Bitmaps that do not keep their slot, so that they are not
-    /// worked out again.
+    /// row. A bitmap that does not fit keeps its slot all the same, so
+    /// that it is not worked out again.
     usable: bool,
     /// Whether a step is read by [`read_rare`].
     rare: bool,
