@@ -1266,12 +1266,19 @@ mod tests {
         let mut rng = Lcg(11);
         let charset = b"0123456789=DACZ az~^\x00\x7f\x80\xffF";
         let mut fast_taken = 0usize;
-        for spec in [
+        let specs = [
             specs::iso87ascii(),
             specs::iso93ascii(),
             specs::iso87binary(),
             specs::cups(),
-        ] {
+        ];
+        // Each spec twice: the second time with long values added, which
+        // the fast path appends rather than writes into zeroed space.
+        for (spec, long) in specs
+            .iter()
+            .map(|s| (s, false))
+            .chain(specs.iter().map(|s| (s, true)))
+        {
             let mut base = if spec.name == "cups" {
                 cups_sample()
             } else {
@@ -1296,6 +1303,15 @@ mod tests {
             if matches!(spec.name.as_str(), "iso87ascii" | "iso87binary" | "cups") {
                 assert!(took, "{} takes the general path", spec.name);
                 assert!(r.is_ok(), "{}: {r:?}", spec.name);
+            }
+            if long {
+                for n in 60..=63 {
+                    base.set(n, vec![b'A' + n % 26; 600]);
+                }
+                let (r, took) = encode_both(spec, &base);
+                if spec.name == "iso87ascii" {
+                    assert!(r.is_ok_and(|w| w.len() > LOOSE) && took);
+                }
             }
             // Each field's first, middle and last character replaced by
             // each of `charset`.
