@@ -870,10 +870,7 @@ pub(crate) fn read_rare(
         }
         mode::SIGNED => {
             let end = pos + usize::from(plan.len);
-            (end <= buf.len()
-                && matches!(buf.get(pos), Some(b'C' | b'D'))
-                && check_run(class::DIGITS, buf, pos + 1, end))
-            .then_some((pos, end))
+            (end <= buf.len() && signed_ok(buf, pos, end, 0)).then_some((pos, end))
         }
         mode::BCD_FIXED => {
             let end = pos + usize::from(plan.len);
