@@ -1027,18 +1027,7 @@ pub(crate) fn text_ok(kind: FieldKind, v: &[u8]) -> bool {
 /// Whether every byte of `buf[start..end]` belongs to class `c`.
 #[inline(always)]
 pub(crate) fn check_run(c: u8, buf: &[u8], start: usize, end: usize) -> bool {
-    match c {
-        class::ANY => true,
-        class::HEX => lanes::hex(buf, start, end, 0),
-        class::DIGITS => lanes::digit(buf, start, end, 0),
-        3 => lanes::alpha(buf, start, end, 0),
-        4 => lanes::alnum(buf, start, end, 0),
-        5 => lanes::alpha_special(buf, start, end, 0),
-        6 => lanes::digit_special(buf, start, end, 0),
-        7 => lanes::any_text(buf, start, end, 0),
-        8 => lanes::track(buf, start, end, 0),
-        _ => false,
-    }
+    c == class::ANY || run_check(c).is_some_and(|check| check(buf, start, end, 0))
 }
 
 /// A check of `buf[start..end]`, with a plan mode for those that need one.
