@@ -592,8 +592,9 @@ fn put_var(buf: &mut [u8], pos: usize, plan: FieldPlan, v: &[u8]) -> Option<usiz
 /// The fast path for a message whose bitmap has a [`Shape`]: it sizes the
 /// message from the values of its variable fields only, writes every
 /// field, then checks what it wrote the way the decoder checks a frame of
-/// that shape (runs of one class, 16 bytes at a time; `x+n` signs; the
-/// variable hex and BCD fields read back). `false` means "not written
+/// that shape (runs of one class, 16 bytes at a time; `x+n` signs; text
+/// after a BCD prefix), but for what it writes valid by construction (hex
+/// text, BCD digits checked as they are packed). `false` means "not written
 /// here", as for [`encode_fast`], which accepts the same messages and
 /// writes the same bytes (tested below).
 fn encode_shaped(spec: &Spec, shape: &Shape, msg: &Message, out: &mut BytesMut) -> bool {
