@@ -1078,6 +1078,100 @@ mod lanes {
     );
 }
 
+/// Copies `src` into `dst` (same lengths) and says whether every byte of
+/// it belongs to class `c`, in one pass: each 16-byte block is checked as
+/// it is moved. For long values, which the encoder would otherwise copy,
+/// then read again to check. `false` (with `dst` partly written) when a
+/// byte is not of the class, the class is unknown, or the lengths differ.
+pub(crate) fn copy_run(c: u8, dst: &mut [u8], src: &[u8]) -> bool {
+    match c {
+        class::ANY if dst.len() == src.len() => {
+            dst.copy_from_slice(src);
+            true
+        }
+        class::HEX => copies::hex(dst, src),
+        class::DIGITS => copies::digit(dst, src),
+        3 => copies::alpha(dst, src),
+        4 => copies::alnum(dst, src),
+        5 => copies::alpha_special(dst, src),
+        6 => copies::digit_special(dst, src),
+        7 => copies::any_text(dst, src),
+        8 => copies::track(dst, src),
+        _ => false,
+    }
+}
+
+/// Each class's [`copy_run`], one function each, not inlined.
+mod copies {
+    use super::{LANES, byte_class, copy_lanes};
+
+    macro_rules! copies {
+        ($($name:ident),*) => {$(
+            #[inline(never)]
+            pub(super) fn $name(dst: &mut [u8], src: &[u8]) -> bool {
+                copy_lanes(dst, src, byte_class::$name)
+            }
+        )*};
+    }
+
+    copies!(
+        hex,
+        digit,
+        alpha,
+        alnum,
+        alpha_special,
+        digit_special,
+        any_text,
+        track
+    );
+
+    const _: () = assert!(LANES == 16);
+}
+
+/// [`copy_run`] with the byte test `good`: blocks of 16 bytes, each
+/// checked then stored, the last one overlapping the one before; values
+/// shorter than a block byte by byte.
+#[inline(always)]
+fn copy_lanes(dst: &mut [u8], src: &[u8], good: impl Fn(u8) -> bool + Copy) -> bool {
+    let n = src.len();
+    if dst.len() != n {
+        return false;
+    }
+    if n < LANES {
+        dst.copy_from_slice(src);
+        return src.iter().all(|&b| good(b));
+    }
+    let tail = n - LANES;
+    for (d, s) in dst
+        .chunks_exact_mut(2 * LANES)
+        .zip(src.chunks_exact(2 * LANES))
+    {
+        let (lo, hi) = s.split_at(LANES);
+        if any_bad(lo, &ALL_LANES, good) | any_bad(hi, &ALL_LANES, good) {
+            return false;
+        }
+        d.copy_from_slice(s);
+    }
+    let at = n & !(2 * LANES - 1);
+    if at + LANES <= n {
+        let (Some(d), Some(s)) = (dst.get_mut(at..at + LANES), src.get(at..at + LANES)) else {
+            return false;
+        };
+        if any_bad(s, &ALL_LANES, good) {
+            return false;
+        }
+        d.copy_from_slice(s);
+    }
+    let (Some(d), Some(s)) = (dst.get_mut(tail..), src.get(tail..)) else {
+        return false;
+    };
+    if any_bad(s, &ALL_LANES, good) {
+        return false;
+    }
+    d.copy_from_slice(s);
+    true
+}
+
 /// An `x+n` field at `buf[start..end]`: `C` or `D`, then digits.
 pub(crate) fn signed_ok(buf: &[u8], start: usize, end: usize, _: u8) -> bool {
     matches!(buf.get(start), Some(b'C' | b'D')) && check_run(class::DIGITS, buf, start + 1, end)
@@ -1582,6 +1676,50 @@ mod lane_tests {
                 );
             }
         }
+    }
+
+    /// The encoder's copy of a long value checks it as the decoder would:
+    /// for every class, every length up to 100 (each way of splitting a
+    /// value into blocks) and every byte value at every position, it
+    /// accepts exactly what `check_run` accepts, and what it accepts it
+    /// copies unchanged.
+    #[test]
+    fn copying_a_value_checks_every_byte_as_the_decoder_does() {
+        use super::copy_run;
+        for c in 1..=8u8 {
+            // A byte of the class to fill with.
+            let Some(fill) = (0..=255u8).find(|&b| check_run(c, &[b], 0, 1)) else {
+                panic!("class {c} accepts nothing");
+            };
+            for len in 0..=100usize {
+                let clean = vec![fill; len];
+                let mut dst = vec![0u8; len];
+                assert!(copy_run(c, &mut dst, &clean), "class {c} len {len}");
+                assert_eq!(dst, clean);
+                for at in 0..len {
+                    for b in (0..=255u8).step_by(if len > 40 { 17 } else { 1 }) {
+                        let mut v = clean.clone();
+                        v[at] = b;
+                        let want = check_run(c, &v, 0, len);
+                        let mut dst = vec![0u8; len];
+                        assert_eq!(
+                            copy_run(c, &mut dst, &v),
+                            want,
+                            "class {c} len {len} byte {b:#04x} at {at}"
+                        );
+                        if want {
+                            assert_eq!(dst, v);
+                        }
+                    }
+                }
+            }
+        }
+        // Raw bytes: anything, copied; lengths that differ, refused.
+        let mut dst = [0u8; 3];
+        assert!(copy_run(class::ANY, &mut dst, &[0, 0x7f, 0xff]));
+        assert_eq!(dst, [0, 0x7f, 0xff]);
+        assert!(!copy_run(class::DIGITS, &mut dst, b"1234"));
+        assert!(!copy_run(class::ANY, &mut dst, b"1234"));
     }
 
     #[test]

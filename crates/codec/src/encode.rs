@@ -9,7 +9,9 @@ use core::fmt;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::charset;
-use crate::decode::{FieldPlan, JOINS, bcd_first_nibble, check_run, class, data_bits, mode};
+use crate::decode::{
+    FieldPlan, JOINS, bcd_first_nibble, check_run, class, copy_run, data_bits, mode,
+};
 use crate::shape::{SEGS, Shape, put};
 use crate::spec::{
     BitmapEncoding, DataEncoding, FieldKind, FieldSpec, Length, LengthUnit, MtiEncoding, Pad,
@@ -736,6 +738,31 @@ fn encode_fast(spec: &Spec, msg: &Message, out: &mut BytesMut) -> bool {
             return false;
         };
         let start = pos + usize::from(plan.prefix);
+        if v.len() > LONG && plan.shift == 0 && plan.mode <= 4 {
+            // A long ASCII or raw value (fixed, or after an ASCII prefix)
+            // is checked as it is copied, in one pass instead of a copy
+            // and a second read: the run before it ends here, and its
+            // prefix is digits as written.
+            if v.len() < usize::from(plan.vmin)
+                || v.len() > usize::from(plan.vmax)
+                || !check_run(class, buf, run, pos)
+            {
+                return false;
+            }
+            let end = start + v.len();
+            let Some((prefix, data)) = buf
+                .get_mut(pos..end)
+                .and_then(|f| f.split_at_mut_checked(start - pos))
+            else {
+                return false;
+            };
+            put_digits(prefix, v.len());
+            if !copy_run(plan.class & !JOINS, data, v) {
+                return false;
+            }
+            (pos, run, class) = (end, end, class::ANY);
+            continue;
+        }
         let Some(end) = put_field(buf, pos, plan, v) else {
             return false;
         };
@@ -922,6 +949,10 @@ fn put_bcd_number(dst: &mut [u8], mut x: usize) {
         x /= 100;
     }
 }
+
+/// From how many bytes on [`encode_fast`] checks a value as it copies it
+/// (below, a copy is a few moves, and the check is on the run it joins).
+const LONG: usize = 64;
 
 /// Up to how many bytes of fields [`encode_fast`] sizes a message from
 /// its values' lengths alone.
