@@ -469,7 +469,7 @@ const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
 /// byte's two digits at a time from a table. Each byte is independent of
 /// the others, unlike a word-at-a-time conversion's chain of steps.
 #[inline]
-fn hex_upper(dst: &mut [u8], src: &[u8]) {
+pub(crate) fn hex_upper(dst: &mut [u8], src: &[u8]) {
     for (d, &b) in dst.chunks_exact_mut(2).zip(src) {
         d.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
     }
@@ -610,7 +610,7 @@ fn encode_shaped(spec: &Spec, shape: &Shape, msg: &Message, out: &mut BytesMut) 
         };
         body += usize::from(plan.prefix) + (v.len().min(usize::from(plan.vmax)) << plan.shift);
     }
-    let Some(at) = head_and_space(spec, msg, body, out) else {
+    let Some(at) = head_and_space(spec, msg, body, out, shape.bitmaps_text()) else {
         return false;
     };
     let buf = &mut out[at..];
@@ -646,11 +646,17 @@ fn encode_shaped(spec: &Spec, shape: &Shape, msg: &Message, out: &mut BytesMut) 
 }
 
 /// For both fast paths: the header, MTI and bitmaps of `msg`, then `body`
-/// zeroed bytes for its fields; where they start. `None` when the bitmaps
+/// zeroed bytes for its fields; where they start. `known` is the text of
+/// the bitmaps that `msg`'s fields need, when its shape has it. `None` when the bitmaps
 /// or the header break a rule (the general path then says which).
 #[inline(always)]
-fn head_and_space(spec: &Spec, msg: &Message, body: usize, out: &mut BytesMut) -> Option<usize> {
-    let bitmap = finish_bitmap(spec, msg.present.words(), msg.min_bitmaps).ok()?;
+fn head_and_space(
+    spec: &Spec,
+    msg: &Message,
+    body: usize,
+    out: &mut BytesMut,
+    known: Option<&[u8]>,
+) -> Option<usize> {
     if spec.header_len() == 0
         && msg.tpdu.is_none()
         && msg.header.is_none()
@@ -659,6 +665,18 @@ fn head_and_space(spec: &Spec, msg: &Message, body: usize, out: &mut BytesMut) -
     {
         // The ASCII dialects, the most common, on their own: 140
         // instructions fewer than below for the ASCII 0200.
+        if let Some(text) = known.filter(|t| 16 * usize::from(msg.min_bitmaps) <= t.len()) {
+            // The bitmaps' text as the shape keeps it: the message asks
+            // for no more bitmaps than its fields need.
+            let head = 4 + text.len();
+            let mark = out.len();
+            out.resize(mark + head + body, 0);
+            let (mti, maps) = out.get_mut(mark..mark + head)?.split_at_mut_checked(4)?;
+            mti.copy_from_slice(&msg.mti.digits());
+            maps.copy_from_slice(text);
+            return Some(mark + head);
+        }
+        let bitmap = finish_bitmap(spec, msg.present.words(), msg.min_bitmaps).ok()?;
         let head = 4 + 16 * bitmaps(spec, bitmap);
         let mark = out.len();
         out.resize(mark + head + body, 0);
@@ -671,6 +689,7 @@ fn head_and_space(spec: &Spec, msg: &Message, body: usize, out: &mut BytesMut) -
     }
     // One resize for the head and the fields' space, the head written
     // into it.
+    let bitmap = finish_bitmap(spec, msg.present.words(), msg.min_bitmaps).ok()?;
     let (tpdu, header) = head_parts(spec, msg).ok()?;
     let head = head_len(spec, tpdu, header, bitmap);
     let mark = out.len();
@@ -727,7 +746,7 @@ fn encode_fast(spec: &Spec, msg: &Message, out: &mut BytesMut) -> bool {
             body += usize::from(plan.prefix) + (len << plan.shift);
         }
     }
-    let Some(at) = head_and_space(spec, msg, body, out) else {
+    let Some(at) = head_and_space(spec, msg, body, out, None) else {
         return false;
     };
     let buf = &mut out[at..];

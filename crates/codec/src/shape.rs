@@ -28,6 +28,7 @@ use crate::decode::{
     CheckFn, FieldPlan, JOINS, RANKS, ascii_len, bcd_fixed_at, check_run, class, mode, read_rare,
     run_check, signed_ok,
 };
+use crate::encode::hex_upper;
 use crate::spec::Spec;
 
 /// How many bitmaps' shapes a spec keeps.
@@ -139,6 +140,11 @@ pub(crate) struct Shape {
     /// For the encoder: each field's segment, how it writes the field
     /// ([`put`]), and the field's plan.
     put: [(u8, u8, FieldPlan); RANKS],
+    /// For the encoder: how many bitmaps the fields need (1 or 2; 0 for
+    /// three, whose head the encoder works out each time), and their hex
+    /// text with the indicator bit.
+    maps: u8,
+    maps_text: [u8; 32],
     /// Where each field's data starts in its segment (for a step read by
     /// [`read_rare`], where the field starts: that gives its data start).
     start: [u16; RANKS],
@@ -163,6 +169,8 @@ impl Shape {
             tail: 0,
             fixed: 0,
             put: [(0, put::OTHER, FieldPlan::ABSENT); RANKS],
+            maps: 0,
+            maps_text: [0; 32],
             start: [0; RANKS],
             lanes: [[0; RANKS]; SEGS],
             step: [Step {
@@ -180,6 +188,17 @@ impl Shape {
             }; 2 * RANKS + 1],
         };
         s.usable = s.lay_out(plans).is_some();
+        if key[2] == 0 {
+            let words = if key[1] == 0 {
+                [key[0], 0]
+            } else {
+                [key[0] | 1 << 63, key[1]]
+            };
+            s.maps = 1 + u8::from(key[1] != 0);
+            for (w, text) in words.iter().zip(s.maps_text.chunks_exact_mut(16)) {
+                hex_upper(text, &w.to_be_bytes());
+            }
+        }
         s
     }
 
@@ -395,6 +414,14 @@ impl Shape {
             .iter()
             .take(usize::from(self.steps))
             .map(|s| (usize::from(s.rank), &s.plan))
+    }
+
+    /// For the encoder: the hex text of the bitmaps the fields need, with
+    /// the secondary bitmap's indicator; `None` for a tertiary bitmap.
+    pub(crate) fn bitmaps_text(&self) -> Option<&[u8]> {
+        self.maps_text
+            .get(..16 * usize::from(self.maps))
+            .filter(|t| !t.is_empty())
     }
 
     /// For the encoder: at most how many bytes the other fields take.
