@@ -1079,9 +1079,9 @@ mod lanes {
 }
 
 /// Copies `src` into `dst` (same lengths) and says whether every byte of
-/// it belongs to class `c`, in one pass: each 16-byte block is checked as
-/// it is moved. For long values, which the encoder would otherwise copy,
-/// then read again to check. `false` (with `dst` partly written) when a
+/// it belongs to class `c`, in one pass: each block is checked, then
+/// stored. For long values, which the encoder would otherwise copy, then
+/// read again to check. `false` (with `dst` partly written) when a
 /// byte is not of the class, the class is unknown, or the lengths differ.
 pub(crate) fn copy_run(c: u8, dst: &mut [u8], src: &[u8]) -> bool {
     match c {
@@ -1103,7 +1103,7 @@ pub(crate) fn copy_run(c: u8, dst: &mut [u8], src: &[u8]) -> bool {
 
 /// Each class's [`copy_run`], one function each, not inlined.
 mod copies {
-    use super::{LANES, byte_class, copy_lanes};
+    use super::{byte_class, copy_lanes};
 
     macro_rules! copies {
         ($($name:ident),*) => {$(
@@ -1124,13 +1124,12 @@ mod copies {
         any_text,
         track
     );
-
-    const _: () = assert!(LANES == 16);
 }
 
-/// [`copy_run`] with the byte test `good`: blocks of 16 bytes, each
-/// checked then stored, the last one overlapping the one before; values
-/// shorter than a block byte by byte.
+/// [`copy_run`] with the byte test `good`: 32 bytes a step (two blocks of
+/// 16, one branch), then a block of 16 if one fits, then the last 16
+/// bytes, overlapping what came before; values shorter than a block byte
+/// by byte.
 #[inline(always)]
 fn copy_lanes(dst: &mut [u8], src: &[u8], good: impl Fn(u8) -> bool + Copy) -> bool {
     let n = src.len();

@@ -646,9 +646,10 @@ fn encode_shaped(spec: &Spec, shape: &Shape, msg: &Message, out: &mut BytesMut) 
 }
 
 /// For both fast paths: the header, MTI and bitmaps of `msg`, then `body`
-/// zeroed bytes for its fields; where they start. `known` is the text of
-/// the bitmaps that `msg`'s fields need, when its shape has it. `None` when the bitmaps
-/// or the header break a rule (the general path then says which).
+/// zeroed bytes for its fields; where they start. `None` when the bitmaps
+/// or the header break a rule (the general path then says which). `known`
+/// is the text of the bitmaps that `msg`'s fields need, if its shape has
+/// it.
 #[inline(always)]
 fn head_and_space(
     spec: &Spec,
