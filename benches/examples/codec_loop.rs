@@ -6,7 +6,9 @@
 //! valgrind --tool=callgrind target/release/examples/codec_loop encode iso87ascii_0200 20000
 //! ```
 //!
-//! `codec_loop decode|encode CASE N`, CASE one of `cups_sale`,
+//! `codec_loop decode|encode|fields|to_message CASE N` (`fields`: decode
+//! and walk every field; `to_message`: decode and copy into a `Message`),
+//! CASE one of `cups_sale`,
 //! `iso87ascii_0200`, `iso87binary_0200`, `iso93ascii_1100`,
 //! `iso87ascii_maximal`.
 
@@ -23,7 +25,7 @@ fn main() {
         args.get(1),
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
-        eprintln!("usage: codec_loop decode|encode CASE N");
+        eprintln!("usage: codec_loop decode|encode|fields|to_message CASE N");
         std::process::exit(2);
     };
     let (spec, wire) = match case.as_str() {
@@ -64,8 +66,22 @@ fn main() {
                 std::process::exit(1);
             }
         }
+        "fields" => {
+            for _ in 0..n {
+                if let Ok(m) = decode(spec, black_box(&wire)) {
+                    seen += m.fields().map(|f| f.wire.len()).sum::<usize>();
+                }
+            }
+        }
+        "to_message" => {
+            for _ in 0..n {
+                if let Ok(m) = decode(spec, black_box(&wire)) {
+                    seen += m.to_message().fields().count();
+                }
+            }
+        }
         _ => {
-            eprintln!("usage: codec_loop decode|encode CASE N");
+            eprintln!("usage: codec_loop decode|encode|fields|to_message CASE N");
             std::process::exit(2);
         }
     }

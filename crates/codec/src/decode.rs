@@ -2166,8 +2166,24 @@ impl<'a> MessageRef<'a> {
         if self.layout.bitmaps > self.bitmaps_needed() {
             m.min_bitmaps = self.layout.bitmaps;
         }
-        for f in self.fields() {
-            m.set_no(f.no, f.value.to_vec());
+        // Every value's logical content into one buffer (at most two
+        // characters a wire byte, for BCD), which the fields then share:
+        // one allocation for the values instead of one each.
+        let mut data = bytes::BytesMut::with_capacity(2 * self.buf.len());
+        let mut ends = [(FieldNo::from_index(0), 0u32); FieldNo::MAX as usize];
+        let mut count = 0;
+        for (f, slot) in self.fields().zip(&mut ends) {
+            f.value.write_bytes(&mut data);
+            *slot = (f.no, u32::try_from(data.len()).unwrap_or(u32::MAX));
+            count += 1;
+        }
+        let data = data.freeze();
+        m.reserve_fields(count);
+        let mut start = 0;
+        for &(no, end) in ends.iter().take(count) {
+            let end = (end as usize).min(data.len()).max(start);
+            m.push_field(no, data.slice(start..end));
+            start = end;
         }
         m
     }

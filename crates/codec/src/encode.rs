@@ -92,6 +92,22 @@ impl Message {
         self
     }
 
+    /// Room for `n` more fields.
+    pub(crate) fn reserve_fields(&mut self, n: usize) {
+        self.fields.reserve(n);
+    }
+
+    /// Sets field `no`, which comes after every field set so far.
+    pub(crate) fn push_field(&mut self, no: FieldNo, v: Bytes) {
+        if self.fields.last().is_some_and(|(last, _)| *last >= no) {
+            self.set_no(no, v);
+            return;
+        }
+        self.value_bytes += v.len();
+        self.present.set(no);
+        self.fields.push((no, v));
+    }
+
     /// Builder form of [`Message::set`].
     pub fn with(mut self, n: u8, value: impl Into<Bytes>) -> Self {
         self.set(n, value);
@@ -509,7 +525,7 @@ const DIGIT_PAIRS: [[u8; 2]; 100] = {
 };
 
 /// Every byte's two uppercase hex digits.
-const HEX_PAIRS: [[u8; 2]; 256] = {
+pub(crate) const HEX_PAIRS: [[u8; 2]; 256] = {
     let mut t = [[0u8; 2]; 256];
     let mut i = 0;
     while i < 256 {

@@ -9,6 +9,7 @@
 use core::fmt;
 
 use crate::charset;
+use crate::encode::HEX_PAIRS;
 
 /// The logical content of a field, borrowed from the frame.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -125,6 +126,56 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// [`Self::write_to`] into a `BytesMut`, BCD digits and hex text
+    /// converted in place rather than a unit at a time through
+    /// [`Self::get`].
+    pub(crate) fn write_bytes(&self, out: &mut bytes::BytesMut) {
+        let at = out.len();
+        match *self {
+            Value::Text(b) | Value::Binary(b) => out.extend_from_slice(b),
+            Value::Hex(b) => {
+                out.resize(at + b.len() / 2, 0);
+                let dst = out.get_mut(at..).unwrap_or_default();
+                for (d, pair) in dst.iter_mut().zip(b.chunks_exact(2)) {
+                    if let &[hi, lo] = pair {
+                        *d = hex_val(hi) << 4 | hex_val(lo);
+                    }
+                }
+            }
+            Value::Bcd {
+                bytes,
+                start,
+                len,
+                sign,
+            } => {
+                if let Some(s) = sign {
+                    out.extend_from_slice(&[s]);
+                }
+                let at = out.len();
+                out.resize(at + len, 0);
+                let mut dst = out.get_mut(at..).unwrap_or_default();
+                // A digit in the low nibble first, then two a byte from a
+                // table, then one in a high nibble.
+                let mut i = start;
+                if i % 2 == 1 {
+                    if let Some((d, rest)) = core::mem::take(&mut dst).split_first_mut() {
+                        *d = nibble_char(nibble(bytes, i));
+                        (dst, i) = (rest, i + 1);
+                    }
+                }
+                let whole = 2 * (dst.len() / 2);
+                let mut pairs = dst.chunks_exact_mut(2);
+                for (pair, &b) in (&mut pairs).zip(bytes.get(i / 2..).unwrap_or_default()) {
+                    pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
+                }
+                if let Some(d) = pairs.into_remainder().first_mut() {
+                    *d = nibble_char(nibble(bytes, i + whole));
+                }
+            }
+            Value::Ebcdic(_) => out.extend(self.iter()),
+        }
+    }
+
     /// The logical content as an owned vector.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.len());
@@ -229,6 +280,39 @@ impl fmt::Debug for Value<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The converting writer that `to_message` uses gives what the unit-by-
+    /// unit view gives, for BCD digits from either nibble, of every length,
+    /// with and without a sign, and for hex text.
+    #[test]
+    fn writing_a_value_in_one_pass_gives_its_units_in_order() {
+        let bytes = [0x12, 0x34, 0x56, 0x78, 0x9D, 0x0F, 0xA5];
+        let both = |v: Value<'_>| {
+            let mut fast = bytes::BytesMut::from(&b"kept"[..]);
+            v.write_bytes(&mut fast);
+            let mut slow = b"kept".to_vec();
+            slow.extend(v.iter());
+            assert_eq!(&fast[..], &slow[..], "{v:?}");
+        };
+        for start in 0..2 * bytes.len() {
+            for len in 0..=2 * bytes.len() - start {
+                for sign in [None, Some(b'C'), Some(b'D')] {
+                    both(Value::Bcd {
+                        bytes: &bytes,
+                        start,
+                        len,
+                        sign,
+                    });
+                }
+            }
+        }
+        for text in [&b""[..], b"00", b"A5", b"0123456789ABCDEF", b"ff10"] {
+            both(Value::Hex(text));
+            both(Value::Text(text));
+            both(Value::Binary(text));
+            both(Value::Ebcdic(text));
+        }
+    }
 
     #[test]
     fn bcd_view_skips_pad_and_slices_without_copying() {
