@@ -2153,7 +2153,9 @@ impl<'a> MessageRef<'a> {
         self.buf.get(from..end).unwrap_or(&[])
     }
 
-    /// Copies the message into its owned, field-by-field form.
+    /// Copies the message into its owned, field-by-field form. The values
+    /// are slices of one buffer (one allocation for all of them), which
+    /// lives as long as any of them.
     pub fn to_message(&self) -> crate::Message {
         let mut m = crate::Message::new(self.mti());
         if let Some(t) = self.tpdu() {
