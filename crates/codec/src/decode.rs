@@ -1033,50 +1033,66 @@ pub(crate) fn check_run(c: u8, buf: &[u8], start: usize, end: usize) -> bool {
 /// A check of `buf[start..end]`, with a plan mode for those that need one.
 pub(crate) type CheckFn = fn(&[u8], usize, usize, u8) -> bool;
 
-/// [`check_run`] for class `c`, as a function: `None` for raw bytes
-/// (nothing to check) and for unknown classes.
-#[inline]
-pub(crate) fn run_check(c: u8) -> Option<CheckFn> {
-    Some(match c {
-        class::HEX => lanes::hex,
-        class::DIGITS => lanes::digit,
-        3 => lanes::alpha,
-        4 => lanes::alnum,
-        5 => lanes::alpha_special,
-        6 => lanes::digit_special,
-        7 => lanes::any_text,
-        8 => lanes::track,
-        _ => return None,
-    })
+/// Each class's functions, one list for all of them: [`run_check`] and
+/// [`copy_run`] map a class to them, `lanes` holds each class's check of
+/// `buf[start..end]` ([`all_lanes`] with its byte test) and `copies` its
+/// copy with the check ([`copy_lanes`]). One function each, not inlined:
+/// the walk's loop stays small, and shapes hold the checks as functions
+/// (their last argument is a plan mode, unused here, so that they share
+/// [`CheckFn`]).
+macro_rules! classes {
+    ($($class:pat => $name:ident),* $(,)?) => {
+        /// [`check_run`] for class `c`, as a function: `None` for raw bytes
+        /// (nothing to check) and for unknown classes.
+        #[inline]
+        pub(crate) fn run_check(c: u8) -> Option<CheckFn> {
+            Some(match c {
+                $($class => lanes::$name,)*
+                _ => return None,
+            })
+        }
+
+        /// [`copy_run`] for class `c`, as a function: `None` for raw bytes
+        /// and for unknown classes.
+        fn run_copy(c: u8) -> Option<fn(&mut [u8], &[u8]) -> bool> {
+            Some(match c {
+                $($class => copies::$name,)*
+                _ => return None,
+            })
+        }
+
+        mod lanes {
+            use super::{all_lanes, byte_class};
+            $(
+                #[inline(never)]
+                pub(crate) fn $name(buf: &[u8], start: usize, end: usize, _: u8) -> bool {
+                    all_lanes(buf, start, end, byte_class::$name)
+                }
+            )*
+        }
+
+        mod copies {
+            use super::{byte_class, copy_lanes};
+            $(
+                #[inline(never)]
+                pub(super) fn $name(dst: &mut [u8], src: &[u8]) -> bool {
+                    copy_lanes(dst, src, byte_class::$name)
+                }
+            )*
+        }
+    };
 }
 
-/// Each class's check of `buf[start..end]` ([`all_lanes`] with its byte
-/// test), one function each, not inlined: the walk's loop stays small,
-/// and shapes hold them as functions (the last argument is a plan mode,
-/// unused here, so that they share [`CheckFn`]).
-mod lanes {
-    use super::{all_lanes, byte_class};
-
-    macro_rules! checks {
-        ($($name:ident),*) => {$(
-            #[inline(never)]
-            pub(crate) fn $name(buf: &[u8], start: usize, end: usize, _: u8) -> bool {
-                all_lanes(buf, start, end, byte_class::$name)
-            }
-        )*};
-    }
-
-    checks!(
-        hex,
-        digit,
-        alpha,
-        alnum,
-        alpha_special,
-        digit_special,
-        any_text,
-        track
-    );
-}
+classes!(
+    class::HEX => hex,
+    class::DIGITS => digit,
+    3 => alpha,
+    4 => alnum,
+    5 => alpha_special,
+    6 => digit_special,
+    7 => any_text,
+    8 => track,
+);
 
 /// Copies `src` into `dst` (same lengths) and says whether every byte of
 /// it belongs to class `c`, in one pass: each block is checked, then
@@ -1084,46 +1100,11 @@ mod lanes {
 /// read again to check. `false` (with `dst` partly written) when a
 /// byte is not of the class, the class is unknown, or the lengths differ.
 pub(crate) fn copy_run(c: u8, dst: &mut [u8], src: &[u8]) -> bool {
-    match c {
-        class::ANY if dst.len() == src.len() => {
-            dst.copy_from_slice(src);
-            true
-        }
-        class::HEX => copies::hex(dst, src),
-        class::DIGITS => copies::digit(dst, src),
-        3 => copies::alpha(dst, src),
-        4 => copies::alnum(dst, src),
-        5 => copies::alpha_special(dst, src),
-        6 => copies::digit_special(dst, src),
-        7 => copies::any_text(dst, src),
-        8 => copies::track(dst, src),
-        _ => false,
+    if c == class::ANY && dst.len() == src.len() {
+        dst.copy_from_slice(src);
+        return true;
     }
-}
-
-/// Each class's [`copy_run`], one function each, not inlined.
-mod copies {
-    use super::{byte_class, copy_lanes};
-
-    macro_rules! copies {
-        ($($name:ident),*) => {$(
-            #[inline(never)]
-            pub(super) fn $name(dst: &mut [u8], src: &[u8]) -> bool {
-                copy_lanes(dst, src, byte_class::$name)
-            }
-        )*};
-    }
-
-    copies!(
-        hex,
-        digit,
-        alpha,
-        alnum,
-        alpha_special,
-        digit_special,
-        any_text,
-        track
-    );
+    run_copy(c).is_some_and(|copy| copy(dst, src))
 }
 
 /// [`copy_run`] with the byte test `good`: 32 bytes a step (two blocks of
