@@ -120,22 +120,35 @@ impl<'a> Value<'a> {
 
     /// Appends the logical content (characters, or bytes for binary) to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        match *self {
-            Value::Text(b) | Value::Binary(b) => out.extend_from_slice(b),
-            _ => out.extend(self.iter()),
+        if let Value::Text(b) | Value::Binary(b) = *self {
+            return out.extend_from_slice(b);
         }
+        let at = out.len();
+        out.resize(at + self.len(), 0);
+        self.fill(out.get_mut(at..).unwrap_or_default());
     }
 
-    /// [`Self::write_to`] into a `BytesMut`, BCD digits and hex text
-    /// converted in place rather than a unit at a time through
-    /// [`Self::get`].
+    /// [`Self::write_to`] into a `BytesMut`.
     pub(crate) fn write_bytes(&self, out: &mut bytes::BytesMut) {
+        if let Value::Text(b) | Value::Binary(b) = *self {
+            return out.extend_from_slice(b);
+        }
         let at = out.len();
+        out.resize(at + self.len(), 0);
+        self.fill(out.get_mut(at..).unwrap_or_default());
+    }
+
+    /// Writes the logical content into `dst` (as long as [`Self::len`]):
+    /// BCD digits and hex text converted in one pass rather than a unit at
+    /// a time through [`Self::get`].
+    fn fill(&self, dst: &mut [u8]) {
         match *self {
-            Value::Text(b) | Value::Binary(b) => out.extend_from_slice(b),
+            Value::Text(b) | Value::Binary(b) => {
+                if let Some(d) = dst.get_mut(..b.len()) {
+                    d.copy_from_slice(b);
+                }
+            }
             Value::Hex(b) => {
-                out.resize(at + b.len() / 2, 0);
-                let dst = out.get_mut(at..).unwrap_or_default();
                 for (d, pair) in dst.iter_mut().zip(b.chunks_exact(2)) {
                     if let &[hi, lo] = pair {
                         *d = hex_val(hi) << 4 | hex_val(lo);
@@ -143,17 +156,15 @@ impl<'a> Value<'a> {
                 }
             }
             Value::Bcd {
-                bytes,
-                start,
-                len,
-                sign,
+                bytes, start, sign, ..
             } => {
+                let mut dst = dst;
                 if let Some(s) = sign {
-                    out.extend_from_slice(&[s]);
+                    if let Some((d, rest)) = core::mem::take(&mut dst).split_first_mut() {
+                        *d = s;
+                        dst = rest;
+                    }
                 }
-                let at = out.len();
-                out.resize(at + len, 0);
-                let mut dst = out.get_mut(at..).unwrap_or_default();
                 // A digit in the low nibble first, then two a byte from a
                 // table, then one in a high nibble.
                 let mut i = start;
@@ -172,7 +183,11 @@ impl<'a> Value<'a> {
                     *d = nibble_char(nibble(bytes, i + whole));
                 }
             }
-            Value::Ebcdic(_) => out.extend(self.iter()),
+            Value::Ebcdic(b) => {
+                for (d, &e) in dst.iter_mut().zip(b) {
+                    *d = charset::ebcdic_to_ascii(e);
+                }
+            }
         }
     }
 
@@ -281,18 +296,22 @@ impl fmt::Debug for Value<'_> {
 mod tests {
     use super::*;
 
-    /// The converting writer that `to_message` uses gives what the unit-by-
-    /// unit view gives, for BCD digits from either nibble, of every length,
-    /// with and without a sign, and for hex text.
+    /// The converting writers (`write_bytes` for `to_message`, and
+    /// `write_to`) give what the unit-by-unit view gives: for BCD digits
+    /// from either nibble, of every length, with and without a sign, and
+    /// for hex, text, binary and EBCDIC values.
     #[test]
     fn writing_a_value_in_one_pass_gives_its_units_in_order() {
         let bytes = [0x12, 0x34, 0x56, 0x78, 0x9D, 0x0F, 0xA5];
         let both = |v: Value<'_>| {
             let mut fast = bytes::BytesMut::from(&b"kept"[..]);
             v.write_bytes(&mut fast);
+            let mut vec = b"kept".to_vec();
+            v.write_to(&mut vec);
             let mut slow = b"kept".to_vec();
             slow.extend(v.iter());
             assert_eq!(&fast[..], &slow[..], "{v:?}");
+            assert_eq!(vec, slow, "{v:?}");
         };
         for start in 0..2 * bytes.len() {
             for len in 0..=2 * bytes.len() - start {
