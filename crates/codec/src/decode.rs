@@ -139,6 +139,10 @@ pub(crate) struct Layout {
     pub(crate) bitmaps: u8,
     /// Where the first field starts (its length prefix, if any).
     pub(crate) fields_start: u32,
+    /// 0 when `starts` is by rank; else the frame was read with the
+    /// spec's shape in slot `shape - 1`, and `starts` holds what that
+    /// shape places the fields from ([`Shape::fill`](crate::shape::Shape::fill)).
+    pub(crate) shape: u8,
     /// Where each present field's data starts (after its length prefix),
     /// indexed by rank in `bitmap`, for the first [`RANKS`] fields of
     /// frames of up to 64 KiB (every ISO 8583 link frames messages with a
@@ -163,6 +167,7 @@ impl Layout {
         bitmap: Bitmap::new(),
         bitmaps: 0,
         fields_start: 0,
+        shape: 0,
         starts: [0; RANKS],
     };
 }
@@ -731,7 +736,8 @@ fn fill_fast(spec: &Spec, buf: &[u8], layout: &mut Layout) -> bool {
     };
     let words = data_bits(spec, layout.bitmap);
     let shapes = spec.shapes();
-    if let Some(shape) = shapes.get(words) {
+    if let Some((slot, shape)) = shapes.get_with_slot(words) {
+        layout.shape = slot + 1;
         return shape.fill(spec, buf, first, &mut layout.starts);
     }
     let ok = walk(spec, buf, first, words, &mut layout.starts);
@@ -758,7 +764,8 @@ pub(crate) fn shape_agrees(spec: &Spec, buf: &[u8]) -> bool {
     }
     let (mut walked, mut shaped) = ([0u16; RANKS], [0u16; RANKS]);
     let ok = walk(spec, buf, first, words, &mut walked);
-    shape.fill(spec, buf, first, &mut shaped) == ok && (!ok || walked == shaped)
+    shape.fill(spec, buf, first, &mut shaped) == ok
+        && (!ok || walked == shape.walked_starts(&shaped))
 }
 
 /// The fast path's walk over the fields of a frame whose bitmap has no
@@ -789,7 +796,7 @@ fn walk(spec: &Spec, buf: &[u8], first: usize, words: [u64; 3], starts: &mut [u1
                 (pos, pos + usize::from(plan.len))
             } else if plan.mode <= 4 {
                 let start = pos + usize::from(plan.mode);
-                let Some(v) = buf.get(pos..start).and_then(ascii_len) else {
+                let Some(v) = ascii_prefix(buf, pos, plan.mode) else {
                     return false;
                 };
                 if v > usize::from(plan.len) {
@@ -961,6 +968,29 @@ pub(crate) fn ascii_len(prefix: &[u8]) -> Option<usize> {
         v = v * 10 + usize::from(d);
     }
     (!bad).then_some(v)
+}
+
+/// The value of the ASCII length prefix of `width` digits (1-4) at
+/// `buf[pos..]`, if they are digits; the two- and three-digit prefixes
+/// (`LL`, `LLL`) without a loop.
+#[inline(always)]
+pub(crate) fn ascii_prefix(buf: &[u8], pos: usize, width: u8) -> Option<usize> {
+    let at = buf.get(pos..)?;
+    let d = |c: u8| c.wrapping_sub(b'0');
+    match width {
+        2 => {
+            let &[a, b] = at.first_chunk::<2>()?;
+            let (a, b) = (d(a), d(b));
+            ((a < 10) & (b < 10)).then(|| usize::from(a) * 10 + usize::from(b))
+        }
+        3 => {
+            let &[a, b, c] = at.first_chunk::<3>()?;
+            let (a, b, c) = (d(a), d(b), d(c));
+            ((a < 10) & (b < 10) & (c < 10))
+                .then(|| usize::from(a) * 100 + usize::from(b) * 10 + usize::from(c))
+        }
+        _ => at.get(..usize::from(width)).and_then(ascii_len),
+    }
 }
 
 /// Field at index `i` through its field spec, for the fast path.
@@ -1875,10 +1905,6 @@ impl<'a> MessageRef<'a> {
         MessageRef { spec, buf, layout }
     }
 
-    pub(crate) fn layout(&self) -> &Layout {
-        &self.layout
-    }
-
     /// The spec it was decoded with.
     pub fn spec(&self) -> &'a Spec {
         self.spec
@@ -1967,6 +1993,17 @@ impl<'a> MessageRef<'a> {
     /// building the [`Field`].
     #[inline]
     fn value_no(&self, no: FieldNo) -> Option<Value<'a>> {
+        if let Some(shape) = self.shape() {
+            // The shape has the field's rank and plan: no bitmap count,
+            // no field spec for the common layouts.
+            let rank = shape.rank_of(no.index())?;
+            let plan = shape.plan(rank)?;
+            if plan.mode <= mode::SIGNED && self.buf.len() <= usize::from(u16::MAX) {
+                let start = shape.start(&self.layout.starts, rank)?;
+                let len = planned_len(plan, self.buf, start)?;
+                return Some(plan_value(plan, self.buf.get(start..start + len)?));
+            }
+        }
         let (spec, wire, chars) = self.data_at(no, self.locate(no)?)?;
         Some(make_value(spec, wire, chars))
     }
@@ -1975,6 +2012,14 @@ impl<'a> MessageRef<'a> {
     #[inline(always)]
     fn locate(&self, no: FieldNo) -> Option<usize> {
         let i = no.index();
+        if let Some(shape) = self.shape() {
+            let rank = shape.rank_of(i)?;
+            return if self.buf.len() > usize::from(u16::MAX) {
+                self.start_by_walking(no)
+            } else {
+                shape.start(&self.layout.starts, rank)
+            };
+        }
         let words = data_bits(self.spec, self.layout.bitmap);
         let (w, b) = (i / 64, i % 64);
         let word = *words.get(w)?;
@@ -1997,7 +2042,28 @@ impl<'a> MessageRef<'a> {
         if self.buf.len() > usize::from(u16::MAX) {
             return None;
         }
-        self.layout.starts.get(rank).map(|&s| usize::from(s))
+        match self.shape() {
+            Some(shape) => shape.start(&self.layout.starts, rank),
+            None => self.layout.starts.get(rank).map(|&s| usize::from(s)),
+        }
+    }
+
+    /// The shape the frame was read with, if any (see [`Layout::shape`]).
+    #[inline(always)]
+    fn shape(&self) -> Option<&'a crate::shape::Shape> {
+        let slot = self.layout.shape.checked_sub(1)?;
+        self.spec.shapes().at(slot)
+    }
+
+    /// The layout with every recorded start by rank, however the frame
+    /// was read.
+    pub(crate) fn walked_layout(&self) -> Layout {
+        let mut layout = self.layout.clone();
+        if let Some(shape) = self.shape() {
+            layout.starts = shape.walked_starts(&layout.starts);
+            layout.shape = 0;
+        }
+        layout
     }
 
     /// Field `no`, present, whose data starts at `start`.
@@ -2017,22 +2083,11 @@ impl<'a> MessageRef<'a> {
     #[inline(always)]
     fn data_at(&self, no: FieldNo, start: usize) -> Option<(&'a FieldSpec, &'a [u8], usize)> {
         let spec: &'a FieldSpec = self.spec.field(no)?;
-        let plan = self.spec.plans().get(no.index())?;
+        let plan = *self.spec.plans().get(no.index())?;
         // `chars` matters for BCD values only, which have no such plan.
-        let (chars, len) = if plan.mode == mode::FIXED || plan.mode == mode::SIGNED {
-            (usize::from(plan.len), usize::from(plan.len))
-        } else if plan.mode < mode::SIGNED {
-            // The prefix just before the data, checked by the decoder.
-            let width = usize::from(plan.digits());
-            let prefix = self.buf.get(start.checked_sub(width)?..start)?;
-            let v = prefix
-                .iter()
-                .fold(0usize, |v, &d| v * 10 + usize::from(d.wrapping_sub(b'0')));
-            match plan.mode & mode::KIND {
-                mode::HEX_BYTES => (v, v * 2),
-                mode::HEX_CHARS => (v / 2, v),
-                _ => (v, v),
-            }
+        let (chars, len) = if plan.mode <= mode::SIGNED {
+            let len = planned_len(plan, self.buf, start)?;
+            (len, len)
         } else {
             lengths_at(spec, self.buf, start)?
         };
@@ -2169,6 +2224,38 @@ impl<'a> MessageRef<'a> {
             start = end;
         }
         m
+    }
+}
+
+/// The wire length of a field of plan `plan` (fixed, `x+n`, or after an
+/// ASCII length prefix, which the decoder checked) whose data starts at
+/// `start`.
+#[inline(always)]
+fn planned_len(plan: FieldPlan, buf: &[u8], start: usize) -> Option<usize> {
+    if plan.mode == mode::FIXED || plan.mode == mode::SIGNED {
+        return Some(usize::from(plan.len));
+    }
+    let width = usize::from(plan.digits());
+    let prefix = buf.get(start.checked_sub(width)?..start)?;
+    let v = prefix
+        .iter()
+        .fold(0usize, |v, &d| v * 10 + usize::from(d.wrapping_sub(b'0')));
+    Some(if plan.mode & mode::KIND == mode::HEX_BYTES {
+        v * 2
+    } else {
+        v
+    })
+}
+
+/// The value of a field of plan `plan` (fixed, `x+n`, or after an ASCII
+/// length prefix) with wire bytes `wire`: the plan's class tells its
+/// encoding (raw bytes, hex text or ASCII), as [`make_value`] would.
+#[inline(always)]
+fn plan_value(plan: FieldPlan, wire: &[u8]) -> Value<'_> {
+    match plan.class & !JOINS {
+        class::ANY => Value::Binary(wire),
+        class::HEX => Value::Hex(wire),
+        _ => Value::Text(wire),
     }
 }
 
@@ -2313,6 +2400,7 @@ mod tests {
                         "{} round {round}: fast path accepted a frame the general path refuses",
                         spec.name
                     );
+                    let fast = MessageRef::from_parts(spec, &b, fast).walked_layout();
                     assert!(
                         fast == general,
                         "{} round {round}: the paths disagree on the layout",
@@ -2371,10 +2459,50 @@ mod tests {
                 spec.shapes().get(words).is_none(),
                 "learnt from a broken frame"
             );
-            let walked = decode(spec, &wire).map(|m| m.layout().clone());
+            let walked = decode(spec, &wire).map(|m| m.walked_layout());
             assert!(spec.shapes().get(words).is_some(), "{}", spec.name);
-            let shaped = decode(spec, &wire).map(|m| m.layout().clone());
+            let shaped = decode(spec, &wire).map(|m| m.walked_layout());
             assert!(walked.is_ok() && walked == shaped, "{}", spec.name);
+        }
+    }
+
+    /// A frame read through its shape gives every field the value that
+    /// the walk and the field specs give: the shape's ranks, starts and
+    /// plans (which pick a value's encoding without the field spec) are
+    /// checked against the reference on every built-in spec, including
+    /// for fields the bitmap leaves out.
+    #[test]
+    fn a_shaped_frame_gives_every_field_the_walked_value() {
+        for (spec, wire) in frames() {
+            let spec = &spec.unlearnt();
+            let walked = decode(spec, &wire);
+            let shaped = decode(spec, &wire);
+            let (Ok(walked), Ok(shaped)) = (walked, shaped) else {
+                panic!("{} does not decode", spec.name);
+            };
+            assert!(walked.shape().is_none() && shaped.shape().is_some());
+            let mut general = Layout::EMPTY;
+            assert!(fill_general(spec, &wire, &mut general).is_ok());
+            for n in 0..=u8::MAX {
+                let (a, b) = (walked.value(n), shaped.value(n));
+                assert!(a == b, "{} field {n}", spec.name);
+                let reference = FieldNo::new(u16::from(n)).and_then(|no| {
+                    let fs = spec.field(no)?;
+                    let rank = Bitmap::from_words(data_bits(spec, general.bitmap)).rank(no);
+                    let start = usize::from(*general.starts.get(rank)?);
+                    let (chars, len) = lengths_at(fs, &wire, start)?;
+                    Some(make_value(fs, wire.get(start..start + len)?, chars))
+                });
+                let present = FieldNo::new(u16::from(n)).is_some_and(|no| walked.present(no));
+                assert!(
+                    !present || a == reference,
+                    "{} field {n}: the walk disagrees with the field spec",
+                    spec.name
+                );
+            }
+            let a: Vec<_> = walked.fields().map(|f| (f.no, f.wire, f.value)).collect();
+            let b: Vec<_> = shaped.fields().map(|f| (f.no, f.wire, f.value)).collect();
+            assert!(!a.is_empty() && a == b, "{}", spec.name);
         }
     }
 

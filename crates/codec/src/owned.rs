@@ -59,6 +59,6 @@ impl MessageRef<'_> {
     /// Whether two views have the same layout (used in tests).
     #[doc(hidden)]
     pub fn same_layout(&self, other: &MessageRef<'_>) -> bool {
-        self.layout() == other.layout()
+        self.walked_layout() == other.walked_layout()
     }
 }

@@ -7,9 +7,11 @@
 //! places. A [`Shape`] records that, with every place in the frame written
 //! as a *segment* (the stretch after the n-th variable field, or from the
 //! first field) and an offset in it. A frame of a known shape is then
-//! decoded in three steps: read the length prefixes in turn (only they
-//! depend on each other), place every field from its segment's start, and
-//! check each run. The walk over every field that a frame of an unknown
+//! decoded in two steps: read the length prefixes in turn (only they
+//! depend on each other), and check each run. The decoder records only
+//! where each segment starts; a field's start is worked out when it is
+//! read (its segment's start plus its offset), so a decode does no work
+//! per fixed field. The walk over every field that a frame of an unknown
 //! shape needs ([`crate::decode`]'s fast path) is one dependent step per
 //! field; this is one per variable field.
 //!
@@ -25,11 +27,12 @@
 use std::sync::OnceLock;
 
 use crate::decode::{
-    CheckFn, FieldPlan, JOINS, RANKS, ascii_len, bcd_fixed_at, check_run, class, mode, read_rare,
-    run_check, signed_ok,
+    CheckFn, FieldPlan, JOINS, RANKS, ascii_prefix, bcd_fixed_at, check_run, class, mode,
+    read_rare, run_check, signed_ok,
 };
 use crate::encode::hex_upper;
 use crate::spec::Spec;
+use crate::types::FieldNo;
 
 /// How many bitmaps' shapes a spec keeps.
 pub(crate) const SLOTS: usize = 64;
@@ -37,6 +40,9 @@ pub(crate) const SLOTS: usize = 64;
 /// At most how many segments a shape has: one more than the variable
 /// fields in a message (a 1987 authorization has about five).
 pub(crate) const SEGS: usize = 16;
+
+/// In [`Shape::rank_of`]: no such field.
+const NO_RANK: u8 = u8::MAX;
 
 /// A place in a frame: `off` bytes into segment `seg`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,12 +151,16 @@ pub(crate) struct Shape {
     /// text with the indicator bit.
     maps: u8,
     maps_text: [u8; 32],
-    /// Where each field's data starts in its segment (for a step read by
-    /// [`read_rare`], where the field starts: that gives its data start).
+    /// Where each field's data starts: `start[r]` bytes after the place
+    /// that the decoder records in row `slot[r]` of its table (see
+    /// [`Shape::fill`]): its segment's start, or for a step read by
+    /// [`read_rare`], that step's data start (then `start[r]` is 0).
     start: [u16; RANKS],
-    /// For each segment, the fields in it and after it: a segment's
-    /// start less the previous one's is added to their starts.
-    lanes: [[u16; RANKS]; SEGS],
+    /// See `start`.
+    slot: [u8; RANKS],
+    /// Each field's rank, by field index; [`NO_RANK`] for the fields the
+    /// bitmap leaves out.
+    rank_of: [u8; FieldNo::MAX as usize],
     step: [Step; SEGS - 1],
     check: [Check; 2 * RANKS + 1],
 }
@@ -172,7 +182,8 @@ impl Shape {
             maps: 0,
             maps_text: [0; 32],
             start: [0; RANKS],
-            lanes: [[0; RANKS]; SEGS],
+            slot: [0; RANKS],
+            rank_of: [NO_RANK; FieldNo::MAX as usize],
             step: [Step {
                 at: 0,
                 rank: 0,
@@ -220,9 +231,8 @@ impl Shape {
                 rank += 1;
                 let here = Place { seg, off };
                 let kind = plan.mode & mode::KIND;
-                for lanes in self.lanes.get_mut(..=usize::from(seg))? {
-                    *lanes.get_mut(r)? = u16::MAX;
-                }
+                *self.rank_of.get_mut(i)? = u8::try_from(r).ok()?;
+                *self.slot.get_mut(r)? = seg;
                 *self.start.get_mut(r)? = off;
                 *self.put.get_mut(r)? = (seg, put::of(plan), plan);
                 if plan.mode == mode::FIXED || plan.mode == mode::SIGNED || kind == mode::BCD_FIXED
@@ -256,8 +266,11 @@ impl Shape {
                     seg += 1;
                     off = 0;
                     if plan.mode > 4 {
-                        // Read and checked by `read_rare`.
+                        // Read and checked by `read_rare`, which gives
+                        // its data start.
                         self.rare = true;
+                        *self.slot.get_mut(r)? = u8::try_from(SEGS).ok()? + seg - 1;
+                        *self.start.get_mut(r)? = 0;
                         self.push(class, run, here)?;
                         (run, class) = (Place { seg, off }, class::ANY);
                         continue;
@@ -312,9 +325,14 @@ impl Shape {
         Some(())
     }
 
-    /// Places the fields of `buf` (the first at `first`) into `starts`,
-    /// with every check of the walk; `false` when the walk would refuse
-    /// the frame. `starts` is then unspecified.
+    /// Reads the fields of `buf` (the first at `first`) with every check
+    /// of the walk; `false` when the walk would refuse the frame. Records
+    /// in `starts` what [`Shape::start`] needs to place each field: the
+    /// start of every segment in row `seg`, and the data start of each
+    /// step that [`read_rare`] reads in row `SEGS + step`. (The walk
+    /// records every field's start instead; this is a few stores where
+    /// placing all fields was about a hundred instructions.) `starts` is
+    /// unspecified when it returns `false`.
     pub(crate) fn fill(
         &self,
         spec: &Spec,
@@ -322,30 +340,33 @@ impl Shape {
         first: usize,
         starts: &mut [u16; RANKS],
     ) -> bool {
-        // Where each segment starts, and the data start of rare steps.
         let mut base = [0usize; SEGS];
-        let mut rare = [0u16; SEGS];
         let mut b = first;
         let steps = usize::from(self.steps);
-        for ((step, slot), rare) in self.step.iter().zip(&mut base).zip(&mut rare).take(steps) {
+        for g in 0..steps {
+            let (Some(step), Some(slot)) = (self.step.get(g), base.get_mut(g)) else {
+                return false;
+            };
             *slot = b;
             let pos = b + usize::from(step.at);
             let plan = step.plan;
             if plan.mode <= 4 {
-                let start = pos + usize::from(plan.mode);
-                let Some(v) = buf.get(pos..start).and_then(ascii_len) else {
+                let Some(v) = ascii_prefix(buf, pos, plan.mode) else {
                     return false;
                 };
                 if v > usize::from(plan.len) {
                     return false;
                 }
-                b = start + v;
+                b = pos + usize::from(plan.mode) + v;
             } else {
                 let Some((start, end)) = read_rare(spec, usize::from(step.index), plan, buf, pos)
                 else {
                     return false;
                 };
-                *rare = start as u16;
+                if let Some(slot) = starts.get_mut(SEGS + g) {
+                    // Meaningful for frames up to 64 KiB only (see `Layout`).
+                    *slot = start as u16;
+                }
                 b = end;
             }
         }
@@ -358,26 +379,43 @@ impl Shape {
         if !self.checks_pass(buf, &base) {
             return false;
         }
-        // Every field's start: its place in its segment plus the start of
-        // that segment, added one segment at a time to the fields from it
-        // on, all 32 at once (meaningful for frames up to 64 KiB only, as
-        // in the walk).
-        *starts = self.start;
-        let mut before = 0u16;
-        for (lanes, &b) in self.lanes.iter().zip(&base).take(steps + 1) {
-            add_masked(starts, lanes, (b as u16).wrapping_sub(before));
-            before = b as u16;
-        }
-        if self.rare {
-            for (step, &start) in self.step.iter().zip(&rare).take(steps) {
-                if step.plan.mode > 4 {
-                    if let Some(slot) = starts.get_mut(usize::from(step.rank)) {
-                        *slot = start;
-                    }
-                }
-            }
+        for (slot, &b) in starts.iter_mut().zip(&base).take(steps + 1) {
+            *slot = b as u16;
         }
         true
+    }
+
+    /// Where the data of the field of rank `rank` starts, from what
+    /// [`Shape::fill`] recorded in `starts`.
+    #[inline(always)]
+    pub(crate) fn start(&self, starts: &[u16; RANKS], rank: usize) -> Option<usize> {
+        let slot = *self.slot.get(rank)?;
+        let at = *starts.get(usize::from(slot))?;
+        Some(usize::from(at) + usize::from(*self.start.get(rank)?))
+    }
+
+    /// The rank of the field of index `i` (number less one), if the
+    /// bitmap has it.
+    #[inline(always)]
+    pub(crate) fn rank_of(&self, i: usize) -> Option<usize> {
+        let r = *self.rank_of.get(i)?;
+        (r != NO_RANK).then_some(usize::from(r))
+    }
+
+    /// The plan of the field of rank `rank`.
+    #[inline(always)]
+    pub(crate) fn plan(&self, rank: usize) -> Option<FieldPlan> {
+        self.put.get(rank).map(|p| p.2)
+    }
+
+    /// What the walk records for the frame that [`Shape::fill`] recorded
+    /// `starts` for: every field's start, by rank.
+    pub(crate) fn walked_starts(&self, starts: &[u16; RANKS]) -> [u16; RANKS] {
+        let mut out = [0u16; RANKS];
+        for (r, slot) in out.iter_mut().enumerate().take(self.ranks()) {
+            *slot = self.start(starts, r).unwrap_or(0) as u16;
+        }
+        out
     }
 }
 
@@ -469,16 +507,6 @@ impl Shape {
     }
 }
 
-/// Adds `x` to the lanes of `to` that `mask` keeps. Not inlined: inlined
-/// into the loop over segments, the compiler vectorizes across segments
-/// instead of across lanes, which takes ten times the instructions.
-#[inline(never)]
-fn add_masked(to: &mut [u16; RANKS], mask: &[u16; RANKS], x: u16) {
-    for (t, &m) in to.iter_mut().zip(mask) {
-        *t = t.wrapping_add(m & x);
-    }
-}
-
 /// The shapes a spec has learnt. See the module documentation.
 #[derive(Clone)]
 pub(crate) struct Shapes([OnceLock<Box<Shape>>; SLOTS]);
@@ -490,17 +518,36 @@ impl Default for Shapes {
 }
 
 impl Shapes {
-    fn slot(&self, key: [u64; 3]) -> Option<&OnceLock<Box<Shape>>> {
+    #[inline(always)]
+    fn slot_of(key: [u64; 3]) -> usize {
         let h = (key[0] ^ key[1].rotate_left(21) ^ key[2].rotate_left(42))
             .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.0.get((h >> 58) as usize)
+        (h >> 58) as usize
+    }
+
+    fn slot(&self, key: [u64; 3]) -> Option<&OnceLock<Box<Shape>>> {
+        self.0.get(Self::slot_of(key))
     }
 
     /// The shape of `key`, if known and usable.
     #[inline]
     pub(crate) fn get(&self, key: [u64; 3]) -> Option<&Shape> {
-        let shape = self.slot(key)?.get()?;
-        (shape.key == key && shape.usable).then_some(shape)
+        self.get_with_slot(key).map(|(_, shape)| shape)
+    }
+
+    /// The shape of `key`, if known and usable, and its slot (for
+    /// [`Shapes::at`]).
+    #[inline]
+    pub(crate) fn get_with_slot(&self, key: [u64; 3]) -> Option<(u8, &Shape)> {
+        let slot = Self::slot_of(key);
+        let shape = self.0.get(slot)?.get()?;
+        (shape.key == key && shape.usable).then_some((slot as u8, shape))
+    }
+
+    /// The shape in slot `slot`, which [`Shapes::get_with_slot`] gave.
+    #[inline(always)]
+    pub(crate) fn at(&self, slot: u8) -> Option<&Shape> {
+        self.0.get(usize::from(slot))?.get().map(|s| &**s)
     }
 
     /// Works out the shape of `key` if its slot is free.
