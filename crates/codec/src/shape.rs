@@ -57,8 +57,11 @@ struct Place {
 #[derive(Clone, Copy, Debug)]
 struct Check {
     run: CheckFn,
-    /// A BCD field: the encoder checks its digits as it packs them.
-    packed: bool,
+    /// Whether the encoder writes these bytes valid by construction, so
+    /// that it need not check them: a BCD field's digits are checked as
+    /// they are packed, and a run of hex text is written from bytes
+    /// (with the ASCII digits of the length prefixes in it).
+    built: bool,
     /// For BCD: the field's plan mode.
     mode: u8,
     from: Place,
@@ -192,7 +195,7 @@ impl Shape {
             }; SEGS - 1],
             check: [Check {
                 run: signed_ok,
-                packed: false,
+                built: false,
                 mode: 0,
                 from: NOWHERE,
                 to: NOWHERE,
@@ -310,13 +313,23 @@ impl Shape {
         if class == class::ANY {
             return Some(());
         }
-        self.push_check(run_check(class)?, mode::FIXED, from, to)
+        self.push_check(run_check(class)?, mode::FIXED, from, to)?;
+        self.built_last(class == class::HEX);
+        Some(())
+    }
+
+    /// Marks the last check as one of bytes the encoder writes valid.
+    fn built_last(&mut self, built: bool) {
+        let last = usize::from(self.checks).wrapping_sub(1);
+        if let Some(c) = self.check.get_mut(last) {
+            c.built |= built;
+        }
     }
 
     fn push_check(&mut self, run: CheckFn, mode: u8, from: Place, to: Place) -> Option<()> {
         *self.check.get_mut(usize::from(self.checks))? = Check {
             run,
-            packed: mode & mode::KIND == mode::BCD_FIXED,
+            built: mode & mode::KIND == mode::BCD_FIXED,
             mode,
             from,
             to,
@@ -470,8 +483,9 @@ impl Shape {
     /// For the encoder: whether `buf`, written with this shape, its
     /// segments starting at `base` (and the last ending at `end`), holds
     /// fields the decoder accepts. The encoder has checked BCD digits as
-    /// it packed them, and hex text is valid as it writes it: left are the
-    /// runs, the `x+n` signs, and text after a BCD prefix.
+    /// it packed them, and runs of hex text are valid as it writes them
+    /// (see [`Check::built`]): left are the other runs, the `x+n` signs,
+    /// and text after a BCD prefix.
     pub(crate) fn verify(&self, buf: &[u8], base: &[usize], end: usize) -> bool {
         let at = |p: Place| {
             base.get(usize::from(p.seg))
@@ -502,7 +516,7 @@ impl Shape {
                 .check
                 .iter()
                 .take(usize::from(self.checks))
-                .filter(|c| !c.packed)
+                .filter(|c| !c.built)
                 .all(|c| (c.run)(buf, at(c.from), at(c.to), c.mode))
     }
 }
