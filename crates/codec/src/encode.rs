@@ -485,6 +485,10 @@ const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
 /// digits a byte from a table; eight bytes or more with [`hex_long`].
 #[inline]
 pub(crate) fn hex_upper(dst: &mut [u8], src: &[u8]) {
+    if let (Ok(d), Ok(s)) = (<&mut [u8; 16]>::try_from(&mut *dst), <&[u8; 8]>::try_from(src)) {
+        // Eight bytes (a PIN block, a MAC): the most common.
+        return hex8(d, s);
+    }
     if src.len() >= 8 {
         return hex_long(dst, src);
     }
@@ -681,6 +685,7 @@ fn encode_shaped(spec: &Spec, shape: &Shape, msg: &Message, out: &mut BytesMut) 
             put::COPY_15 => put_fixed::<8>(buf, pos, plan, v),
             put::COPY_32 => put_fixed::<16>(buf, pos, plan, v),
             put::COPY_64 => put_fixed::<32>(buf, pos, plan, v),
+            put::BCD_SHORT => put_bcd_short(buf, pos, plan, v),
             put::VAR => put_var(buf, pos, plan, v),
             _ => put_field(buf, pos, plan, v),
         };
@@ -935,6 +940,46 @@ fn put_bcd_field(
     pack_bcd(dst, v, lead, pad, track).then_some(start + wire)
 }
 
+/// A fixed BCD number of four to eight digits ([`put::BCD_SHORT`]) at
+/// `buf[pos..]`; where it ends.
+#[inline(always)]
+fn put_bcd_short(buf: &mut [u8], pos: usize, plan: FieldPlan, v: &[u8]) -> Option<usize> {
+    if v.len() != usize::from(plan.vmax) {
+        return None;
+    }
+    let end = pos + usize::from(plan.len);
+    pack_4_to_8(buf.get_mut(pos..end)?, v)?.then_some(end)
+}
+
+/// Four to eight digits `v` (most numeric fields) packed into `dst`, with
+/// a zero pad nibble first if their count is odd: as the last digits of
+/// a word of eight whose others are zeros, packed at once. Whether they
+/// all were digits; `None` for another count or a `dst` of another size.
+#[inline(always)]
+fn pack_4_to_8(dst: &mut [u8], v: &[u8]) -> Option<bool> {
+    let n = v.len();
+    if !(4..=8).contains(&n) {
+        return None;
+    }
+    let (first, last) = (v.first_chunk::<4>()?, v.last_chunk::<4>()?);
+    let fill = 0x3030_3030_3030_3030u64
+        .checked_shr(8 * n as u32)
+        .unwrap_or(0);
+    let x = fill
+        | u64::from(u32::from_le_bytes(*first)) << (8 * (8 - n))
+        | u64::from(u32::from_le_bytes(*last)) << 32;
+    let (packed, ok) = pack_digits8(x);
+    // The last bytes: a pair of digits each.
+    let [a, b, c, d] = packed.to_le_bytes();
+    match (n.div_ceil(2), dst) {
+        (2, [x, y]) => [*x, *y] = [c, d],
+        (3, [w, x, y]) => [*w, *x, *y] = [b, c, d],
+        (4, [v, w, x, y]) => [*v, *w, *x, *y] = [a, b, c, d],
+        _ => return None,
+    }
+    Some(ok)
+}
+
 /// Packs the digits `v` two to a byte into `dst` (`v.len()` halved,
 /// rounded up), with the pad nibble first when `lead` and otherwise last
 /// for an odd count; `false` when a character is not a digit (or, for
@@ -952,27 +997,8 @@ fn pack_bcd(dst: &mut [u8], v: &[u8], lead: bool, pad: u8, track: bool) -> bool 
             None
         }
     };
-    let n = v.len();
-    if !track && (4..=8).contains(&n) && (n % 2 == 0 || (lead && pad == 0)) {
-        // Four to eight digits (most numeric fields), with a zero pad
-        // nibble first if odd: as the last digits of a word of eight
-        // whose others are zeros, packed at once.
-        if let (Some(first), Some(last)) = (v.first_chunk::<4>(), v.last_chunk::<4>()) {
-            let fill = 0x3030_3030_3030_3030u64
-                .checked_shr(8 * n as u32)
-                .unwrap_or(0);
-            let x = fill
-                | u64::from(u32::from_le_bytes(*first)) << (8 * (8 - n))
-                | u64::from(u32::from_le_bytes(*last)) << 32;
-            let (packed, ok) = pack_digits8(x);
-            // The last bytes: a pair of digits each.
-            let [a, b, c, d] = packed.to_le_bytes();
-            match (n.div_ceil(2), dst) {
-                (2, [x, y]) => [*x, *y] = [c, d],
-                (3, [w, x, y]) => [*w, *x, *y] = [b, c, d],
-                (4, [v, w, x, y]) => [*v, *w, *x, *y] = [a, b, c, d],
-                _ => return false,
-            }
+    if !track && (v.len() % 2 == 0 || (lead && pad == 0)) {
+        if let Some(ok) = pack_4_to_8(dst, v) {
             return ok;
         }
     }

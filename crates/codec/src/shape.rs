@@ -86,12 +86,26 @@ pub(crate) mod put {
     pub(crate) const COPY_32: u8 = 3;
     /// 33 to 64 bytes.
     pub(crate) const COPY_64: u8 = 4;
+    /// A fixed BCD number of four to eight digits, even or padded with a
+    /// zero nibble first (packed as one word: `encode::pack_4_to_8`).
+    pub(crate) const BCD_SHORT: u8 = 5;
     /// An ASCII length prefix, then a copy.
-    pub(crate) const VAR: u8 = 5;
+    pub(crate) const VAR: u8 = 6;
     /// Anything else.
-    pub(crate) const OTHER: u8 = 6;
+    pub(crate) const OTHER: u8 = 7;
 
     pub(crate) fn of(plan: FieldPlan) -> u8 {
+        if plan.mode & mode::KIND == mode::BCD_FIXED {
+            let odd = plan.mode & mode::BCD_ODD != 0;
+            let zero_first = plan.mode & (mode::BCD_PAD_FIRST | mode::BCD_PAD_F)
+                == mode::BCD_PAD_FIRST;
+            let short = (4..=8).contains(&plan.vmax) && plan.vmin == plan.vmax;
+            return if short && (!odd || zero_first) {
+                BCD_SHORT
+            } else {
+                OTHER
+            };
+        }
         if plan.shift != 0 || plan.vmin > plan.vmax {
             return OTHER;
         }
