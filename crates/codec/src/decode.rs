@@ -2148,11 +2148,19 @@ impl<'a> MessageRef<'a> {
         // Past the recorded starts, each field starts where the one
         // before it ends.
         let mut next = None;
+        // Looked up once, not for every field.
+        let shape = self
+            .shape()
+            .filter(|_| self.buf.len() <= usize::from(u16::MAX));
         Bitmap::from_words(data_bits(self.spec, self.layout.bitmap))
             .iter()
             .enumerate()
             .filter_map(move |(rank, no)| {
-                let start = match (self.recorded_start(rank), next) {
+                let recorded = match shape {
+                    Some(shape) => shape.start(&self.layout.starts, rank),
+                    None => self.recorded_start(rank),
+                };
+                let start = match (recorded, next) {
                     (Some(s), _) => Some(s),
                     (None, Some(end)) => {
                         let fs = self.spec.field(no)?;
