@@ -485,10 +485,7 @@ const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
 /// digits a byte from a table; eight bytes or more with [`hex_long`].
 #[inline]
 pub(crate) fn hex_upper(dst: &mut [u8], src: &[u8]) {
-    if let (Ok(d), Ok(s)) = (
-        <&mut [u8; 16]>::try_from(&mut *dst),
-        <&[u8; 8]>::try_from(src),
-    ) {
+    if let (Ok(d), Ok(s)) = (<&mut [u8; 16]>::try_from(&mut *dst), <&[u8; 8]>::try_from(src)) {
         // Eight bytes (a PIN block, a MAC): the most common.
         return hex8(d, s);
     }
@@ -911,18 +908,6 @@ fn put_bcd_field(
     v: &[u8],
 ) -> Option<usize> {
     let kind = plan.mode & mode::KIND;
-    if plan.mode & !(mode::BCD_ODD | mode::BCD_PAD_FIRST) == mode::BCD_FIXED
-        && (plan.mode & mode::BCD_ODD == 0 || plan.mode & mode::BCD_PAD_FIRST != 0)
-    {
-        // A fixed number, even or with a zero pad nibble first: up to
-        // sixteen digits as two words.
-        let end = pos + usize::from(plan.len);
-        if v.len() == usize::from(plan.vmax) {
-            if let Some(ok) = pack_upto_16(buf.get_mut(pos..end)?, v) {
-                return ok.then_some(end);
-            }
-        }
-    }
     let (prefix, rest) = buf.get_mut(pos..)?.split_at_mut_checked(start - pos)?;
     put_bcd_number(prefix, v.len());
     if kind == mode::BCD_BYTES {
@@ -964,27 +949,6 @@ fn put_bcd_short(buf: &mut [u8], pos: usize, plan: FieldPlan, v: &[u8]) -> Optio
     }
     let end = pos + usize::from(plan.len);
     pack_4_to_8(buf.get_mut(pos..end)?, v)?.then_some(end)
-}
-
-/// One to sixteen digits `v` packed into `dst`, with a zero pad nibble
-/// first if their count is odd: as the last digits of two words of eight
-/// whose others are zeros. Whether they all were digits; `None` for
-/// another count or a `dst` of another size.
-#[inline(always)]
-fn pack_upto_16(dst: &mut [u8], v: &[u8]) -> Option<bool> {
-    let n = v.len();
-    let wire = n.div_ceil(2);
-    if !(1..=16).contains(&n) || dst.len() != wire {
-        return None;
-    }
-    let mut stage = [b'0'; 16];
-    copy_short(stage.get_mut(16 - n..)?, v);
-    let (lo, hi) = stage.split_at(8);
-    let (a, ok_a) = pack_digits8(u64::from_le_bytes(lo.try_into().ok()?));
-    let (b, ok_b) = pack_digits8(u64::from_le_bytes(hi.try_into().ok()?));
-    let packed = (u64::from(b) << 32 | u64::from(a)).to_le_bytes();
-    copy_short(dst, packed.get(8 - wire..)?);
-    Some(ok_a & ok_b)
 }
 
 /// Four to eight digits `v` (most numeric fields) packed into `dst`, with
@@ -1688,28 +1652,8 @@ mod tests {
                         want.is_some(),
                         "{v:?} lead {lead} pad {pad} track {track}"
                     );
-                    if let Some(want) = &want {
-                        assert_eq!(&dst, want, "{v:?} lead {lead} pad {pad} track {track}");
-                    }
-                    // The packers of fixed numbers, where they apply.
-                    let zero_first = len % 2 == 0 || (lead && pad == 0);
-                    if !track && zero_first {
-                        type Packer = fn(&mut [u8], &[u8]) -> Option<bool>;
-                        for (name, packer, lens) in [
-                            ("pack_4_to_8", pack_4_to_8 as Packer, 4..=8),
-                            ("pack_upto_16", pack_upto_16 as Packer, 1..=16),
-                        ] {
-                            let mut dst = vec![0u8; len.div_ceil(2)];
-                            let ok = packer(&mut dst, &v);
-                            if !lens.contains(&len) {
-                                assert_eq!(ok, None, "{name} {v:?}");
-                                continue;
-                            }
-                            assert_eq!(ok, Some(want.is_some()), "{name} {v:?}");
-                            if let Some(want) = &want {
-                                assert_eq!(&dst, want, "{name} {v:?}");
-                            }
-                        }
+                    if let Some(want) = want {
+                        assert_eq!(dst, want, "{v:?} lead {lead} pad {pad} track {track}");
                     }
                     checked += 1;
                 }
