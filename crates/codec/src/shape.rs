@@ -97,8 +97,8 @@ pub(crate) mod put {
     pub(crate) fn of(plan: FieldPlan) -> u8 {
         if plan.mode & mode::KIND == mode::BCD_FIXED {
             let odd = plan.mode & mode::BCD_ODD != 0;
-            let zero_first = plan.mode & (mode::BCD_PAD_FIRST | mode::BCD_PAD_F)
-                == mode::BCD_PAD_FIRST;
+            let zero_first =
+                plan.mode & (mode::BCD_PAD_FIRST | mode::BCD_PAD_F) == mode::BCD_PAD_FIRST;
             let short = (4..=8).contains(&plan.vmax) && plan.vmin == plan.vmax;
             return if short && (!odd || zero_first) {
                 BCD_SHORT
