@@ -495,6 +495,12 @@ pub(crate) fn hex_upper(dst: &mut [u8], src: &[u8]) {
     if src.len() >= 8 {
         return hex_long(dst, src);
     }
+    hex_by_table(dst, src);
+}
+
+/// [`hex_upper`] two digits a byte from [`HEX_PAIRS`].
+#[inline(always)]
+fn hex_by_table(dst: &mut [u8], src: &[u8]) {
     for (d, &b) in dst.chunks_exact_mut(2).zip(src) {
         d.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
     }
@@ -514,11 +520,8 @@ fn hex_long(dst: &mut [u8], src: &[u8]) {
         }
     }
     let done = src.len() & !7;
-    let (Some(dst), Some(src)) = (dst.get_mut(2 * done..), src.get(done..)) else {
-        return;
-    };
-    for (d, &b) in dst.chunks_exact_mut(2).zip(src) {
-        d.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
+    if let (Some(dst), Some(src)) = (dst.get_mut(2 * done..), src.get(done..)) {
+        hex_by_table(dst, src);
     }
 }
 
@@ -1033,18 +1036,12 @@ fn pack_bcd(dst: &mut [u8], v: &[u8], lead: bool, pad: u8, track: bool) -> bool 
     };
     if !track && v.len() >= 4 && dst.len() >= 2 {
         let (Some((w, v_rest)), Some((d, dst_rest))) = (
-            v.split_first_chunk::<4>(),
-            core::mem::take(&mut dst).split_first_chunk_mut::<2>(),
+            v.split_at_checked(4),
+            core::mem::take(&mut dst).split_at_mut_checked(2),
         ) else {
             return false;
         };
-        // Four digits, as the low half of a word of eight whose other
-        // digits are zeros.
-        let x = u64::from(u32::from_le_bytes(*w)) | 0x3030_3030 << 32;
-        let (packed, ok) = pack_digits8(x);
-        bad |= !ok;
-        let [a, b, _, _] = packed.to_le_bytes();
-        *d = [a, b];
+        bad |= pack_4_to_8(d, w) != Some(true);
         (v, dst) = (v_rest, dst_rest);
     }
     let mut nibble = |c: u8| {
