@@ -40,21 +40,6 @@ use bytes::Bytes;
 
 pub use ::arbitrary::{Error, Result, Unstructured};
 
-/// For fuzzing cardwire itself: whether the decoder's two fast ways with
-/// `frame` agree, the walk over its fields and the layout learnt for its
-/// bitmap (worked out afresh here): both refuse it, or both accept it
-/// with the same fields.
-pub fn shapes_agree(spec: &Spec, frame: &[u8]) -> bool {
-    crate::decode::shape_agrees(spec, frame)
-}
-
-/// For fuzzing cardwire itself: whether the encoder's two fast ways with
-/// `msg` agree, field by field and through the layout of its bitmap
-/// (worked out afresh here): both refuse it, or both write the same bytes.
-pub fn shaped_encode_agrees(spec: &Spec, msg: &Message) -> bool {
-    crate::encode::shaped_encode_agrees(spec, msg)
-}
-
 use crate::spec::{DataEncoding, FieldSpec};
 use crate::valid::SIGNS;
 use crate::{Message, Mti, Spec};

@@ -13,8 +13,7 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use crate::decode::MessageRef;
-use crate::encode::Message;
+use crate::message::{Message, MessageRef};
 use crate::spec::Spec;
 use crate::types::FieldNo;
 

@@ -29,12 +29,10 @@
 pub mod amount;
 mod charset;
 pub mod codes;
-mod decode;
-mod encode;
 pub mod frame;
 pub mod mask;
+mod message;
 mod owned;
-mod shape;
 pub mod spec;
 pub mod specs;
 pub mod tlv;
@@ -42,13 +40,10 @@ pub mod track2;
 pub mod txn;
 mod types;
 pub mod valid;
-mod value;
+mod wire;
 
 #[cfg(feature = "arbitrary")]
 pub mod arbitrary;
-
-#[cfg(test)]
-mod test_support;
 
 #[cfg(feature = "serde")]
 pub mod json;
@@ -57,11 +52,14 @@ pub mod spec_file;
 
 pub use amount::Amount;
 pub use codes::{Category, CodeInfo, CodeTable};
-pub use decode::{DecodeError, DecodeErrorKind, Field, MessageRef, decode};
-pub use encode::{EncodeError, EncodeErrorKind, Message, encode, encode_to_vec};
+pub use message::{Field, Message, MessageRef, Value};
 pub use owned::OwnedMessage;
-pub use spec::{FieldSpec, Spec, SpecError};
+pub use spec::{Charset, FieldSpec, Spec, SpecError};
 pub use track2::Track2;
 pub use txn::TxnKind;
 pub use types::{Bitmap, FieldNo, Mti, MtiClass, MtiError, MtiFunction, MtiOrigin, MtiVersion};
-pub use value::Value;
+pub use wire::decode::{
+    DecodeError, DecodeErrorKind, DecodeMode, DecodeWarning, DecodeWarningKind, Decoded, decode,
+    decode_with,
+};
+pub use wire::encode::{EncodeError, EncodeErrorKind, encode, encode_to_vec};

@@ -2,10 +2,11 @@
 //! the first 6 and last 4 digits, track data keeps only the masked PAN,
 //! PIN blocks, keys, MACs and sensitive EMV tags are hidden.
 
-use crate::decode::Field;
+use core::fmt;
+
+use crate::message::{Field, MessageRef, Value};
 use crate::spec::Sensitivity;
 use crate::tlv;
-use crate::value::Value;
 
 /// A PAN with all but the first 6 and last 4 digits replaced by `*`
 /// (all hidden when it is shorter than 12).
@@ -114,6 +115,35 @@ pub fn masked_value(sensitivity: Sensitivity, value: &Value<'_>) -> String {
                 stars(value.len())
             }
         }
+    }
+}
+
+/// The field, its name and its masked value.
+impl fmt::Debug for Field<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Field({} {}: {})", self.no, self.spec.name, masked(self))
+    }
+}
+
+/// Masked, one entry per field.
+impl fmt::Debug for MessageRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MessageRef")
+            .field("spec", &self.spec().name)
+            .field("mti", &self.mti())
+            .field("fields", &self.fields().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// One line per field, sensitive values masked.
+impl fmt::Display for MessageRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "MTI {}", self.mti())?;
+        for fld in self.fields() {
+            writeln!(f, "{:>3} {}: {}", fld.no, fld.spec.name, masked(&fld))?;
+        }
+        Ok(())
     }
 }
 

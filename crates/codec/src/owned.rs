@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::decode::{DecodeError, Layout, MessageRef, decode_layout};
+use crate::message::{Layout, MessageRef};
 use crate::spec::Spec;
+use crate::wire::decode::{DecodeError, decode_layout};
 
 /// A decoded message owning its frame. Field values are cheap slices of
 /// the one frame buffer ([`Bytes::slice`]), never copies.
@@ -52,13 +53,5 @@ impl OwnedMessage {
 impl core::fmt::Debug for OwnedMessage {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         self.view().fmt(f)
-    }
-}
-
-impl MessageRef<'_> {
-    /// Whether two views have the same layout (used in tests).
-    #[doc(hidden)]
-    pub fn same_layout(&self, other: &MessageRef<'_>) -> bool {
-        self.walked_layout() == other.walked_layout()
     }
 }

@@ -31,11 +31,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::codes::CodeTable;
+use crate::spec::txn::{Condition, TxnKind, TxnRule};
 use crate::spec::{
-    Align, BitmapEncoding, DataEncoding, FieldKind, FieldSpec, HeaderSpec, Length, LengthUnit,
-    MtiEncoding, Pad, PrefixEncoding, Sensitivity, Spec, SpecError, SubfieldSpec, Subfields,
+    Align, BitmapEncoding, Charset, DataEncoding, FieldKind, FieldSpec, HeaderSpec, Length,
+    LengthUnit, MtiEncoding, Pad, PrefixEncoding, Sensitivity, Spec, SpecError, SubfieldSpec,
+    Subfields,
 };
-use crate::txn::{Condition, TxnKind, TxnRule};
 use crate::types::FieldNo;
 
 /// The file form of a spec.
@@ -128,6 +129,9 @@ pub struct FieldDef {
     /// BER-TLV content (EMV).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tlv: Option<bool>,
+    /// Character set of text beyond ASCII, for display: `ascii` or `gbk`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charset: Option<String>,
     /// Positional subfields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subfields: Option<Vec<SubfieldDef>>,
@@ -454,6 +458,10 @@ impl FieldDef {
         if let Some(t) = self.tlv {
             f.subfields = if t { Subfields::Tlv } else { Subfields::None };
         }
+        if let Some(c) = &self.charset {
+            f.charset = Charset::parse(c)
+                .ok_or_else(|| e(format!("charset {c:?}: expected ascii or gbk")))?;
+        }
         if let Some(parts) = &self.subfields {
             f.subfields = Subfields::Positional(
                 parts
@@ -512,6 +520,7 @@ impl FieldDef {
                 Sensitivity::Tlv => s("tlv"),
             },
             tlv: matches!(f.subfields, Subfields::Tlv).then_some(true),
+            charset: (f.charset != Charset::Ascii).then(|| f.charset.as_str().to_string()),
             subfields: match &f.subfields {
                 Subfields::Positional(p) => Some(
                     p.iter()

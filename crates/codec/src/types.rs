@@ -27,12 +27,6 @@ impl FieldNo {
         self.0
     }
 
-    /// The field at zero-based index `i` of a 192-entry table (`i` below
-    /// 192; larger values wrap, which callers never pass).
-    pub(crate) const fn from_index(i: usize) -> Self {
-        Self(i.wrapping_add(1) as u8)
-    }
-
     /// Zero-based index into a 192-entry table.
     pub(crate) const fn index(self) -> usize {
         self.0 as usize - 1
@@ -84,13 +78,6 @@ impl Mti {
         } else {
             Err(MtiError)
         }
-    }
-
-    /// An MTI from four bytes the caller has checked are ASCII digits
-    /// (the invariant every other method relies on).
-    #[inline(always)]
-    pub(crate) const fn from_checked_digits(d: [u8; 4]) -> Self {
-        Self(d)
     }
 
     /// The four ASCII digits.

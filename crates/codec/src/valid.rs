@@ -63,9 +63,9 @@ impl FieldSpec {
                 FieldKind::Z => b.is_ascii_digit() || b == b'D',
                 _ => b.is_ascii_digit(),
             },
-            DataEncoding::Ascii => charset::is(b, charset::mask(self.kind)),
+            DataEncoding::Ascii => self.kind.class().accepts(b),
             DataEncoding::Ebcdic => {
-                charset::is(b, charset::mask(self.kind)) && charset::ascii_to_ebcdic(b) != 0
+                self.kind.class().accepts(b) && charset::ascii_to_ebcdic(b) != 0
             }
         }
     }

@@ -749,8 +749,7 @@ fn encoder_refuses_a_missing_or_malformed_tpdu_and_header() {
 #[test]
 fn odd_digit_count_with_a_byte_counted_bcd_prefix_is_odd_digits() {
     let mut spec = specs::cups().clone();
-    let f = spec.field_mut(no(2)).expect("field 2");
-    f.unit = LengthUnit::Bytes;
+    spec.field_mut(no(2)).expect("field 2").unit = LengthUnit::Bytes;
     spec.validate()
         .expect("a byte-counted BCD PAN is a valid spec");
     let e = encode_err(&spec, &common::cups_sale());

@@ -36,7 +36,7 @@ fn pyiso8583_default() -> Spec {
         .map(|(n, _)| n)
         .collect();
     for n in binary {
-        let f = s.field_mut(n).unwrap();
+        let mut f = s.field_mut(n).unwrap();
         f.encoding = DataEncoding::Binary;
         f.unit = LengthUnit::Bytes;
     }
@@ -57,7 +57,7 @@ fn spec_for(v: &Json) -> (Arc<Spec>, Vec<u16>) {
             let n: u16 = k.parse().unwrap();
             let e = e.as_str().unwrap();
             if e.starts_with("hex") {
-                let f = spec.field_mut(no(n)).unwrap();
+                let mut f = spec.field_mut(no(n)).unwrap();
                 f.kind = FieldKind::B;
                 f.encoding = DataEncoding::Binary;
                 f.sensitivity = Sensitivity::Public;

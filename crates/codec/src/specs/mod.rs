@@ -16,11 +16,11 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::codes::CodeTable;
+use crate::spec::txn;
 use crate::spec::{
-    Align, BitmapEncoding, DataEncoding, FieldKind, FieldSpec, HeaderSpec, Length, LengthUnit,
-    MtiEncoding, Pad, PrefixEncoding, Sensitivity, Spec, SubfieldSpec, Subfields,
+    Align, BitmapEncoding, Charset, DataEncoding, FieldKind, FieldSpec, HeaderSpec, Length,
+    LengthUnit, MtiEncoding, Pad, PrefixEncoding, Sensitivity, Spec, SubfieldSpec, Subfields,
 };
-use crate::txn;
 use crate::types::FieldNo;
 
 mod tables;
@@ -222,11 +222,13 @@ fn build_cups() -> Spec {
                 22 => fs.align = Align::Left,
                 49 => fs.kind = FieldKind::An,
                 62 => fs.sensitivity = Sensitivity::Secret,
+                // Merchant name, and the issuer's and acquirer's texts.
+                43 | 56 | 63 => fs.charset = Charset::Gbk,
                 _ => {}
             }
         },
     );
-    if let Some(f) = s.field_mut(no(60)) {
+    if let Some(mut f) = s.field_mut(no(60)) {
         f.subfields = parts(
             "60",
             &[
@@ -237,10 +239,12 @@ fn build_cups() -> Spec {
                 ("IC card condition code", 1),
                 ("partial approval flag", 1),
                 ("account type", 3),
+                // Acquirers that extended the field send more digits.
+                ("further data", 47),
             ],
         );
     }
-    if let Some(f) = s.field_mut(no(61)) {
+    if let Some(mut f) = s.field_mut(no(61)) {
         f.subfields = parts(
             "61",
             &[
@@ -252,7 +256,7 @@ fn build_cups() -> Spec {
             ],
         );
     }
-    if let Some(f) = s.field_mut(no(44)) {
+    if let Some(mut f) = s.field_mut(no(44)) {
         f.subfields = parts(
             "44",
             &[

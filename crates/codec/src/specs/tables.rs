@@ -476,7 +476,7 @@ pub(super) const CUPS: &[Row] = &[
         "LLL",
         999,
     ),
-    (60, "Reserved national: transaction info", "n", "LLL", 17),
+    (60, "Reserved national: transaction info", "n", "LLL", 64),
     (
         61,
         "Reserved private: original message info",

@@ -9,14 +9,16 @@
 //! follows from the data encoding: BCD packs two digits a byte, hex text
 //! spends two characters a byte.
 
-use core::fmt;
-use std::sync::OnceLock;
+use core::ops::{Deref, DerefMut};
 
 use crate::codes::CodeTable;
-use crate::decode::FieldPlan;
-use crate::shape::Shapes;
-use crate::txn::TxnRule;
 use crate::types::FieldNo;
+
+pub(crate) mod layout;
+pub(crate) mod txn;
+
+use layout::FieldLayout;
+use txn::TxnRule;
 
 /// How the MTI travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,6 +269,39 @@ impl Sensitivity {
     }
 }
 
+/// The character set of a text field's bytes beyond ASCII, for showing
+/// them: the wire bytes are kept as they are either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Charset {
+    /// ASCII: other bytes are shown as `\xNN`.
+    #[default]
+    Ascii,
+    /// GBK (a superset of GB 2312), the Chinese text of UnionPay fields
+    /// 43, 56 and 63.
+    Gbk,
+}
+
+impl Charset {
+    /// The name used in spec files: `ascii` or `gbk`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Charset::Ascii => "ascii",
+            Charset::Gbk => "gbk",
+        }
+    }
+
+    /// Parses a spec file's name for it (`gb2312` and `gb18030` read as
+    /// GBK, which covers them for display).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "ascii" => Some(Charset::Ascii),
+            "gbk" | "gb2312" | "gb18030" => Some(Charset::Gbk),
+            _ => None,
+        }
+    }
+}
+
 /// One positional subfield: a run of logical characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubfieldSpec {
@@ -314,6 +349,8 @@ pub struct FieldSpec {
     pub subfields: Subfields,
     /// Masking rule.
     pub sensitivity: Sensitivity,
+    /// How text beyond ASCII is shown.
+    pub charset: Charset,
 }
 
 impl FieldSpec {
@@ -334,6 +371,7 @@ impl FieldSpec {
             pad: Some(Pad::Zero),
             subfields: Subfields::None,
             sensitivity: Sensitivity::Public,
+            charset: Charset::Ascii,
         }
     }
 
@@ -359,6 +397,33 @@ impl FieldSpec {
     pub(crate) fn logical_chars(&self, max_units: u16) -> usize {
         let n = max_units as usize;
         if self.kind == FieldKind::XN { n + 1 } else { n }
+    }
+}
+
+/// A field definition being edited ([`Spec::field_mut`]): dereferences
+/// to the [`FieldSpec`], and updates the spec's layout of the field when
+/// dropped.
+pub struct FieldSpecMut<'a> {
+    field: &'a mut FieldSpec,
+    layout: &'a mut Option<FieldLayout>,
+}
+
+impl Deref for FieldSpecMut<'_> {
+    type Target = FieldSpec;
+    fn deref(&self) -> &FieldSpec {
+        self.field
+    }
+}
+
+impl DerefMut for FieldSpecMut<'_> {
+    fn deref_mut(&mut self) -> &mut FieldSpec {
+        self.field
+    }
+}
+
+impl Drop for FieldSpecMut<'_> {
+    fn drop(&mut self) {
+        *self.layout = Some(FieldLayout::of(self.field));
     }
 }
 
@@ -395,39 +460,18 @@ pub struct Spec {
     pub codes: CodeTable,
     /// Rules that name a message's transaction type.
     pub transactions: Vec<TxnRule>,
-    /// How the decoder reads each field, worked out from `fields` on the
-    /// first decode (for the `tertiary_bitmap` then in force) and
-    /// forgotten when a field changes.
-    plans: Plans,
+    /// How each defined field is read and written, indexed like `fields`:
+    /// worked out whenever a field is set, so it always matches `fields`.
+    layouts: Layouts,
 }
 
-/// A spec's decode plans ([`crate::decode::FieldPlan`]), one per field
-/// number, worked out for each value of `tertiary_bitmap` the spec is used
-/// with (a public field, which can change without the spec knowing: field
-/// 65 is data or the tertiary bitmap's indicator). Derived data: it takes
-/// no part in equality and prints as `..`.
-#[derive(Clone, Default)]
-struct Plans([OnceLock<PlanTable>; 2]);
+/// The layouts of a spec's fields: derived from the fields, so shown as
+/// `..`.
+#[derive(Clone, PartialEq, Eq)]
+struct Layouts(Vec<Option<FieldLayout>>);
 
-/// The plans, and whether every defined data field has one the encoder's
-/// fast path can write.
-#[derive(Clone)]
-struct PlanTable {
-    fields: [FieldPlan; FieldNo::MAX as usize],
-    complete: bool,
-    shapes: Shapes,
-}
-
-impl PartialEq for Plans {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for Plans {}
-
-impl fmt::Debug for Plans {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl core::fmt::Debug for Layouts {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("..")
     }
 }
@@ -471,61 +515,14 @@ impl Spec {
             fields: vec![None; FieldNo::MAX as usize],
             codes: CodeTable::Iso87,
             transactions: Vec::new(),
-            plans: Plans::default(),
+            layouts: Layouts(vec![None; FieldNo::MAX as usize]),
         }
     }
 
-    /// How the decoder reads each field, indexed by field number minus one.
+    /// How field `no` is read and written, if the spec defines it.
     #[inline]
-    pub(crate) fn plans(&self) -> &[FieldPlan; FieldNo::MAX as usize] {
-        &self.plan_table().fields
-    }
-
-    /// Whether every data field the spec defines has a plan the encoder's
-    /// fast path writes (ASCII, raw or hex data with a fixed length or an
-    /// ASCII prefix, `x+n` text): then it sizes messages without a pass.
-    #[inline]
-    pub(crate) fn fully_planned(&self) -> bool {
-        self.plan_table().complete
-    }
-
-    /// The layouts of the bitmaps seen so far ([`crate::shape`]),
-    /// forgotten with the plans.
-    #[inline]
-    pub(crate) fn shapes(&self) -> &Shapes {
-        &self.plan_table().shapes
-    }
-
-    /// A copy that has not learnt any shape yet.
-    #[cfg(test)]
-    pub(crate) fn unlearnt(&self) -> Spec {
-        let mut spec = self.clone();
-        spec.plans = Plans::default();
-        spec
-    }
-
-    fn plan_table(&self) -> &PlanTable {
-        let plans = &self.plans.0[usize::from(self.tertiary_bitmap)];
-        plans.get_or_init(|| {
-            let mut plans = [FieldPlan::ABSENT; FieldNo::MAX as usize];
-            let mut complete = true;
-            let max = usize::from(self.max_field());
-            for (i, (plan, fs)) in plans.iter_mut().zip(&self.fields).enumerate() {
-                let n = i + 1;
-                // Bitmap indicators and fields beyond the bitmaps carry no
-                // data: neither path reads or writes them through a plan.
-                let reserved = n == 1 || (n == 65 && self.tertiary_bitmap) || n > max;
-                if let (Some(fs), false) = (fs, reserved) {
-                    *plan = FieldPlan::for_field(fs);
-                    complete &= plan.vmin <= plan.vmax;
-                }
-            }
-            PlanTable {
-                fields: plans,
-                complete,
-                shapes: Shapes::default(),
-            }
-        })
+    pub(crate) fn layout(&self, no: FieldNo) -> Option<&FieldLayout> {
+        self.layouts.0.get(no.index()).and_then(Option::as_ref)
     }
 
     /// The definition of field `n`, if the spec has one.
@@ -536,24 +533,33 @@ impl Spec {
 
     /// Defines (or replaces) field `n`.
     pub fn set_field(&mut self, n: FieldNo, f: FieldSpec) {
-        self.plans = Plans::default();
-        if let Some(slot) = self.fields.get_mut(n.index()) {
+        if let (Some(slot), Some(layout)) = (
+            self.fields.get_mut(n.index()),
+            self.layouts.0.get_mut(n.index()),
+        ) {
+            *layout = Some(FieldLayout::of(&f));
             *slot = Some(f);
         }
     }
 
     /// Removes field `n`.
     pub fn remove_field(&mut self, n: FieldNo) {
-        self.plans = Plans::default();
-        if let Some(slot) = self.fields.get_mut(n.index()) {
+        if let (Some(slot), Some(layout)) = (
+            self.fields.get_mut(n.index()),
+            self.layouts.0.get_mut(n.index()),
+        ) {
             *slot = None;
+            *layout = None;
         }
     }
 
-    /// Mutable access to field `n`'s definition.
-    pub fn field_mut(&mut self, n: FieldNo) -> Option<&mut FieldSpec> {
-        self.plans = Plans::default();
-        self.fields.get_mut(n.index()).and_then(Option::as_mut)
+    /// Mutable access to field `n`'s definition; the spec works out the
+    /// field's layout again when the returned guard is dropped.
+    pub fn field_mut(&mut self, n: FieldNo) -> Option<FieldSpecMut<'_>> {
+        let i = n.index();
+        let field = self.fields.get_mut(i)?.as_mut()?;
+        let layout = self.layouts.0.get_mut(i)?;
+        Some(FieldSpecMut { field, layout })
     }
 
     /// All defined fields in order.

@@ -9,7 +9,6 @@
 use core::fmt;
 
 use crate::charset;
-use crate::encode::HEX_PAIRS;
 
 /// The logical content of a field, borrowed from the frame.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -138,9 +137,7 @@ impl<'a> Value<'a> {
         self.fill(out.get_mut(at..).unwrap_or_default());
     }
 
-    /// Writes the logical content into `dst` (as long as [`Self::len`]):
-    /// BCD digits and hex text converted in one pass rather than a unit at
-    /// a time through [`Self::get`].
+    /// Writes the logical content into `dst` (as long as [`Self::len`]).
     fn fill(&self, dst: &mut [u8]) {
         match *self {
             Value::Text(b) | Value::Binary(b) => {
@@ -165,22 +162,8 @@ impl<'a> Value<'a> {
                         dst = rest;
                     }
                 }
-                // A digit in the low nibble first, then two a byte from a
-                // table, then one in a high nibble.
-                let mut i = start;
-                if i % 2 == 1 {
-                    if let Some((d, rest)) = core::mem::take(&mut dst).split_first_mut() {
-                        *d = nibble_char(nibble(bytes, i));
-                        (dst, i) = (rest, i + 1);
-                    }
-                }
-                let whole = 2 * (dst.len() / 2);
-                let mut pairs = dst.chunks_exact_mut(2);
-                for (pair, &b) in (&mut pairs).zip(bytes.get(i / 2..).unwrap_or_default()) {
-                    pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
-                }
-                if let Some(d) = pairs.into_remainder().first_mut() {
-                    *d = nibble_char(nibble(bytes, i + whole));
+                for (k, d) in dst.iter_mut().enumerate() {
+                    *d = nibble_char(nibble(bytes, start + k));
                 }
             }
             Value::Ebcdic(b) => {

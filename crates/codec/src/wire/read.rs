@@ -1,0 +1,98 @@
+//! The walk's reading primitives: `nom` parsers over the frame's bytes,
+//! each returning borrowed slices or small numbers, never a copy.
+//!
+//! A parser fails with nom's `Incomplete`-free `Error` when the input is
+//! too short or not what it should be; the walk turns that into a
+//! [`DecodeError`](super::DecodeError) with the field, the offset and the
+//! reason, looking at the bytes again only then.
+
+use nom::IResult;
+use nom::Parser;
+use nom::bytes::complete::take;
+use nom::combinator::map_opt;
+
+use crate::charset;
+use crate::spec::{BitmapEncoding, MtiEncoding, PrefixEncoding};
+
+/// A parse over the frame.
+pub(crate) type Parsed<'a, T> = IResult<&'a [u8], T>;
+
+/// `n` bytes.
+#[inline(always)]
+pub(crate) fn bytes(n: usize) -> impl Fn(&[u8]) -> Parsed<'_, &[u8]> {
+    move |i| take(n).parse(i)
+}
+
+/// The four MTI digits, as ASCII (`?` for a BCD nibble over 9).
+#[inline]
+pub(crate) fn mti(encoding: MtiEncoding) -> impl Fn(&[u8]) -> Parsed<'_, [u8; 4]> {
+    move |i| match encoding {
+        MtiEncoding::Ascii => map_opt(take(4usize), |b: &[u8]| b.try_into().ok()).parse(i),
+        MtiEncoding::Ebcdic => map_opt(take(4usize), |b: &[u8]| {
+            let mut d = [0u8; 4];
+            for (o, &e) in d.iter_mut().zip(b) {
+                *o = charset::ebcdic_to_ascii(e);
+            }
+            Some(d)
+        })
+        .parse(i),
+        MtiEncoding::Bcd => map_opt(take(2usize), |b: &[u8]| {
+            let mut d = [0u8; 4];
+            for (k, o) in d.iter_mut().enumerate() {
+                let byte = b.get(k / 2).copied().unwrap_or(0xFF);
+                let n = if k % 2 == 0 { byte >> 4 } else { byte & 15 };
+                *o = if n <= 9 { b'0' + n } else { b'?' };
+            }
+            Some(d)
+        })
+        .parse(i),
+    }
+}
+
+/// Bytes of one bitmap on the wire.
+pub(crate) fn bitmap_width(encoding: BitmapEncoding) -> usize {
+    match encoding {
+        BitmapEncoding::Binary => 8,
+        BitmapEncoding::Hex => 16,
+    }
+}
+
+/// One bitmap's 64 bits; hex text in uppercase, or in either case when
+/// `any_case`.
+#[inline]
+pub(crate) fn bitmap(
+    encoding: BitmapEncoding,
+    any_case: bool,
+) -> impl Fn(&[u8]) -> Parsed<'_, u64> {
+    move |i| {
+        map_opt(take(bitmap_width(encoding)), |b: &[u8]| match encoding {
+            BitmapEncoding::Binary => b.try_into().ok().map(u64::from_be_bytes),
+            BitmapEncoding::Hex => hex_word(b, any_case),
+        })
+        .parse(i)
+    }
+}
+
+/// Sixteen hex digits as a number.
+#[inline]
+fn hex_word(b: &[u8], any_case: bool) -> Option<u64> {
+    b.iter().try_fold(0u64, |w, &c| {
+        let v = match c {
+            b'0'..=b'9' => c - b'0',
+            b'A'..=b'F' => c - b'A' + 10,
+            b'a'..=b'f' if any_case => c - b'a' + 10,
+            _ => return None,
+        };
+        Some(w << 4 | u64::from(v))
+    })
+}
+
+/// A length prefix of `digits` digits, `width` bytes, as a number.
+#[inline(always)]
+pub(crate) fn prefix(
+    encoding: PrefixEncoding,
+    digits: u8,
+    width: usize,
+) -> impl Fn(&[u8]) -> Parsed<'_, usize> {
+    move |i| map_opt(take(width), |b: &[u8]| encoding.value(digits, b)).parse(i)
+}
