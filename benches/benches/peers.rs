@@ -4,6 +4,10 @@
 //! one pass over the same bytes doing the least any decoder must do:
 //! read every byte once (a byte sum the compiler vectorizes).
 //!
+//! `many_bitmaps` is the same work on 1,000 messages with 1,000 different
+//! bitmaps (`peers::many`), decoded in turn, as a switch sees traffic:
+//! one iteration decodes all of them.
+//!
 //! Run: `cargo bench -p cardwire-benches --bench peers`.
 //! `tests/peers.rs` proves every peer reads the same PAN as cardwire from
 //! these bytes; the setup below checks it again before timing.
@@ -16,6 +20,7 @@ use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
 mod peers;
 
 use peers::Format;
+use peers::many::Traffic;
 
 /// The least work any decoder must do: look at every byte once.
 fn floor(wire: &[u8]) -> u32 {
@@ -121,6 +126,43 @@ fn binary_bitmap_without_mac(c: &mut Criterion) {
     g.finish();
 }
 
+/// Decodes every frame in turn with `decode`; the sum of what it returns.
+fn each(frames: &[&[u8]], decode: impl Fn(&[u8]) -> Option<usize>) -> usize {
+    frames
+        .iter()
+        .map(|&w| decode(black_box(w)).unwrap_or(0))
+        .sum()
+}
+
+/// 1,000 frames with 1,000 different bitmaps, built by iso_8583_rs (and
+/// the same bytes by i8583 and cardwire); one iteration decodes them all.
+fn many_bitmaps(c: &mut Criterion) {
+    let spec = Format::HexBitmap.cardwire_spec();
+    let new_spec = peers::iso_8583_rs_spec();
+    let traffic = Traffic::new(&new_spec, &spec);
+    traffic
+        .check(&new_spec, &spec)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let frames: Vec<&[u8]> = traffic.frames().collect();
+    let frames = frames.as_slice();
+
+    let mut g = c.benchmark_group("many_bitmaps");
+    g.throughput(Throughput::Bytes(traffic.bytes() as u64));
+    g.bench_function("cardwire", |b| {
+        b.iter(|| each(frames, |w| peers::cardwire(&spec, w, <[u8]>::len)))
+    });
+    g.bench_function("iso_8583_rs", |b| {
+        b.iter(|| each(frames, |w| peers::iso_8583_rs(&new_spec, w, <[u8]>::len)))
+    });
+    g.bench_function("i8583", |b| {
+        b.iter(|| each(frames, |w| peers::i8583(w, <[u8]>::len)))
+    });
+    g.bench_function("floor", |b| {
+        b.iter(|| each(frames, |w| Some(floor(w) as usize)))
+    });
+    g.finish();
+}
+
 fn main() {
     // iso8583_rs needs SPEC_FILE in the environment: run again with it.
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -129,5 +171,6 @@ fn main() {
     hex_bitmap(&mut c);
     binary_bitmap(&mut c);
     binary_bitmap_without_mac(&mut c);
+    many_bitmaps(&mut c);
     c.final_summary();
 }

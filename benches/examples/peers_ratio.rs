@@ -3,8 +3,10 @@
 //! reads of field 2) by each contender in turn, on the same bytes, so
 //! that all see the same machine (on a shared VM the speed drifts
 //! between criterion's separate benches by up to a third). Reported:
-//! each contender's median time, and the median over rounds of its time
-//! over cardwire's.
+//! each contender's median time per message, and the median over rounds
+//! of its time over cardwire's. Last, the same for the 1,000 messages with
+//! 1,000 different bitmaps of `many_bitmaps` (`peers::many`), decoded in
+//! turn.
 //!
 //! ```sh
 //! cargo run --release -p cardwire-benches --example peers_ratio [SECONDS_PER_FORMAT]
@@ -17,14 +19,16 @@ use std::time::{Duration, Instant};
 mod peers;
 
 use peers::Format;
+use peers::many::{self, Traffic};
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// A decoder's name and one decode of its bytes (returning the PAN's
-/// length, so nothing is optimized away).
+/// A decoder's name and one run over its bytes: one decode, or one of
+/// each of many frames (returning the PAN's length, or the sum of them,
+/// so nothing is optimized away).
 type Contender<'a> = (&'static str, Box<dyn Fn() -> usize + 'a>);
 
 fn floor(wire: &[u8]) -> usize {
@@ -33,10 +37,20 @@ fn floor(wire: &[u8]) -> usize {
         .fold(0u32, |acc, &b| acc.wrapping_add(u32::from(b))) as usize
 }
 
+/// Decodes every frame in turn with `decode`; the sum of what it returns.
+fn each(frames: &[&[u8]], decode: impl Fn(&[u8]) -> Option<usize>) -> usize {
+    frames
+        .iter()
+        .map(|&w| decode(black_box(w)).unwrap_or(0))
+        .sum()
+}
+
 /// Runs the contenders in turn for `seconds` and prints their table; the
-/// first is cardwire.
-fn race(title: &str, bytes: usize, contenders: &[Contender<'_>], seconds: f64) {
-    let block = 200;
+/// first is cardwire. One run of a contender decodes `messages` messages.
+fn race(title: &str, bytes: usize, messages: usize, contenders: &[Contender<'_>], seconds: f64) {
+    // Runs of each contender a round: enough for 200 decodes or more.
+    let block = 200usize.div_ceil(messages);
+    let decodes = block * messages;
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
     let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
@@ -49,7 +63,7 @@ fn race(title: &str, bytes: usize, contenders: &[Contender<'_>], seconds: f64) {
             for _ in 0..block {
                 seen = seen.wrapping_add(run());
             }
-            this.push(t.elapsed().as_secs_f64() * 1e9 / f64::from(block));
+            this.push(t.elapsed().as_secs_f64() * 1e9 / decodes as f64);
         }
         // The first rounds warm the caches up.
         if round >= 5 {
@@ -63,11 +77,11 @@ fn race(title: &str, bytes: usize, contenders: &[Contender<'_>], seconds: f64) {
     black_box(seen);
     println!();
     println!(
-        "{title}, {bytes} bytes, {} rounds of {block} decodes each",
+        "{title}, {bytes} bytes, {} rounds of {decodes} decodes each",
         round - 5
     );
     println!();
-    println!("| decoder | median | time / cardwire's (median of rounds) |");
+    println!("| decoder | median per message | time / cardwire's (median of rounds) |");
     println!("|---|---|---|");
     for (i, (name, _)) in contenders.iter().enumerate() {
         println!(
@@ -97,6 +111,7 @@ fn main() {
     race(
         Format::HexBitmap.name(),
         hex.len(),
+        1,
         &[
             (
                 "cardwire",
@@ -128,6 +143,7 @@ fn main() {
     race(
         Format::BinaryBitmap.name(),
         binary.len(),
+        1,
         &[
             (
                 "cardwire",
@@ -151,6 +167,7 @@ fn main() {
     race(
         "0200_binary_bitmap_no_64",
         no_64.len(),
+        1,
         &[
             (
                 "cardwire",
@@ -161,6 +178,34 @@ fn main() {
                 Box::new(|| peers::core(black_box(c), <[u8]>::len).unwrap_or(0)),
             ),
             ("floor", Box::new(|| floor(c))),
+        ],
+        seconds,
+    );
+
+    let traffic = Traffic::new(&new_spec, &hex_spec);
+    traffic
+        .check(&new_spec, &hex_spec)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let frames: Vec<&[u8]> = traffic.frames().collect();
+    let frames = frames.as_slice();
+    race(
+        &format!("{} messages with distinct bitmaps", many::COUNT),
+        traffic.bytes(),
+        frames.len(),
+        &[
+            (
+                "cardwire",
+                Box::new(|| each(frames, |w| peers::cardwire(&hex_spec, w, <[u8]>::len))),
+            ),
+            (
+                "iso_8583_rs",
+                Box::new(|| each(frames, |w| peers::iso_8583_rs(&new_spec, w, <[u8]>::len))),
+            ),
+            (
+                "i8583",
+                Box::new(|| each(frames, |w| peers::i8583(w, <[u8]>::len))),
+            ),
+            ("floor", Box::new(|| each(frames, |w| Some(floor(w))))),
         ],
         seconds,
     );

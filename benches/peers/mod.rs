@@ -15,6 +15,9 @@
 //! | iso8583-core 0.1.0 | binary bitmap, raw binary 52 (built in); without field 64, see [`binary_fields`] | `ISO8583Message::from_bytes`, `get_field` |
 //! | iso8583_rs 0.1.10 | binary bitmap (the only kind it has), YAML spec | `Spec::parse`, `bmp_child_value(2)` |
 //!
+//! [`many`] is a set of 1,000 messages with 1,000 different bitmaps in
+//! the hex-bitmap format, for cardwire, iso_8583_rs and i8583.
+//!
 //! Not measured: `iso8583` 0.1.1 does not compile on stable Rust (it needs
 //! the removed nightly feature `type_ascription`); `iso8583_parser` 0.2.6
 //! takes a hex string and pulls in the eframe GUI stack as a non-optional
@@ -26,6 +29,12 @@ use std::process::Command;
 
 use cardwire_codec::spec_file::load_spec;
 use cardwire_codec::{Spec, decode};
+
+#[allow(
+    dead_code,
+    reason = "peers_loop counts instructions on single frames and has no use for the set"
+)]
+pub(crate) mod many;
 
 /// The PAN every peer must read back.
 pub(crate) const PAN: &str = "4761739001010119";

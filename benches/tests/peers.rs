@@ -5,6 +5,7 @@
 #[path = "../peers/mod.rs"]
 mod peers;
 
+use peers::many::{self, COUNT, Sample, Traffic};
 use peers::{Format, PAN};
 
 fn pan_of(read: Option<Vec<u8>>, who: &str) -> String {
@@ -109,4 +110,117 @@ fn a_different_pan_is_caught() {
     let theirs = peers::i8583(&wire, <[u8]>::to_vec);
     assert_eq!(ours, theirs);
     assert_ne!(ours.as_deref(), Some(PAN.as_bytes()));
+}
+
+/// The 1,000-message set of the `many_bitmaps` bench, built by
+/// iso_8583_rs (`Traffic::new` panics unless i8583 and cardwire build the
+/// same bytes), with the specs that read it.
+fn many_bitmaps() -> (Traffic, iso_8583_rs::CompiledSpec, cardwire_codec::Spec) {
+    let spec = peers::iso_8583_rs_spec();
+    let cardwire = Format::HexBitmap.cardwire_spec();
+    (Traffic::new(&spec, &cardwire), spec, cardwire)
+}
+
+/// 1,000 frames with 1,000 different bitmaps, each the bitmap its message
+/// was given, both with and without a secondary bitmap; cardwire decodes
+/// every frame to the fields its message was given, and cardwire,
+/// iso_8583_rs and i8583 read each message's PAN from its frame.
+#[test]
+fn many_bitmaps_are_distinct_and_every_decoder_reads_each_pan() {
+    let (traffic, spec, cardwire) = many_bitmaps();
+    assert_eq!(traffic.frames().count(), COUNT);
+    assert_eq!(
+        traffic.bytes(),
+        traffic.frames().map(<[u8]>::len).sum::<usize>()
+    );
+    assert_eq!(many::distinct_bitmaps(traffic.frames()), Ok(COUNT));
+
+    let field_1 = 1u128 << 127;
+    let mut with_secondary = 0;
+    for (frame, s) in traffic.frames().zip(traffic.samples()) {
+        assert_eq!(many::wire_bitmap(frame), Some(s.bitmap()));
+        assert_eq!(
+            many::cardwire_fields(&cardwire, frame),
+            Some(s.bitmap() & !field_1)
+        );
+        if s.bitmap() & field_1 != 0 {
+            with_secondary += 1;
+        }
+    }
+    assert!(
+        (100..COUNT - 100).contains(&with_secondary),
+        "{with_secondary} frames of {COUNT} have a secondary bitmap"
+    );
+
+    let pans = || traffic.samples().iter().map(Sample::pan);
+    assert_eq!(
+        many::reads_pans("cardwire", traffic.frames(), pans(), |w| {
+            peers::cardwire(&cardwire, w, <[u8]>::to_vec)
+        }),
+        Ok(())
+    );
+    assert_eq!(
+        many::reads_pans("iso_8583_rs", traffic.frames(), pans(), |w| {
+            peers::iso_8583_rs(&spec, w, <[u8]>::to_vec)
+        }),
+        Ok(())
+    );
+    assert_eq!(
+        many::reads_pans("i8583", traffic.frames(), pans(), |w| {
+            peers::i8583(w, <[u8]>::to_vec)
+        }),
+        Ok(())
+    );
+    // What the bench and peers_ratio check before timing.
+    assert_eq!(traffic.check(&spec, &cardwire), Ok(()));
+}
+
+/// The checks above can fail: a frame that repeats another's bitmap, and
+/// a frame whose PAN is not its message's, are caught.
+#[test]
+fn many_bitmaps_checks_catch_a_repeated_bitmap_and_a_changed_pan() {
+    let (traffic, spec, cardwire) = many_bitmaps();
+    let frames: Vec<Vec<u8>> = traffic.frames().map(<[u8]>::to_vec).collect();
+
+    let mut repeated = frames.clone();
+    repeated[COUNT - 1] = repeated[0].clone();
+    let err = many::distinct_bitmaps(repeated.iter().map(Vec::as_slice));
+    assert!(
+        err.as_ref().is_err_and(|e| e.contains("frame 999")),
+        "{err:?}"
+    );
+
+    let at = 500;
+    let pan = traffic.samples()[at].pan();
+    let mut changed = frames;
+    let frame = &mut changed[at];
+    let start = frame
+        .windows(pan.len())
+        .position(|w| w == pan)
+        .unwrap_or_else(|| panic!("PAN not found in frame {at}"));
+    frame[start + 3] = if frame[start + 3] == b'0' { b'1' } else { b'0' };
+    let pans = || traffic.samples().iter().map(Sample::pan);
+    let frames = || changed.iter().map(Vec::as_slice);
+    let expected = Err(format!("cardwire reads another PAN from frame {at}"));
+    assert_eq!(
+        many::reads_pans("cardwire", frames(), pans(), |w| {
+            peers::cardwire(&cardwire, w, <[u8]>::to_vec)
+        }),
+        expected
+    );
+    let expected = Err(format!("iso_8583_rs reads another PAN from frame {at}"));
+    assert_eq!(
+        many::reads_pans("iso_8583_rs", frames(), pans(), |w| {
+            peers::iso_8583_rs(&spec, w, <[u8]>::to_vec)
+        }),
+        expected
+    );
+    let expected = Err(format!("i8583 reads another PAN from frame {at}"));
+    assert_eq!(
+        many::reads_pans("i8583", frames(), pans(), |w| peers::i8583(
+            w,
+            <[u8]>::to_vec
+        )),
+        expected
+    );
 }
