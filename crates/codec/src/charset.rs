@@ -61,21 +61,29 @@ impl Class {
         }
     }
 
-    /// Whether every byte of `data` is in the class: 16 bytes a step,
-    /// without an early exit inside a step, so each step is a handful of
-    /// vector instructions.
+    /// Whether every byte of `data` is in the class.
     #[inline]
     pub(crate) fn all(self, data: &[u8]) -> bool {
+        self.all_in(data, 0, data.len())
+    }
+
+    /// Whether every byte of `buf[start..end]` is in the class, 16 bytes a
+    /// step without an early exit inside a step, so that each step is a
+    /// handful of vector instructions. The last step reads the 16 bytes
+    /// from its start when `buf` has them (lanes past `end` do not count),
+    /// or a copy.
+    #[inline(always)]
+    pub(crate) fn all_in(self, buf: &[u8], start: usize, end: usize) -> bool {
         match self {
-            Class::Any => true,
-            Class::Digit => all_by(data, digit),
-            Class::Alpha => all_by(data, |b| Class::Alpha.accepts(b)),
-            Class::AlphaNum => all_by(data, |b| Class::AlphaNum.accepts(b)),
-            Class::AlphaSpecial => all_by(data, |b| Class::AlphaSpecial.accepts(b)),
-            Class::NumSpecial => all_by(data, |b| Class::NumSpecial.accepts(b)),
-            Class::Printable => all_by(data, |b| Class::Printable.accepts(b)),
-            Class::Track => all_by(data, |b| Class::Track.accepts(b)),
-            Class::HexUpper => all_by(data, |b| Class::HexUpper.accepts(b)),
+            Class::Any => start <= end && end <= buf.len(),
+            Class::Digit => all_by(buf, start, end, digit),
+            Class::Alpha => all_by(buf, start, end, |b| Class::Alpha.accepts(b)),
+            Class::AlphaNum => all_by(buf, start, end, |b| Class::AlphaNum.accepts(b)),
+            Class::AlphaSpecial => all_by(buf, start, end, |b| Class::AlphaSpecial.accepts(b)),
+            Class::NumSpecial => all_by(buf, start, end, |b| Class::NumSpecial.accepts(b)),
+            Class::Printable => all_by(buf, start, end, |b| Class::Printable.accepts(b)),
+            Class::Track => all_by(buf, start, end, |b| Class::Track.accepts(b)),
+            Class::HexUpper => all_by(buf, start, end, |b| Class::HexUpper.accepts(b)),
         }
     }
 
@@ -85,15 +93,63 @@ impl Class {
     }
 }
 
+const LANES: usize = 16;
+
+/// `KEEP[16 - n..32 - n]` is `n` lanes true, then false: the lanes of a
+/// last step that are inside the run.
+const KEEP: [bool; 2 * LANES] = {
+    let mut k = [false; 2 * LANES];
+    let mut i = 0;
+    while i < LANES {
+        k[i] = true;
+        i += 1;
+    }
+    k
+};
+
+/// Whether `good` holds for every byte of `block`, or every lane `keep`
+/// leaves in: one pass over fixed-size arrays, with no early exit.
 #[inline(always)]
-fn all_by(data: &[u8], good: impl Fn(u8) -> bool + Copy) -> bool {
-    let mut blocks = data.chunks_exact(16);
-    for block in &mut blocks {
-        if !block.iter().fold(true, |ok, &b| ok & good(b)) {
+fn block_ok(block: &[u8; LANES], keep: &[bool; LANES], good: impl Fn(u8) -> bool) -> bool {
+    let mut ok = true;
+    for i in 0..LANES {
+        ok &= good(block[i]) | !keep[i];
+    }
+    ok
+}
+
+#[inline(always)]
+fn all_by(buf: &[u8], start: usize, end: usize, good: impl Fn(u8) -> bool + Copy) -> bool {
+    let Some(data) = buf.get(start..end) else {
+        return false;
+    };
+    let all = &[true; LANES];
+    let (blocks, rest) = data.as_chunks::<LANES>();
+    for block in blocks {
+        if !block_ok(block, all, good) {
             return false;
         }
     }
-    blocks.remainder().iter().all(|&b| good(b))
+    if rest.is_empty() {
+        return true;
+    }
+    let n = rest.len();
+    let from = end - n;
+    let keep: &[bool; LANES] = match KEEP
+        .get(LANES - n..2 * LANES - n)
+        .map(<&[bool; LANES]>::try_from)
+    {
+        Some(Ok(k)) => k,
+        _ => return false,
+    };
+    match buf.get(from..from + LANES).map(<&[u8; LANES]>::try_from) {
+        Some(Ok(window)) => block_ok(window, keep, good),
+        _ => {
+            let mut copy = [0u8; LANES];
+            copy[..n].copy_from_slice(rest);
+            block_ok(&copy, keep, good)
+        }
+    }
 }
 
 const fn ebcdic_tables() -> ([u8; 256], [u8; 256]) {

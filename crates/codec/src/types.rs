@@ -27,6 +27,13 @@ impl FieldNo {
         self.0
     }
 
+    /// The field at zero-based index `i` of a 192-entry table (`i` below
+    /// 192).
+    #[inline(always)]
+    pub(crate) const fn from_index(i: usize) -> Self {
+        Self(i.wrapping_add(1) as u8)
+    }
+
     /// Zero-based index into a 192-entry table.
     pub(crate) const fn index(self) -> usize {
         self.0 as usize - 1

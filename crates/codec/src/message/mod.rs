@@ -29,17 +29,15 @@ pub(crate) struct Layout {
     /// decode stopped early ([`crate::decode_with`]).
     pub(crate) present: Bitmap,
     /// Where each field's data starts (after its length prefix), by rank
-    /// in `present`, for the first [`RANKS`] fields; [`UNKNOWN`] when not
-    /// recorded. Later fields are found by walking on from the last one.
+    /// in `present`, for the first [`RANKS`] fields of a frame of up to
+    /// 4 GiB. Later fields, and fields of longer frames, are found by
+    /// walking on from the last start known.
     pub(crate) starts: [u32; RANKS],
 }
 
 /// How many field starts a [`Layout`] records: more than common messages
 /// have (a UnionPay sale about 20, a 1987 authorization about 25).
 pub(crate) const RANKS: usize = 32;
-
-/// A start not recorded.
-pub(crate) const UNKNOWN: u32 = u32::MAX;
 
 impl Layout {
     pub(crate) const EMPTY: Layout = Layout {
@@ -49,7 +47,7 @@ impl Layout {
         bitmaps: 0,
         fields_start: 0,
         present: Bitmap::new(),
-        starts: [UNKNOWN; RANKS],
+        starts: [0; RANKS],
     };
 }
 
@@ -207,8 +205,17 @@ impl<'a> MessageRef<'a> {
     }
 
     /// The value of field `n`, if present.
+    #[inline]
     pub fn value(&self, n: u8) -> Option<Value<'a>> {
-        self.field(n).map(|f| f.value)
+        let no = FieldNo::new(u16::from(n))?;
+        let start = self.start_of(no)?;
+        let fl = self.spec.layout(no)?;
+        let (chars, wire) = lengths_at(fl, self.buf, start)?;
+        Some(value_of(
+            fl,
+            self.buf.get(start..start.checked_add(wire)?)?,
+            chars,
+        ))
     }
 
     /// All present data fields, in wire order.
@@ -281,10 +288,12 @@ impl<'a> MessageRef<'a> {
     /// The start recorded for the field of rank `rank`, if any.
     #[inline]
     fn recorded(&self, rank: usize) -> Option<usize> {
-        match self.layout.starts.get(rank) {
-            Some(&s) if s != UNKNOWN => Some(s as usize),
-            _ => None,
-        }
+        let known = rank < self.layout.present.count() && u32::try_from(self.buf.len()).is_ok();
+        self.layout
+            .starts
+            .get(rank)
+            .filter(|_| known)
+            .map(|&s| s as usize)
     }
 
     /// Where the data of field `no` starts, if it is present.

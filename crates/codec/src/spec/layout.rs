@@ -17,6 +17,12 @@ pub(crate) struct FieldLayout {
     pub(crate) size: Size,
     /// How the data is written and checked.
     pub(crate) data: Data,
+    /// The character set of data a strict decode may check together with
+    /// its neighbours' (unsigned ASCII text, hex text).
+    pub(crate) run: Option<Class>,
+    /// Whether the length prefix is ASCII digits that the run's set holds,
+    /// so the prefix joins the run.
+    pub(crate) prefix_joins: bool,
 }
 
 /// How a field's length is found.
@@ -185,7 +191,27 @@ impl FieldLayout {
                 }
             }
         };
-        FieldLayout { size, data }
+        let run = match data {
+            Data::Text {
+                class,
+                signed: false,
+            } => Some(class),
+            Data::Hex => Some(Class::HexUpper),
+            _ => None,
+        };
+        let prefix_joins = matches!(
+            size,
+            Size::Prefixed {
+                encoding: PrefixEncoding::Ascii,
+                ..
+            }
+        ) && run.is_some_and(|c| c.accepts(b'0'));
+        FieldLayout {
+            size,
+            data,
+            run,
+            prefix_joins,
+        }
     }
 
     /// Wire bytes of a value of `chars` logical units.

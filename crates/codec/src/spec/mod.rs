@@ -468,7 +468,7 @@ pub struct Spec {
 /// The layouts of a spec's fields: derived from the fields, so shown as
 /// `..`.
 #[derive(Clone, PartialEq, Eq)]
-struct Layouts(Vec<Option<FieldLayout>>);
+struct Layouts(Box<[Option<FieldLayout>; FieldNo::MAX as usize]>);
 
 impl core::fmt::Debug for Layouts {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -515,14 +515,21 @@ impl Spec {
             fields: vec![None; FieldNo::MAX as usize],
             codes: CodeTable::Iso87,
             transactions: Vec::new(),
-            layouts: Layouts(vec![None; FieldNo::MAX as usize]),
+            layouts: Layouts(Box::new([None; FieldNo::MAX as usize])),
         }
     }
 
     /// How field `no` is read and written, if the spec defines it.
     #[inline]
     pub(crate) fn layout(&self, no: FieldNo) -> Option<&FieldLayout> {
-        self.layouts.0.get(no.index()).and_then(Option::as_ref)
+        self.layout_at(no.index())
+    }
+
+    /// How the field at zero-based index `i` (field `i + 1`) is read and
+    /// written, if the spec defines it.
+    #[inline(always)]
+    pub(crate) fn layout_at(&self, i: usize) -> Option<&FieldLayout> {
+        self.layouts.0.get(i).and_then(Option::as_ref)
     }
 
     /// The definition of field `n`, if the spec has one.

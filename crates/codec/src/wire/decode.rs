@@ -249,9 +249,7 @@ pub struct Decoded<'a> {
 /// Any byte sequence is safe to pass: the decoder never panics.
 #[inline]
 pub fn decode<'a>(spec: &'a Spec, buf: &'a [u8]) -> Result<MessageRef<'a>, DecodeError> {
-    let mut layout = Layout::EMPTY;
-    walk(spec, buf, &mut layout, &mut Strict)?;
-    Ok(MessageRef::from_parts(spec, buf, layout))
+    Ok(MessageRef::from_parts(spec, buf, decode_layout(spec, buf)?))
 }
 
 /// Decodes one message strictly or leniently, keeping what was read
@@ -270,7 +268,7 @@ pub fn decode_with<'a>(spec: &'a Spec, buf: &'a [u8], mode: DecodeMode) -> Decod
     let mut layout = Layout::EMPTY;
     let mut warnings = Vec::new();
     let result = match mode {
-        DecodeMode::Strict => walk(spec, buf, &mut layout, &mut Strict),
+        DecodeMode::Strict => walk(spec, buf, &mut layout, &mut Exact),
         DecodeMode::Lenient => walk(spec, buf, &mut layout, &mut warnings),
     };
     let error = result.err();
@@ -283,30 +281,77 @@ pub fn decode_with<'a>(spec: &'a Spec, buf: &'a [u8], mode: DecodeMode) -> Decod
     }
 }
 
-/// Decodes `buf` strictly into a layout (for owned messages).
+/// Decodes `buf` strictly into a layout. Not inlined: the walk keeps
+/// more of its state in registers as a function of its own.
+#[inline(never)]
 pub(crate) fn decode_layout(spec: &Spec, buf: &[u8]) -> Result<Layout, DecodeError> {
     let mut layout = Layout::EMPTY;
-    walk(spec, buf, &mut layout, &mut Strict)?;
-    Ok(layout)
+    match walk(spec, buf, &mut layout, &mut Strict) {
+        Ok(()) => Ok(layout),
+        Err(_) => Err(precise_error(spec, buf)),
+    }
 }
 
-/// Where a walk's tolerated deviations go: nowhere in strict mode (which
-/// tolerates none), into a list in lenient mode.
+/// The error of a frame the strict walk refused: the walk again, each
+/// field checked on its own, stops at the first broken rule.
+#[cold]
+#[inline(never)]
+fn precise_error(spec: &Spec, buf: &[u8]) -> DecodeError {
+    let mut layout = Layout::EMPTY;
+    match walk(spec, buf, &mut layout, &mut Exact) {
+        Err(e) => e,
+        // Unreachable: both walks apply the same rules.
+        Ok(()) => err(None, 0, DecodeErrorKind::TrailingBytes(0)),
+    }
+}
+
+/// How a walk treats a deviation from the spec: as an error in strict
+/// mode, as a warning in lenient mode. A strict walk may check runs of
+/// consecutive text fields of one character set at once (`MERGE`); its
+/// error then does not say which byte, and [`precise_error`] finds it.
 trait Tolerance {
+    /// What a failed walk returns: nothing for the merged strict walk,
+    /// whose caller asks [`precise_error`], else the error.
+    type Error;
     const LENIENT: bool;
+    const MERGE: bool;
+    fn fail(e: DecodeError) -> Self::Error;
     fn warn(&mut self, field: Option<FieldNo>, offset: usize, kind: DecodeWarningKind);
 }
 
+/// Strict, checking merged runs.
 struct Strict;
 
 impl Tolerance for Strict {
+    type Error = ();
     const LENIENT: bool = false;
+    #[inline(always)]
+    fn fail(_: DecodeError) {}
+    const MERGE: bool = true;
     #[inline(always)]
     fn warn(&mut self, _: Option<FieldNo>, _: usize, _: DecodeWarningKind) {}
 }
 
+/// Strict, checking each field on its own.
+struct Exact;
+
+impl Tolerance for Exact {
+    type Error = DecodeError;
+    const LENIENT: bool = false;
+    fn fail(e: DecodeError) -> DecodeError {
+        e
+    }
+    const MERGE: bool = false;
+    fn warn(&mut self, _: Option<FieldNo>, _: usize, _: DecodeWarningKind) {}
+}
+
 impl Tolerance for Vec<DecodeWarning> {
+    type Error = DecodeError;
     const LENIENT: bool = true;
+    fn fail(e: DecodeError) -> DecodeError {
+        e
+    }
+    const MERGE: bool = false;
     fn warn(&mut self, field: Option<FieldNo>, offset: usize, kind: DecodeWarningKind) {
         self.push(DecodeWarning {
             field,
@@ -316,6 +361,8 @@ impl Tolerance for Vec<DecodeWarning> {
     }
 }
 
+#[cold]
+#[inline(never)]
 fn err(field: Option<FieldNo>, offset: usize, kind: DecodeErrorKind) -> DecodeError {
     DecodeError {
         field,
@@ -344,6 +391,24 @@ fn truncated(
     )
 }
 
+/// [`err`] as a walk of tolerance `T` fails.
+#[inline(always)]
+fn err_t<T: Tolerance>(field: Option<FieldNo>, offset: usize, kind: DecodeErrorKind) -> T::Error {
+    T::fail(err(field, offset, kind))
+}
+
+/// [`truncated`] as a walk of tolerance `T` fails.
+#[inline(always)]
+fn truncated_t<T: Tolerance>(
+    field: Option<FieldNo>,
+    offset: usize,
+    what: &'static str,
+    needed: usize,
+    available: usize,
+) -> T::Error {
+    T::fail(truncated(field, offset, what, needed, available))
+}
+
 /// Whether a nom failure is the input running out.
 fn ran_out(e: &nom::Err<nom::error::Error<&[u8]>>) -> bool {
     matches!(e, nom::Err::Error(e) | nom::Err::Failure(e) if e.code == ErrorKind::Eof)
@@ -356,34 +421,111 @@ fn walk<T: Tolerance>(
     buf: &[u8],
     layout: &mut Layout,
     tolerance: &mut T,
-) -> Result<(), DecodeError> {
-    let mut pos = read_head(spec, buf, layout, tolerance)?;
-    // Starts are recorded as 32-bit offsets: a longer frame is walked
-    // again when a field is looked up.
-    let record = u32::try_from(buf.len()).is_ok();
-    for (rank, no) in data_fields(spec, layout.bitmap).iter().enumerate() {
-        let Some(fl) = spec.layout(no) else {
-            return Err(err(
+) -> Result<(), T::Error> {
+    let pos = read_head(spec, buf, layout, tolerance)?;
+    let fields = data_fields(spec, layout.bitmap);
+    let (read, result) = walk_fields(spec, buf, pos, fields, layout, tolerance);
+    layout.present = if result.is_ok() {
+        fields
+    } else {
+        fields.iter().take(read).fold(Bitmap::new(), |mut b, no| {
+            b.set(no);
+            b
+        })
+    };
+    result
+}
+
+/// A run of consecutive bytes of one character set, checked at once.
+#[derive(Clone, Copy)]
+struct Run {
+    class: Class,
+    start: usize,
+    end: usize,
+}
+
+impl Run {
+    /// Checks the run. The error is a placeholder: merged runs are
+    /// checked by the strict walk only, whose errors [`precise_error`]
+    /// makes precise.
+    #[inline(always)]
+    fn check<T: Tolerance>(self, buf: &[u8]) -> Result<(), T::Error> {
+        if self.class.all_in(buf, self.start, self.end) {
+            Ok(())
+        } else {
+            Err(err_t::<T>(
+                None,
+                self.start,
+                DecodeErrorKind::TrailingBytes(0),
+            ))
+        }
+    }
+}
+
+/// Every field of `fields` from `pos`: how many were read, and whether
+/// the walk reached the end of the frame.
+#[inline(always)]
+fn walk_fields<T: Tolerance>(
+    spec: &Spec,
+    buf: &[u8],
+    mut pos: usize,
+    fields: Bitmap,
+    layout: &mut Layout,
+    tolerance: &mut T,
+) -> (usize, Result<(), T::Error>) {
+    let mut run = Run {
+        class: Class::Any,
+        start: pos,
+        end: pos,
+    };
+    // The field indexes in wire order, so the loop below carries little.
+    let mut order = [0u8; FieldNo::MAX as usize];
+    let mut count = 0;
+    for (w, &word) in fields.words().iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            let at = bits.leading_zeros() as usize;
+            bits &= !(1 << 63 >> at);
+            if let Some(slot) = order.get_mut(count) {
+                *slot = (w * 64 + at) as u8;
+            }
+            count += 1;
+        }
+    }
+    for (rank, &index) in order.iter().take(count).enumerate() {
+        let index = usize::from(index);
+        let no = FieldNo::from_index(index);
+        let read = match spec.layout_at(index) {
+            Some(fl) => read_field(spec, fl, no, buf, pos, &mut run, tolerance),
+            None => Err(err_t::<T>(
                 Some(no),
                 pos,
                 DecodeErrorKind::UndefinedField(no.get()),
-            ));
+            )),
         };
-        let (start, end) = read_field(spec, fl, no, buf, pos, tolerance)?;
-        if let (Some(slot), true) = (layout.starts.get_mut(rank), record) {
+        let (start, end) = match read {
+            Ok(extent) => extent,
+            // The bytes before a broken field are checked first: their
+            // error comes first in the frame.
+            Err(e) => return (rank, run.check::<T>(buf).and(Err(e))),
+        };
+        // 32-bit offsets: the view walks again in a longer frame.
+        if let Some(slot) = layout.starts.get_mut(rank) {
             *slot = start as u32;
         }
-        layout.present.set(no);
         pos = end;
+    }
+    if let Err(e) = run.check::<T>(buf) {
+        return (fields.count(), Err(e));
     }
     if pos != buf.len() {
         let kind = DecodeErrorKind::TrailingBytes(buf.len() - pos);
         if !T::LENIENT {
-            return Err(err(None, pos, kind));
+            return (fields.count(), Err(err_t::<T>(None, pos, kind)));
         }
         tolerance.warn(None, pos, DecodeWarningKind::TrailingBytes(buf.len() - pos));
     }
-    Ok(())
+    (fields.count(), Ok(()))
 }
 
 /// The bitmap's data fields: without bit 1, and without bit 65 when it
@@ -406,12 +548,20 @@ fn read_head<T: Tolerance>(
     buf: &[u8],
     layout: &mut Layout,
     tolerance: &mut T,
-) -> Result<usize, DecodeError> {
+) -> Result<usize, T::Error> {
     let at = |rest: &[u8]| buf.len() - rest.len();
     let head = spec.header_len();
     let rest = match read::bytes(head)(buf) {
         Ok((rest, _)) => rest,
-        Err(_) => return Err(truncated(None, 0, "TPDU and header", head, buf.len())),
+        Err(_) => {
+            return Err(truncated_t::<T>(
+                None,
+                0,
+                "TPDU and header",
+                head,
+                buf.len(),
+            ));
+        }
     };
     let mti_start = at(rest);
     let (rest, digits) = match read::mti(spec.mti)(rest) {
@@ -422,11 +572,11 @@ fn read_head<T: Tolerance>(
             } else {
                 4
             };
-            return Err(truncated(None, mti_start, "MTI", needed, rest.len()));
+            return Err(truncated_t::<T>(None, mti_start, "MTI", needed, rest.len()));
         }
     };
-    layout.mti =
-        Mti::from_digits(digits).map_err(|_| err(None, mti_start, DecodeErrorKind::BadMti))?;
+    layout.mti = Mti::from_digits(digits)
+        .map_err(|_| err_t::<T>(None, mti_start, DecodeErrorKind::BadMti))?;
     layout.mti_start = u32::try_from(mti_start).unwrap_or(u32::MAX);
     let mut words = [0u64; 3];
     let mut rest = rest;
@@ -471,12 +621,12 @@ fn read_bitmap<'b, T: Tolerance>(
     start: usize,
     what: &'static str,
     tolerance: &mut T,
-) -> Result<(&'b [u8], u64), DecodeError> {
+) -> Result<(&'b [u8], u64), T::Error> {
     match read::bitmap(spec.bitmap, false)(rest) {
         Ok(ok) => Ok(ok),
         Err(e) if ran_out(&e) => {
             let needed = read::bitmap_width(spec.bitmap);
-            Err(truncated(None, start, what, needed, rest.len()))
+            Err(truncated_t::<T>(None, start, what, needed, rest.len()))
         }
         Err(_) => {
             if T::LENIENT {
@@ -487,7 +637,7 @@ fn read_bitmap<'b, T: Tolerance>(
             }
             let text = buf.get(start..start + 16).unwrap_or_default();
             let i = Class::HexUpper.first_bad(text).unwrap_or(0);
-            Err(err(None, start + i, DecodeErrorKind::BadBitmap))
+            Err(err_t::<T>(None, start + i, DecodeErrorKind::BadBitmap))
         }
     }
 }
@@ -501,9 +651,9 @@ fn read_field<T: Tolerance>(
     no: FieldNo,
     buf: &[u8],
     pos: usize,
+    run: &mut Run,
     tolerance: &mut T,
-) -> Result<(usize, usize), DecodeError> {
-    let rest = buf.get(pos..).unwrap_or_default();
+) -> Result<(usize, usize), T::Error> {
     let (start, chars, wire) = match fl.size {
         Size::Fixed { chars, wire } => (pos, chars, wire),
         Size::Prefixed {
@@ -514,16 +664,23 @@ fn read_field<T: Tolerance>(
             limit,
             ..
         } => {
+            let rest = buf.get(pos..).unwrap_or_default();
             let v = match read::prefix(encoding, digits, width)(rest) {
                 Ok((_, v)) => v,
                 Err(e) if ran_out(&e) => {
-                    return Err(truncated(Some(no), pos, "length prefix", width, rest.len()));
+                    return Err(truncated_t::<T>(
+                        Some(no),
+                        pos,
+                        "length prefix",
+                        width,
+                        rest.len(),
+                    ));
                 }
                 Err(_) => {
                     let kind = DecodeErrorKind::BadLengthPrefix {
                         encoding: encoding.name(),
                     };
-                    return Err(err(Some(no), pos, kind));
+                    return Err(err_t::<T>(Some(no), pos, kind));
                 }
             };
             if v > limit {
@@ -532,7 +689,7 @@ fn read_field<T: Tolerance>(
                         length: v,
                         max: limit,
                     };
-                    return Err(err(Some(no), pos, kind));
+                    return Err(err_t::<T>(Some(no), pos, kind));
                 }
                 let kind = DecodeWarningKind::OverLong {
                     length: v,
@@ -542,7 +699,7 @@ fn read_field<T: Tolerance>(
             }
             if count == Count::HexChars && v % 2 == 1 {
                 let kind = DecodeErrorKind::OddHexLength { length: v };
-                return Err(err(Some(no), pos, kind));
+                return Err(err_t::<T>(Some(no), pos, kind));
             }
             let (chars, wire) = count.lengths(v);
             (pos + width, chars, wire)
@@ -551,13 +708,33 @@ fn read_field<T: Tolerance>(
     let end = start.saturating_add(wire);
     let Some(data) = buf.get(start..end) else {
         let available = buf.len().saturating_sub(start);
-        return Err(truncated(Some(no), start, "field data", wire, available));
+        return Err(truncated_t::<T>(
+            Some(no),
+            start,
+            "field data",
+            wire,
+            available,
+        ));
     };
+    if let (true, Some(class)) = (T::MERGE, fl.run) {
+        let from = if fl.prefix_joins { pos } else { start };
+        if run.class == class && run.end == from {
+            run.end = end;
+        } else {
+            run.check::<T>(buf)?;
+            *run = Run {
+                class,
+                start: from,
+                end,
+            };
+        }
+        return Ok((start, end));
+    }
     if !data_ok(fl, data, chars) {
         let fs = spec
             .field(no)
-            .ok_or_else(|| err(Some(no), pos, DecodeErrorKind::UndefinedField(no.get())))?;
-        bad_data(fs, fl, no, data, chars, start, tolerance)?;
+            .ok_or_else(|| err_t::<T>(Some(no), pos, DecodeErrorKind::UndefinedField(no.get())))?;
+        bad_data(fs, fl, no, data, chars, start, tolerance).map_err(T::fail)?;
     }
     Ok((start, end))
 }

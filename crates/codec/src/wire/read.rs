@@ -73,18 +73,41 @@ pub(crate) fn bitmap(
     }
 }
 
+/// The value of each hex digit, 16 or more for any other byte; with
+/// `LOWER`, lowercase digits count.
+const fn hex_values<const LOWER: bool>() -> [u8; 256] {
+    let mut t = [16u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'A' as usize + i] = 10 + i as u8;
+        if LOWER {
+            t[b'a' as usize + i] = 10 + i as u8;
+        }
+        i += 1;
+    }
+    t
+}
+
+static HEX_UPPER: [u8; 256] = hex_values::<false>();
+static HEX_ANY: [u8; 256] = hex_values::<true>();
+
 /// Sixteen hex digits as a number.
 #[inline]
 fn hex_word(b: &[u8], any_case: bool) -> Option<u64> {
-    b.iter().try_fold(0u64, |w, &c| {
-        let v = match c {
-            b'0'..=b'9' => c - b'0',
-            b'A'..=b'F' => c - b'A' + 10,
-            b'a'..=b'f' if any_case => c - b'a' + 10,
-            _ => return None,
-        };
-        Some(w << 4 | u64::from(v))
-    })
+    let table = if any_case { &HEX_ANY } else { &HEX_UPPER };
+    let mut word = 0u64;
+    let mut bad = 0u8;
+    for &c in b {
+        let v = table[usize::from(c)];
+        bad |= v;
+        word = word << 4 | u64::from(v & 15);
+    }
+    (bad < 16).then_some(word)
 }
 
 /// A length prefix of `digits` digits, `width` bytes, as a number.
@@ -94,5 +117,15 @@ pub(crate) fn prefix(
     digits: u8,
     width: usize,
 ) -> impl Fn(&[u8]) -> Parsed<'_, usize> {
-    move |i| map_opt(take(width), |b: &[u8]| encoding.value(digits, b)).parse(i)
+    #[inline(always)]
+    move |i| {
+        let (rest, b) = take(width).parse(i)?;
+        match encoding.value(digits, b) {
+            Some(v) => Ok((rest, v)),
+            None => Err(nom::Err::Error(nom::error::Error::new(
+                i,
+                nom::error::ErrorKind::MapOpt,
+            ))),
+        }
+    }
 }
