@@ -630,6 +630,13 @@ impl<L: Ledger> Host<L> {
             code: c.into(),
             ..Reply::default()
         };
+        // An echo test (or other network management that is not a sign-on
+        // or sign-off) checks the link, not a terminal: switches and many
+        // terminals send it without field 41.
+        if req.terminal_id.is_empty() && matches!(kind, TxnKind::Echo | TxnKind::NetworkManagement)
+        {
+            return Some((code("00"), None, false));
+        }
         let Some(term) = self.terminals.get(&req.terminal_id) else {
             return Some((code("97"), None, false));
         };

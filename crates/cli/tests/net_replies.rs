@@ -1,0 +1,89 @@
+//! What the host answers on each dialect, over real loopback TCP: network
+//! management without a terminal, reply codes from the dialect's own
+//! table, and frames it cannot decode.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+mod net_support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cardwire_codec::{Message, MessageRef, Spec, decode, encode_to_vec, specs};
+use net_support::host;
+
+const DIALECTS: [&str; 3] = ["cups", "iso87ascii", "iso87binary"];
+
+fn spec(name: &str) -> &'static Spec {
+    specs::builtin(name).unwrap()
+}
+
+/// Writes one frame (2-byte binary length) and reads one reply frame;
+/// `None` when the host closes the connection or says nothing for 3 s.
+fn exchange(s: &mut TcpStream, frame: &[u8]) -> Option<Vec<u8>> {
+    let len = u16::try_from(frame.len()).unwrap().to_be_bytes();
+    s.write_all(&len).unwrap();
+    s.write_all(frame).unwrap();
+    read_frame(s)
+}
+
+fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).ok()?;
+    let mut out = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    s.read_exact(&mut out).ok()?;
+    Some(out)
+}
+
+fn connect(addr: &str) -> TcpStream {
+    TcpStream::connect(addr).unwrap()
+}
+
+/// A request in `spec_name`'s conventions: UnionPay carries TPDU and
+/// header, and its network management code in 60.3; ISO 8583:1987 in 70.
+fn request(spec_name: &str, mti: &str) -> Message {
+    let mut m = Message::new(mti.parse().unwrap());
+    if spec_name == "cups" {
+        m.tpdu = Some(Bytes::from_static(&[0x60, 0x00, 0x03, 0x00, 0x00]));
+        m.header = Some(Bytes::from_static(&[0x60, 0x31, 0x00, 0x31, 0x10, 0x03]));
+    } else {
+        m.set(7, "1206101010");
+    }
+    m
+}
+
+fn echo_test(spec_name: &str) -> Message {
+    let mut m = request(spec_name, "0800");
+    m.set_stan(4242);
+    if spec_name == "cups" {
+        m.set(60, "00000001301");
+    } else {
+        m.set(70, "301");
+    }
+    m
+}
+
+fn reply_of<'a>(spec_name: &str, bytes: &'a [u8]) -> MessageRef<'a> {
+    decode(spec(spec_name), bytes).unwrap()
+}
+
+fn field(m: &MessageRef<'_>, n: u8) -> Option<String> {
+    m.value(n).map(|v| v.to_string())
+}
+
+#[test]
+fn echo_test_without_terminal_id_is_answered_00_on_every_dialect() {
+    for name in DIALECTS {
+        let h = host(&["--db", ":memory:", "--spec", name]);
+        let mut s = connect(&h.addr);
+        let frame = encode_to_vec(spec(name), &echo_test(name)).unwrap();
+        let reply = exchange(&mut s, &frame).unwrap_or_else(|| panic!("{name}: no reply"));
+        let r = reply_of(name, &reply);
+        assert_eq!(r.mti().as_str(), "0810", "{name}");
+        assert_eq!(field(&r, 39).as_deref(), Some("00"), "{name}");
+        assert_eq!(field(&r, 11).as_deref(), Some("004242"), "{name}");
+    }
+}
