@@ -87,3 +87,45 @@ fn echo_test_without_terminal_id_is_answered_00_on_every_dialect() {
         assert_eq!(field(&r, 11).as_deref(), Some("004242"), "{name}");
     }
 }
+
+/// A sale request from terminal `tid` (no MAC, no card data: the host
+/// answers before it looks at the card).
+fn sale_from(spec_name: &str, tid: &str, stan: u32) -> Vec<u8> {
+    let mut m = request(spec_name, "0200");
+    m.set(3, "000000");
+    m.set_amount(100);
+    m.set_stan(stan);
+    m.set(25, "00");
+    m.set_terminal_id(tid);
+    m.set_merchant_id("123456789012345");
+    m.set(49, "156");
+    if spec_name == "cups" {
+        m.set(60, "22000001000");
+    } else {
+        m.set(60, "000001");
+    }
+    encode_to_vec(spec(spec_name), &m).unwrap()
+}
+
+#[test]
+fn reply_codes_come_from_the_dialects_own_table() {
+    // (dialect, unknown terminal, no working keys / bad MAC)
+    for (name, unknown, mac) in [
+        ("cups", "97", "A0"),
+        ("iso87ascii", "58", "63"),
+        ("iso87binary", "58", "63"),
+    ] {
+        let h = host(&["--db", ":memory:", "--spec", name]);
+        let table = spec(name).codes;
+        let mut s = connect(&h.addr);
+        let reply = exchange(&mut s, &sale_from(name, "99999999", 1)).unwrap();
+        let got = field(&reply_of(name, &reply), 39).unwrap();
+        assert_eq!(got, unknown, "{name}: unknown terminal");
+        assert!(table.lookup(&got).known, "{name}: {got} not in its table");
+        // The demo terminal has not signed on: no keys to check a MAC with.
+        let reply = exchange(&mut s, &sale_from(name, "12345678", 2)).unwrap();
+        let got = field(&reply_of(name, &reply), 39).unwrap();
+        assert_eq!(got, mac, "{name}: no working keys");
+        assert!(table.lookup(&got).known, "{name}: {got} not in its table");
+    }
+}

@@ -46,6 +46,7 @@ pub mod host;
 pub mod invariants;
 pub mod ledger;
 pub mod pair;
+pub mod reply_codes;
 pub mod rules;
 pub mod scenario;
 pub mod terminal;
