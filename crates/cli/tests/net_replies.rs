@@ -129,3 +129,54 @@ fn reply_codes_come_from_the_dialects_own_table() {
         assert!(table.lookup(&got).known, "{name}: {got} not in its table");
     }
 }
+
+/// Reads until the host closes the connection; `false` if it stays open
+/// for 3 s.
+fn closed_by_host(s: &mut TcpStream) -> bool {
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn an_undecodable_request_is_answered_with_a_format_error_or_closed() {
+    for name in DIALECTS {
+        let h = host(&["--db", ":memory:", "--spec", name]);
+        let mut s = connect(&h.addr);
+        // A sale whose last field (49, numeric) holds a byte no numeric
+        // encoding allows: the fields before it are intact.
+        let mut frame = sale_from(name, "12345678", 31);
+        let last = frame.len() - 1;
+        frame[last] = 0xEE;
+        assert!(decode(spec(name), &frame).is_err());
+        let reply = exchange(&mut s, &frame)
+            .unwrap_or_else(|| panic!("{name}: silence for a broken frame"));
+        let r = reply_of(name, &reply);
+        assert_eq!(r.mti().as_str(), "0210", "{name}");
+        assert_eq!(field(&r, 39).as_deref(), Some("30"), "{name}");
+        assert_eq!(field(&r, 11).as_deref(), Some("000031"), "{name}");
+        assert_eq!(field(&r, 41).as_deref(), Some("12345678"), "{name}");
+        // The connection stays: a good request on it is still answered.
+        let frame = encode_to_vec(spec(name), &echo_test(name)).unwrap();
+        let reply = exchange(&mut s, &frame).unwrap();
+        assert_eq!(field(&reply_of(name, &reply), 39).as_deref(), Some("00"));
+
+        // No MTI to read (three bytes): the host closes, saying why.
+        let mut s = connect(&h.addr);
+        s.write_all(&[0x00, 0x03, 0x60, 0x00, 0x03]).unwrap();
+        assert!(closed_by_host(&mut s), "{name}: {}", h.stderr_text());
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            h.stderr_text().contains("no MTI to answer"),
+            "{name}: {}",
+            h.stderr_text()
+        );
+    }
+}

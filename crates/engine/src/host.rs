@@ -13,9 +13,12 @@
 //!
 //! The host never reads a clock and never touches a socket: the in-memory
 //! [`Pair`](crate::pair::Pair) and `cardwire-net`'s tokio driver feed it.
-//! Bad input never panics and never changes state: an undecodable frame is
-//! reported as a [`HostEvent::Rejected`] with the codec's error (field,
-//! offset, reason; no card data) and the host goes on serving.
+//! Bad input never panics and never changes state: an undecodable request
+//! whose MTI can be read is answered with a format error (see
+//! [`salvage`](crate::salvage)) and reported as a [`HostEvent::Rejected`]
+//! with the codec's error (field, offset, reason; no card data); one
+//! without a readable MTI is reported as [`HostEvent::Unreadable`], for
+//! the driver to close the connection. The host goes on serving.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -35,6 +38,7 @@ use crate::config::{CardConfig, CardStatus, HostConfig, IssuerState, Money, PinL
 use crate::ledger::{Entry, Ledger, LedgerError, MemoryLedger, Posting};
 use crate::reply_codes::Reason;
 use crate::rules::{ResponseRule, RuleSet};
+use crate::salvage::{Salvage, salvage};
 use crate::wire::{Dialect, OriginalRef, Reply, Request, WireError, check_mac, seal};
 
 /// A connection, as the driver numbers them.
@@ -132,6 +136,16 @@ pub enum HostEvent {
         /// When.
         at: Timestamp,
         /// Why (field, offset, reason; never card data).
+        reason: String,
+    },
+    /// A frame whose MTI cannot be read: nothing to answer. The peer does
+    /// not speak this dialect; the driver closes the connection.
+    Unreadable {
+        /// Connection.
+        conn: ConnId,
+        /// When.
+        at: Timestamp,
+        /// Why (offset and reason; never card data).
         reason: String,
     },
     /// A journal entry (approved or declined).
@@ -395,11 +409,7 @@ impl<L: Ledger> Host<L> {
         let msg = match decode(&spec, frame) {
             Ok(m) => m,
             Err(e) => {
-                self.events.push_back(HostEvent::Rejected {
-                    conn,
-                    at: now,
-                    reason: e.to_string(),
-                });
+                self.answer_undecodable(now, conn, frame, &e);
                 return;
             }
         };
@@ -469,6 +479,62 @@ impl<L: Ledger> Host<L> {
                 self.delayed.push((at, self.delay_seq, t));
             }
             _ => self.transmits.push_back(t),
+        }
+    }
+
+    /// A frame that does not decode: a format error to a request whose MTI
+    /// can be read (echoing the fields before the broken one), nothing to a
+    /// response, and [`HostEvent::Unreadable`] when not even the MTI can be
+    /// read.
+    fn answer_undecodable(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        frame: &[u8],
+        err: &cardwire_codec::DecodeError,
+    ) {
+        let spec = Arc::clone(&self.spec);
+        let readable = match salvage(&spec, frame, err) {
+            Salvage::Readable(f) => f,
+            Salvage::Unreadable => {
+                self.events.push_back(HostEvent::Unreadable {
+                    conn,
+                    at: now,
+                    reason: format!("{err}; no MTI to answer"),
+                });
+                return;
+            }
+        };
+        let Ok(msg) = decode(&spec, &readable) else {
+            return;
+        };
+        if !msg.mti().is_request() {
+            self.events.push_back(HostEvent::Rejected {
+                conn,
+                at: now,
+                reason: format!("{err} (MTI {}, not a request)", msg.mti()),
+            });
+            return;
+        }
+        let reply = Reply {
+            code: Reason::FormatError.code(spec.codes).into(),
+            ..Reply::default()
+        };
+        let mut out = reply.to_message(self.dialect, &msg, now);
+        match seal(&spec, &mut out, None) {
+            Ok(bytes) => {
+                self.events.push_back(HostEvent::Rejected {
+                    conn,
+                    at: now,
+                    reason: format!("{err}; answered {} {}", out.mti, reply.code),
+                });
+                self.transmits.push_back(Transmit { conn, bytes });
+            }
+            Err(e) => self.events.push_back(HostEvent::Rejected {
+                conn,
+                at: now,
+                reason: format!("{err}; the format-error reply could not be encoded: {e}"),
+            }),
         }
     }
 

@@ -48,6 +48,7 @@ pub mod ledger;
 pub mod pair;
 pub mod reply_codes;
 pub mod rules;
+pub mod salvage;
 pub mod scenario;
 pub mod terminal;
 pub mod wire;

@@ -212,6 +212,7 @@ impl Shared {
     fn process(&self, origin: ConnId, f: impl FnOnce(&mut Host<GroupLedger>)) -> Batch {
         let mut h = self.host();
         f(&mut h);
+        let mut close = None;
         while let Some(ev) = h.poll_event() {
             let conn = match &ev {
                 HostEvent::Rejected { conn, reason, .. } => {
@@ -219,6 +220,10 @@ impl Shared {
                         "WARN",
                         &format!("connection {}: rejected: {reason}", conn.0),
                     );
+                    conn.0
+                }
+                HostEvent::Unreadable { conn, reason, .. } => {
+                    close = Some(format!("broken frame: {reason}"));
                     conn.0
                 }
                 HostEvent::Dropped { conn, .. } => conn.0,
@@ -241,6 +246,7 @@ impl Shared {
             out,
             seq: h.ledger().appended(),
             timer: h.poll_timeout().is_some(),
+            close,
         }
     }
 
@@ -265,6 +271,8 @@ struct Batch {
     out: Vec<Transmit>,
     seq: u64,
     timer: bool,
+    /// Why the connection must close (a frame without a readable MTI).
+    close: Option<String>,
 }
 
 /// A running host.
@@ -553,6 +561,11 @@ async fn serve_conn(stream: TcpStream, mut ctx: ConnCtx, shared: &Shared) {
                     batch.out.extend(b.out);
                     batch.seq = b.seq;
                     batch.timer |= b.timer;
+                    if let Some(why) = b.close {
+                        shared.stats.broken.fetch_add(1, Ordering::Relaxed);
+                        broken = Some(why);
+                        break;
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => {
