@@ -45,6 +45,42 @@ fn runtime_with(threads: usize) -> Result<tokio::runtime::Runtime> {
     b.enable_all().build().context("starting the async runtime")
 }
 
+/// Ctrl-C (SIGINT) or, on Unix, SIGTERM (how service managers and `kill`
+/// stop a process): both stop gracefully. Created before the listening
+/// line is printed, so a signal sent as soon as it appears is caught.
+struct StopSignal {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn new() -> Result<Self> {
+        Ok(StopSignal {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("listening for SIGTERM")?,
+        })
+    }
+
+    /// Waits for the signal; returns its name.
+    async fn recv(&mut self) -> Result<&'static str> {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C").map(|()| "SIGINT"),
+                _ = self.term.recv() => Ok("SIGTERM"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c()
+                .await
+                .context("waiting for Ctrl-C")
+                .map(|()| "Ctrl-C")
+        }
+    }
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime_like(s)
 }
@@ -272,6 +308,7 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
             }
             None => None,
         };
+        let mut stop = StopSignal::new()?;
         let public = proxy.as_ref().map_or(host.addr, |p| p.addr);
         let ledger_text = match &ledger {
             LedgerChoice::Memory => "in memory".to_string(),
@@ -288,9 +325,9 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
                 .map_or_else(|| "off".into(), |a| a.to_string()),
         );
         tokio::select! {
-            r = tokio::signal::ctrl_c() => {
-                r.context("waiting for Ctrl-C")?;
-                eprintln!("cardwire host: stopping (answering what is in flight)");
+            r = stop.recv() => {
+                let name = r?;
+                eprintln!("cardwire host: {name}: stopping (answering what is in flight)");
                 if let Some(p) = proxy {
                     p.shutdown().await;
                 }
@@ -1007,15 +1044,15 @@ pub(crate) fn cmd_proxy(a: ProxyArgs) -> Result<()> {
             verbose: a.verbose,
         })
         .await?;
+        let mut stop = StopSignal::new()?;
         eprintln!(
             "cardwire proxy: {} -> {} with {nrules} fault rule(s), admin {}; Ctrl-C stops",
             p.addr,
             a.upstream,
             p.admin_addr.map_or_else(|| "off".into(), |a| a.to_string())
         );
-        tokio::signal::ctrl_c()
-            .await
-            .context("waiting for Ctrl-C")?;
+        let name = stop.recv().await?;
+        eprintln!("cardwire proxy: {name}: stopping");
         p.shutdown().await;
         anyhow::Ok(())
     })

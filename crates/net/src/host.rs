@@ -26,7 +26,7 @@
 //! to it over channels; it cost about twice the CPU per authorization
 //! (two cross-thread wake-ups per message), see ARCHITECTURE.md.
 //!
-//! Shutdown (Ctrl-C): stop accepting, stop reading, answer what was read,
+//! Shutdown (Ctrl-C or SIGTERM, caught by the CLI): stop accepting, stop reading, answer what was read,
 //! let the committer finish, flush the journal, exit.
 
 use std::collections::{BTreeMap, HashMap};
