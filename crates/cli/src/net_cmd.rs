@@ -15,6 +15,7 @@ use cardwire_engine::fault::FaultPlan;
 use cardwire_engine::terminal::{
     Action, Card, EntryMode, GiveUpPolicy, Outcome, Terminal, TerminalConfig, TerminalEvent,
 };
+use cardwire_net::control::AdminToken;
 use cardwire_net::framing::{FrameCodec, parse_prefix};
 use cardwire_net::host::{HostOptions, LedgerChoice, add_load_terminals};
 use cardwire_net::journal::Filter;
@@ -79,6 +80,10 @@ impl StopSignal {
                 .map(|()| "Ctrl-C")
         }
     }
+}
+
+fn parse_token(s: &str) -> Result<AdminToken, String> {
+    AdminToken::new(s).ok_or_else(|| "the admin token must not be empty".to_owned())
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -186,6 +191,10 @@ pub(crate) struct HostArgs {
     /// Admin socket (line-based JSON, see `cardwire host-ctl`), or `off`.
     #[arg(long, default_value = "127.0.0.1:8584", value_parser = parse_addr_or_off)]
     admin: MaybeAddr,
+    /// Secret every admin request must carry (`host-ctl --admin-token`);
+    /// required to bind the admin socket to anything but loopback.
+    #[arg(long, value_parser = parse_token)]
+    admin_token: Option<AdminToken>,
     /// Also register N load terminals 10000001.. and the `load` card (for `cardwire load`).
     #[arg(long, default_value_t = 0)]
     terminals: u32,
@@ -261,6 +270,7 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
         config,
         listen: a.listen,
         admin: a.admin.0,
+        admin_token: a.admin_token.clone(),
         ledger: ledger.clone(),
         journal: journal.clone(),
         prefix: a.prefix,
@@ -294,6 +304,7 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
                     upstream: host.addr,
                     plan,
                     admin: Some(a.faults_admin),
+                    admin_token: a.admin_token.clone(),
                     journal: None,
                     codec: FrameCodec::new(a.prefix, a.max_frame),
                     verbose: a.verbose,
@@ -348,6 +359,9 @@ pub(crate) struct HostCtlArgs {
     /// The admin socket of a host (or of a proxy started with --admin).
     #[arg(long, default_value = "127.0.0.1:8584")]
     admin: SocketAddr,
+    /// The admin socket's token (`host --admin-token`), sent with the request.
+    #[arg(long, value_parser = parse_token)]
+    admin_token: Option<AdminToken>,
     #[command(subcommand)]
     cmd: CtlCmd,
 }
@@ -425,7 +439,11 @@ pub(crate) fn cmd_host_ctl(a: HostCtlArgs) -> Result<()> {
         CtlCmd::Raw { json } => serde_json::from_str(&json).context("not JSON")?,
     };
     let rt = runtime()?;
-    let reply = rt.block_on(cardwire_net::control::request(a.admin, &req))?;
+    let reply = rt.block_on(cardwire_net::control::request_with_token(
+        a.admin,
+        &req,
+        a.admin_token.as_ref(),
+    ))?;
     crate::emit(&format!("{}\n", serde_json::to_string_pretty(&reply)?));
     if reply.get("ok") != Some(&Value::Bool(true)) {
         bail!(
@@ -808,6 +826,9 @@ pub(crate) struct LoadArgs {
     /// The host's admin socket, for the double-debit audit, or `off`.
     #[arg(long, default_value = "127.0.0.1:8584", value_parser = parse_addr_or_off)]
     admin: MaybeAddr,
+    /// The admin socket's token (`host --admin-token`).
+    #[arg(long, value_parser = parse_token)]
+    admin_token: Option<AdminToken>,
     /// The terminals' response timeout.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     timeout: Duration,
@@ -844,6 +865,7 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
                     upstream: a.connect,
                     plan,
                     admin: None,
+                    admin_token: None,
                     journal: None,
                     codec,
                     verbose: false,
@@ -865,6 +887,7 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
             conforming: !a.reversal.non_conforming,
             give_up: a.reversal.give_up,
             admin: a.admin.0,
+            admin_token: a.admin_token.clone(),
         };
         let counters = Arc::new(LoadCounters::default());
         let bar = (!a.quiet).then(|| progress_bar(a.duration));
@@ -1013,6 +1036,10 @@ pub(crate) struct ProxyArgs {
     /// Admin socket (`host-ctl --admin ADDR faults|set-faults|status`), or off.
     #[arg(long, default_value = "off", value_parser = parse_addr_or_off)]
     admin: MaybeAddr,
+    /// Secret every admin request must carry (`host-ctl --admin-token`);
+    /// required to bind the admin socket to anything but loopback.
+    #[arg(long, value_parser = parse_token)]
+    admin_token: Option<AdminToken>,
     /// Message journal (JSON lines); `in` is terminal to host.
     #[arg(long)]
     journal: Option<PathBuf>,
@@ -1039,6 +1066,7 @@ pub(crate) fn cmd_proxy(a: ProxyArgs) -> Result<()> {
             upstream: a.upstream,
             plan,
             admin: a.admin.0,
+            admin_token: a.admin_token,
             journal: a.journal,
             codec: FrameCodec::new(a.prefix, cardwire_net::framing::DEFAULT_MAX_FRAME),
             verbose: a.verbose,

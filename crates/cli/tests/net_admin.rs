@@ -159,3 +159,104 @@ tmk = "70F2A84CCBC2AE8625CBB0F2C22AB923"
     assert!(text(&o).contains("sale       87654321"), "{}", text(&o));
     assert!(!text(&o).contains("6222020000000000011"));
 }
+
+/// Runs `cardwire ARGS`; `None` if it is still running after 5 s (killed).
+fn exits_within_5s(args: &[&str]) -> Option<std::process::Output> {
+    let mut child = std::process::Command::new(net_support::bin())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(5) {
+        if child.try_wait().unwrap().is_some() {
+            return Some(child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// One line to the admin socket, one line back.
+fn raw_admin(admin: &str, line: &str) -> serde_json::Value {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::net::TcpStream::connect(admin).unwrap();
+    s.write_all(line.as_bytes()).unwrap();
+    s.write_all(b"\n").unwrap();
+    let mut reply = String::new();
+    BufReader::new(s).read_line(&mut reply).unwrap();
+    serde_json::from_str(&reply).unwrap()
+}
+
+#[test]
+fn admin_socket_needs_a_token_off_loopback_and_refuses_long_lines() {
+    // Off loopback without a token: refused, host and proxy alike.
+    for args in [
+        &[
+            "host",
+            "--db",
+            ":memory:",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "0.0.0.0:0",
+        ][..],
+        &["proxy", "--listen", "127.0.0.1:0", "--admin", "0.0.0.0:0"][..],
+    ] {
+        let o = exits_within_5s(args).unwrap_or_else(|| panic!("{args:?} is serving"));
+        assert!(!o.status.success());
+        assert!(text(&o).contains("--admin-token"), "{}", text(&o));
+    }
+
+    // With a token, every request must carry it.
+    let h = host(&["--db", ":memory:", "--admin-token", "s3cret"]);
+    let admin = h.admin.clone().unwrap();
+    let r = raw_admin(&admin, r#"{"cmd":"status"}"#);
+    assert_eq!(r["ok"], false, "{r}");
+    let r = raw_admin(&admin, r#"{"cmd":"status","token":"wrong!"}"#);
+    assert_eq!(r["ok"], false, "{r}");
+    let r = raw_admin(&admin, r#"{"cmd":"status","token":"s3cret"}"#);
+    assert_eq!(r["ok"], true, "{r}");
+    let o = cardwire(
+        &scratch("admin-token"),
+        &[
+            "host-ctl",
+            "--admin",
+            &admin,
+            "--admin-token",
+            "s3cret",
+            "status",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!h.stderr_text().contains("s3cret"));
+
+    // A line with no end is not buffered without bound: the socket closes.
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(&admin).unwrap();
+    let chunk = vec![b'x'; 16 * 1024];
+    let mut closed = false;
+    for _ in 0..64 {
+        if s.write_all(&chunk).is_err() {
+            closed = true;
+            break;
+        }
+    }
+    if !closed {
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut buf = [0u8; 64];
+        closed = match s.read(&mut buf) {
+            Ok(0) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+            Ok(_) => false,
+        };
+    }
+    assert!(closed, "a 1 MiB line kept the admin connection open");
+    // And the admin socket still serves.
+    let r = raw_admin(&admin, r#"{"cmd":"status","token":"s3cret"}"#);
+    assert_eq!(r["ok"], true, "{r}");
+}

@@ -79,6 +79,9 @@ pub struct HostOptions {
     pub listen: SocketAddr,
     /// The admin socket (`None`: none).
     pub admin: Option<SocketAddr>,
+    /// A token every admin request must carry; required to bind the
+    /// admin socket to anything but loopback.
+    pub admin_token: Option<control::AdminToken>,
     /// The ledger.
     pub ledger: LedgerChoice,
     /// The message journal file (`None`: none).
@@ -111,6 +114,7 @@ impl HostOptions {
                 [127, 0, 0, 1],
                 crate::DEFAULT_ADMIN_PORT,
             ))),
+            admin_token: None,
             ledger: LedgerChoice::Memory,
             journal: None,
             prefix: FramePrefix::Binary2,
@@ -340,11 +344,7 @@ pub async fn start(opts: HostOptions) -> Result<RunningHost, NetError> {
         .local_addr()
         .map_err(|e| NetError::io("local address", e))?;
     let admin = match opts.admin {
-        Some(a) => Some(
-            TcpListener::bind(a)
-                .await
-                .map_err(|e| NetError::io(format!("binding the admin socket {a}"), e))?,
-        ),
+        Some(a) => Some(control::bind(a, opts.admin_token.as_ref()).await?),
         None => None,
     };
     let admin_addr = match &admin {
@@ -376,7 +376,12 @@ pub async fn start(opts: HostOptions) -> Result<RunningHost, NetError> {
             let sh = Arc::clone(&sh);
             async move { control(&sh, req) }
         };
-        tokio::spawn(control::serve(l, handler, shutdown_rx.clone()));
+        tokio::spawn(control::serve(
+            l,
+            opts.admin_token.clone(),
+            handler,
+            shutdown_rx.clone(),
+        ));
     }
     tokio::spawn(timer_task(Arc::clone(&shared), shutdown_rx.clone()));
     let server = tokio::spawn(accept_loop(

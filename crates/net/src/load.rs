@@ -145,6 +145,8 @@ pub struct LoadOptions {
     pub give_up: GiveUpPolicy,
     /// The host's admin socket, for the audit (`None`: no audit).
     pub admin: Option<SocketAddr>,
+    /// The admin socket's token, if it has one.
+    pub admin_token: Option<crate::control::AdminToken>,
 }
 
 /// Counters the caller can watch while the load runs (progress bar).
@@ -259,9 +261,10 @@ pub async fn run(opts: LoadOptions, counters: Arc<LoadCounters>) -> Result<LoadR
     // The audit at the end looks only at entries after this run began.
     let mut admin = opts.admin;
     let (last_stan, since): (BTreeMap<String, u32>, u64) = match admin {
-        Some(a) => match crate::control::request(
+        Some(a) => match crate::control::request_with_token(
             a,
             &json!({"cmd": "audit", "terminal_prefix": "1", "since": u64::MAX}),
+            opts.admin_token.as_ref(),
         )
         .await
         {
@@ -355,9 +358,10 @@ async fn audit(
     opts: &LoadOptions,
     results: &[TermResult],
 ) -> Result<Audit, NetError> {
-    let reply = crate::control::request(
+    let reply = crate::control::request_with_token(
         admin,
         &json!({"cmd": "audit", "terminal_prefix": "1", "since": since}),
+        opts.admin_token.as_ref(),
     )
     .await?;
     let debits = reply

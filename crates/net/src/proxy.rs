@@ -49,6 +49,9 @@ pub struct ProxyOptions {
     pub plan: FaultPlan,
     /// Admin socket (`faults`, `set-faults`, `status`).
     pub admin: Option<SocketAddr>,
+    /// A token every admin request must carry; required to bind the
+    /// admin socket to anything but loopback.
+    pub admin_token: Option<control::AdminToken>,
     /// Journal file.
     pub journal: Option<PathBuf>,
     /// Framing.
@@ -124,9 +127,7 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, NetError> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut admin_addr = None;
     if let Some(a) = opts.admin {
-        let l = TcpListener::bind(a)
-            .await
-            .map_err(|e| NetError::io(format!("binding the admin socket {a}"), e))?;
+        let l = control::bind(a, opts.admin_token.as_ref()).await?;
         admin_addr = Some(
             l.local_addr()
                 .map_err(|e| NetError::io("admin address", e))?,
@@ -136,7 +137,12 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, NetError> {
             let sh = Arc::clone(&sh);
             async move { control(&sh, req) }
         };
-        tokio::spawn(control::serve(l, handler, shutdown_rx.clone()));
+        tokio::spawn(control::serve(
+            l,
+            opts.admin_token.clone(),
+            handler,
+            shutdown_rx.clone(),
+        ));
     }
     let jsend = journal.as_ref().map(|(s, _)| s.clone());
     let accept_shared = Arc::clone(&shared);

@@ -60,6 +60,7 @@ async fn delayed_and_duplicated_replies_through_the_proxy() {
         upstream: h.addr,
         plan,
         admin: None,
+        admin_token: None,
         journal: None,
         codec: FrameCodec::default(),
         verbose: false,
