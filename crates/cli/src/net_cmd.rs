@@ -20,7 +20,7 @@ use cardwire_net::framing::{FrameCodec, parse_prefix};
 use cardwire_net::host::{HostOptions, LedgerChoice, add_load_terminals};
 use cardwire_net::journal::Filter;
 use cardwire_net::load::{LoadCounters, LoadOptions, LoadReport, Mix};
-use cardwire_net::proxy::ProxyOptions;
+use cardwire_net::proxy::{ProxyOptions, Upstream};
 use cardwire_net::sqlite::Durability;
 use cardwire_net::terminal::{Connection, Dial, Progress, load_state, run_action, save_state};
 use clap::{Args, Subcommand};
@@ -268,7 +268,7 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
     };
     let opts = HostOptions {
         config,
-        listen: a.listen,
+        listen: Some(a.listen),
         admin: a.admin.0,
         admin_token: a.admin_token.clone(),
         ledger: ledger.clone(),
@@ -282,7 +282,8 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
         ..HostOptions::demo(Arc::clone(&spec))
     };
     // A fault plan puts an in-process proxy on the listening address and
-    // the engine behind it on a loopback port of its own.
+    // the engine behind it, reached through in-process connections only:
+    // no port leads to the engine around the plan.
     let plan: Option<FaultPlan> = match (&a.faults, &a.config) {
         (Some(p), _) => Some(read_section(p, "faults")?),
         (None, Some(c)) => config_faults(c)?,
@@ -290,7 +291,7 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
     };
     let mut opts = opts;
     if plan.is_some() {
-        opts.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        opts.listen = None;
     }
     let rt = runtime_with(a.threads)?;
     rt.block_on(async move {
@@ -301,7 +302,7 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
                 let p = cardwire_net::proxy::start(ProxyOptions {
                     spec: Arc::clone(&spec),
                     listen: a.listen,
-                    upstream: host.addr,
+                    upstream: Upstream::InProcess(host.connector()),
                     plan,
                     admin: Some(a.faults_admin),
                     admin_token: a.admin_token.clone(),
@@ -320,7 +321,11 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
             None => None,
         };
         let mut stop = StopSignal::new()?;
-        let public = proxy.as_ref().map_or(host.addr, |p| p.addr);
+        let public = match (&proxy, host.addr) {
+            (Some(p), _) => p.addr,
+            (None, Some(a)) => a,
+            (None, None) => bail!("the host has no listening address"),
+        };
         let ledger_text = match &ledger {
             LedgerChoice::Memory => "in memory".to_string(),
             LedgerChoice::Sqlite { path, .. } => format!("SQLite {}", path.display()),
@@ -862,7 +867,7 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
                 cardwire_net::proxy::start(ProxyOptions {
                     spec: Arc::clone(&spec),
                     listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-                    upstream: a.connect,
+                    upstream: a.connect.into(),
                     plan,
                     admin: None,
                     admin_token: None,
@@ -1063,7 +1068,7 @@ pub(crate) fn cmd_proxy(a: ProxyArgs) -> Result<()> {
         let p = cardwire_net::proxy::start(ProxyOptions {
             spec,
             listen: a.listen,
-            upstream: a.upstream,
+            upstream: a.upstream.into(),
             plan,
             admin: a.admin.0,
             admin_token: a.admin_token,

@@ -243,3 +243,88 @@ fn host_with_its_own_fault_plan_loses_the_reply_and_takes_the_reversal() {
     let v = ctl(&faults_admin, &["faults"]);
     assert_eq!(v["plan"]["rules"][0]["fault"], "drop-response", "{v}");
 }
+
+/// The TCP ports process `pid` listens on (Linux: its socket inodes
+/// matched against /proc/net/tcp and tcp6 in state LISTEN).
+#[cfg(target_os = "linux")]
+fn listening_ports(pid: u32) -> std::collections::BTreeSet<u16> {
+    let mut inodes = std::collections::HashSet::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        if let Ok(target) = std::fs::read_link(fd.path()) {
+            let t = target.to_string_lossy().into_owned();
+            if let Some(i) = t.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
+                inodes.insert(i.to_owned());
+            }
+        }
+    }
+    let mut ports = std::collections::BTreeSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // local_address is column 1 (ADDR:PORT in hex), st column 3,
+            // inode column 9.
+            if cols.len() > 9 && cols[3] == "0A" && inodes.contains(cols[9]) {
+                let port = cols[1].rsplit(':').next().unwrap();
+                ports.insert(u16::from_str_radix(port, 16).unwrap());
+            }
+        }
+    }
+    ports
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn host_with_faults_opens_no_port_that_bypasses_the_plan() {
+    let dir = scratch("host-faults-ports");
+    let plan = write_plan(
+        &dir,
+        "seed = 3\n[[rules]]\nfault = \"drop-response\"\nkind = \"sale\"\nnth = 1\n",
+    );
+    let h = host(&[
+        "--db",
+        ":memory:",
+        "--faults",
+        &plan,
+        "--faults-admin",
+        "127.0.0.1:0",
+    ]);
+    let log = h.stderr_text();
+    let port = |addr: &str| addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let faults_admin = log
+        .split("--admin ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let expected: std::collections::BTreeSet<u16> = [
+        port(&h.addr),
+        port(h.admin.as_deref().unwrap()),
+        port(&faults_admin),
+    ]
+    .into();
+    assert_eq!(listening_ports(h.child.id()), expected, "{log}");
+    // Terminals still reach the engine, through the plan: the first
+    // sale's reply is dropped.
+    let o = cardwire(
+        &dir,
+        &[
+            "terminal",
+            "--connect",
+            &h.addr,
+            "--timeout",
+            "1s",
+            "sale",
+            "--amount",
+            "1.00",
+            "--card",
+            "alice",
+        ],
+    );
+    assert!(text(&o).contains("NO REPLY"), "{}", text(&o));
+}

@@ -26,15 +26,64 @@ use cardwire_codec::{Spec, decode};
 use cardwire_engine::fault::{FaultPlan, FaultyLink, LinkAction};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::control::{self, ControlRequest, error_reply};
 use crate::framing::FrameCodec;
+use crate::host::HostConnector;
 use crate::journal::{Dir, JournalSender, JournalWriter};
 use crate::{NetError, log};
+
+/// Where the proxy forwards to.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Upstream {
+    /// A host over TCP.
+    Tcp(SocketAddr),
+    /// A host in the same process, without a socket
+    /// (`cardwire host --faults`).
+    InProcess(HostConnector),
+}
+
+impl From<SocketAddr> for Upstream {
+    fn from(a: SocketAddr) -> Self {
+        Upstream::Tcp(a)
+    }
+}
+
+impl core::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Upstream::Tcp(a) => write!(f, "{a}"),
+            Upstream::InProcess(_) => f.write_str("the engine in process"),
+        }
+    }
+}
+
+/// Either half of an upstream connection.
+type ReadHalf = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+type WriteHalf = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+
+impl Upstream {
+    async fn connect(&self) -> Result<(ReadHalf, WriteHalf), NetError> {
+        match self {
+            Upstream::Tcp(a) => {
+                let up = TcpStream::connect(a)
+                    .await
+                    .map_err(|e| NetError::io(format!("connecting upstream {a}"), e))?;
+                let _ = up.set_nodelay(true);
+                let (rd, wr) = up.into_split();
+                Ok((Box::new(rd), Box::new(wr)))
+            }
+            Upstream::InProcess(c) => {
+                let (rd, wr) = tokio::io::split(c.connect()?);
+                Ok((Box::new(rd), Box::new(wr)))
+            }
+        }
+    }
+}
 
 /// The proxy's options.
 #[derive(Debug, Clone)]
@@ -44,7 +93,7 @@ pub struct ProxyOptions {
     /// Where terminals connect.
     pub listen: SocketAddr,
     /// The host.
-    pub upstream: SocketAddr,
+    pub upstream: Upstream,
     /// The fault plan.
     pub plan: FaultPlan,
     /// Admin socket (`faults`, `set-faults`, `status`).
@@ -162,7 +211,7 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, NetError> {
             let ctx = ProxyConn {
                 id: next,
                 shared: Arc::clone(&accept_shared),
-                upstream: opts.upstream,
+                upstream: opts.upstream.clone(),
                 codec: opts.codec,
                 journal: jsend.clone(),
                 verbose: opts.verbose,
@@ -220,7 +269,7 @@ enum Due {
 struct ProxyConn {
     id: u64,
     shared: Arc<Shared>,
-    upstream: SocketAddr,
+    upstream: Upstream,
     codec: FrameCodec,
     journal: Option<JournalSender>,
     verbose: bool,
@@ -265,14 +314,10 @@ impl ProxyConn {
 
     async fn run(mut self, client: TcpStream) -> Result<(), NetError> {
         use std::sync::atomic::Ordering::Relaxed;
-        let up = TcpStream::connect(self.upstream)
-            .await
-            .map_err(|e| NetError::io(format!("connecting upstream {}", self.upstream), e))?;
-        let _ = up.set_nodelay(true);
+        let (mut urd, mut uwr) = self.upstream.connect().await?;
         let _ = client.set_nodelay(true);
         self.shared.conns.fetch_add(1, Relaxed);
         let (mut crd, mut cwr) = client.into_split();
-        let (mut urd, mut uwr) = up.into_split();
         let (mut cbuf, mut ubuf) = (BytesMut::new(), BytesMut::new());
         let (mut cdec, mut udec) = (self.codec, self.codec);
         let mut terminal: Option<String> = None;
@@ -459,8 +504,8 @@ impl ProxyConn {
     }
 }
 
-async fn write_frame(
-    wr: &mut OwnedWriteHalf,
+async fn write_frame<W: tokio::io::AsyncWrite + Unpin>(
+    wr: &mut W,
     codec: &mut FrameCodec,
     frame: &Bytes,
 ) -> std::io::Result<()> {
