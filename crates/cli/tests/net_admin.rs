@@ -260,3 +260,45 @@ fn admin_socket_needs_a_token_off_loopback_and_refuses_long_lines() {
     let r = raw_admin(&admin, r#"{"cmd":"status","token":"s3cret"}"#);
     assert_eq!(r["ok"], true, "{r}");
 }
+
+#[cfg(unix)]
+#[test]
+fn ledger_journal_and_terminal_state_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("owner-only");
+    let db = dir.join("ledger.db");
+    let journal = dir.join("journal.jsonl");
+    let state = dir.join("terminal.json");
+    let mut h = host(&[
+        "--db",
+        db.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    let o = cardwire(
+        &dir,
+        &[
+            "terminal",
+            "--connect",
+            &h.addr,
+            "--state",
+            state.to_str().unwrap(),
+            "sale",
+            "--amount",
+            "1.00",
+            "--card",
+            "alice",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let wal = dir.join("ledger.db-wal");
+    let mut files = vec![&db, &journal, &state];
+    if wal.exists() {
+        files.push(&wal);
+    }
+    for f in files {
+        let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} is {mode:o}", f.display());
+    }
+    assert!(h.interrupt().success());
+}

@@ -269,7 +269,13 @@ pub fn save_state(path: &Path, state: &TerminalState) -> Result<(), NetError> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let text = serde_json::to_vec_pretty(state).map_err(|e| NetError::Other(e.to_string()))?;
-    let mut f = std::fs::File::create(&tmp)
+    // A leftover temporary file would keep its mode: start afresh.
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = crate::owner_only()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
         .map_err(|e| NetError::io(format!("writing {}", tmp.display()), e))?;
     f.write_all(&text)
         .and_then(|()| f.sync_all())
