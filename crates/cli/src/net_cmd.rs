@@ -934,6 +934,9 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
     } else {
         crate::emit(&render_report(&report));
     }
+    if let Some(e) = &report.audit_error {
+        bail!("the audit could not run: {e}");
+    }
     Ok(())
 }
 
@@ -958,10 +961,28 @@ fn render_report(r: &LoadReport) -> String {
     w!(out, "elapsed        {:.2} s", r.elapsed_s);
     w!(
         out,
-        "transactions   {}  ({:.0}/s)",
+        "transactions   {}  ({:.0}/s, whatever their outcome)",
         r.actions,
         r.actions_per_s
     );
+    w!(
+        out,
+        "throughput     {:.0}/s  ({} approved or declined)",
+        r.decided_per_s,
+        r.decided
+    );
+    if !r.rejected.is_empty() {
+        let codes: Vec<String> = r
+            .rejected
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        w!(
+            out,
+            "rejected       {}  (refused before any decision; not in the throughput)",
+            codes.join(", ")
+        );
+    }
     w!(
         out,
         "exchanges      {}  ({:.0}/s, sign-ons and reversals included)",
@@ -1016,7 +1037,10 @@ fn render_report(r: &LoadReport) -> String {
             w!(out, "double debits  {}", a.double_debits);
             w!(out, "lost approvals {}", a.lost_approvals);
         }
-        None => w!(out, "audit          off (no admin socket)"),
+        None => match &r.audit_error {
+            Some(e) => w!(out, "audit          could not run: {e}"),
+            None => w!(out, "audit          off (no admin socket)"),
+        },
     }
     out
 }

@@ -302,3 +302,74 @@ fn ledger_journal_and_terminal_state_are_owner_only() {
     }
     assert!(h.interrupt().success());
 }
+
+/// An admin socket that answers the load generator's opening audit, then
+/// goes away: the closing audit cannot reach it.
+fn admin_that_answers_once() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        if let Ok((s, _)) = l.accept() {
+            let mut line = String::new();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let _ = r.read_line(&mut line);
+            let mut w = s;
+            let _ = w.write_all(b"{\"ok\":true,\"debits\":{},\"last_stan\":{},\"last_seq\":0}\n");
+        }
+        drop(l);
+    });
+    addr
+}
+
+fn load(addr: &str, admin: &str, terminals: &str, json: bool) -> std::process::Output {
+    let mut args = vec![
+        "load",
+        "--connect",
+        addr,
+        "--admin",
+        admin,
+        "--terminals",
+        terminals,
+        "--duration",
+        "1s",
+        "--rate",
+        "40",
+        "--quiet",
+    ];
+    if json {
+        args.push("--json");
+    }
+    cardwire(&scratch("load-report"), &args)
+}
+
+#[test]
+fn load_prints_its_report_when_the_audit_cannot_run() {
+    let h = host(&["--db", ":memory:", "--terminals", "2"]);
+    let fake = admin_that_answers_once();
+    let o = load(&h.addr, &fake, "2", false);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains("latency ms"), "{}", text(&o));
+    assert!(out.contains("audit          could not run"), "{}", text(&o));
+    // The audit was asked for and did not happen: not a success.
+    assert!(!o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn load_throughput_counts_decisions_and_reports_rejections_apart() {
+    // Two load terminals, one registered: the other's requests get 97.
+    let h = host(&["--db", ":memory:", "--terminals", "1"]);
+    let o = load(&h.addr, h.admin.as_deref().unwrap(), "2", true);
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let codes = r["codes"].as_object().unwrap();
+    let approved = codes["00"].as_u64().unwrap();
+    assert!(approved > 0, "{r:#}");
+    assert!(r["rejected"]["97"].as_u64().unwrap() > 0, "{r:#}");
+    assert_eq!(r["decided"].as_u64().unwrap(), approved, "{r:#}");
+    let rate = r["decided_per_s"].as_f64().unwrap() * r["elapsed_s"].as_f64().unwrap();
+    assert!((rate - approved as f64).abs() < 1.0, "{r:#}");
+    let o = load(&h.addr, h.admin.as_deref().unwrap(), "2", false);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains("rejected       "), "{out}");
+}

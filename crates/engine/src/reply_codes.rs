@@ -141,6 +141,26 @@ impl Reason {
         }
     }
 
+    /// Whether the host refused the request before any decision on the
+    /// card or the money (unknown terminal, MAC, keys, batch, duplicate,
+    /// format, unsupported, host failure): a load run counts these apart
+    /// from approvals and declines.
+    pub fn is_rejection(self) -> bool {
+        matches!(
+            self,
+            Reason::UnknownTerminal
+                | Reason::WrongMerchant
+                | Reason::BadMac
+                | Reason::NotSignedOn
+                | Reason::PinKeyError
+                | Reason::BatchMismatch
+                | Reason::Duplicate
+                | Reason::NotSupported
+                | Reason::SystemError
+                | Reason::FormatError
+        )
+    }
+
     /// The first reason whose code in `table` is `code` (several reasons
     /// share a code; this gives the one listed first).
     pub fn from_code(table: CodeTable, code: &str) -> Option<Reason> {
