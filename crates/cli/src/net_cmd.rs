@@ -22,7 +22,10 @@ use cardwire_net::journal::Filter;
 use cardwire_net::load::{LoadCounters, LoadOptions, LoadReport, Mix};
 use cardwire_net::proxy::{ProxyOptions, Upstream};
 use cardwire_net::sqlite::Durability;
-use cardwire_net::terminal::{Connection, Dial, Progress, load_state, run_action, save_state};
+use cardwire_net::terminal::{
+    Connection, Dial, Progress, create_state_dir, default_state_path, load_state, run_action,
+    save_state,
+};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
@@ -482,8 +485,9 @@ pub(crate) struct TerminalArgs {
     /// Terminal master key, hex (default: the demo TMK).
     #[arg(long)]
     tmk: Option<String>,
-    /// State file (STAN, batch, pending reversal, journal). Default:
-    /// `cardwire-terminal-<id>.json` in the current directory.
+    /// State file (STAN, batch, pending reversal, journal). Default: one
+    /// file per terminal id and host address in `$XDG_STATE_HOME/cardwire/`
+    /// (else `~/.local/state/cardwire/`); the path is printed on stderr.
     #[arg(long)]
     state: Option<PathBuf>,
     /// Response timeout.
@@ -617,10 +621,26 @@ fn money(s: &str) -> Result<Money> {
 /// Returns whether the action was approved.
 pub(crate) fn cmd_terminal(a: TerminalArgs) -> Result<bool> {
     let spec = spec_arg(&a.spec)?;
-    let state_path = a
-        .state
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("cardwire-terminal-{}.json", a.terminal_id)));
+    let state_path = match &a.state {
+        Some(p) => p.clone(),
+        None => {
+            let p = default_state_path(&a.terminal_id, a.connect)
+                .context("no state directory: set XDG_STATE_HOME or HOME, or give --state FILE")?;
+            create_state_dir(&p)?;
+            // The former default location: point at it rather than start
+            // afresh without a word (it may hold a pending reversal).
+            let legacy = PathBuf::from(format!("cardwire-terminal-{}.json", a.terminal_id));
+            if legacy.exists() && !p.exists() {
+                eprintln!(
+                    "cardwire terminal: note: {} is a state file of an earlier version; pass --state {} to use it",
+                    legacy.display(),
+                    legacy.display()
+                );
+            }
+            p
+        }
+    };
+    eprintln!("cardwire terminal: state {}", state_path.display());
     let saved = load_state(&state_path)?;
     let action = match &a.action {
         TermAction::Status => {

@@ -373,3 +373,97 @@ fn load_throughput_counts_decisions_and_reports_rejections_apart() {
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(out.contains("rejected       "), "{out}");
 }
+
+/// `cardwire ARGS` in `cwd` with the given environment changes.
+fn cardwire_env(
+    cwd: &std::path::Path,
+    env: &[(&str, Option<&std::path::Path>)],
+    args: &[&str],
+) -> std::process::Output {
+    let mut c = std::process::Command::new(net_support::bin());
+    c.args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn terminal_state_lives_in_the_user_state_dir_keyed_by_terminal_and_host() {
+    let h = host(&["--db", ":memory:"]);
+    let port = h.addr.rsplit(':').next().unwrap().to_owned();
+    let base = scratch("state-dir");
+    let cwd = base.join("cwd");
+    let xdg = base.join("xdg");
+    let home = base.join("home");
+    for d in [&cwd, &xdg, &home] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let sale = [
+        "terminal",
+        "--connect",
+        &h.addr,
+        "sale",
+        "--amount",
+        "1.00",
+        "--card",
+        "alice",
+    ];
+    let name = format!("terminal-12345678-127.0.0.1-{port}.json");
+
+    // $XDG_STATE_HOME/cardwire/...
+    let o = cardwire_env(
+        &cwd,
+        &[("XDG_STATE_HOME", Some(&xdg)), ("HOME", Some(&home))],
+        &sale,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let file = xdg.join("cardwire").join(&name);
+    assert!(file.exists(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&file.display().to_string()),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read_dir(&cwd).unwrap().count(),
+        0,
+        "nothing in the current directory"
+    );
+
+    // Without XDG_STATE_HOME: ~/.local/state/cardwire/... (a fresh state
+    // starts again at STAN 1: a sign-on, which the host answers again,
+    // rather than a sale it would call a duplicate).
+    let signon = ["terminal", "--connect", &h.addr, "signon"];
+    let o = cardwire_env(
+        &cwd,
+        &[("XDG_STATE_HOME", None), ("HOME", Some(&home))],
+        &signon,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let file = home.join(".local/state/cardwire").join(&name);
+    assert!(file.exists(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&file.display().to_string()),
+        "{}",
+        text(&o)
+    );
+
+    // --state FILE wins, and is printed.
+    let chosen = base.join("mine.json");
+    let mut args = vec!["terminal", "--state", chosen.to_str().unwrap()];
+    args.extend_from_slice(&signon[1..]);
+    let o = cardwire_env(&cwd, &[("XDG_STATE_HOME", Some(&xdg))], &args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(chosen.exists());
+    assert!(
+        text(&o).contains(&chosen.display().to_string()),
+        "{}",
+        text(&o)
+    );
+}

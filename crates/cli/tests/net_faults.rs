@@ -14,6 +14,16 @@ fn write_plan(dir: &std::path::Path, body: &str) -> String {
     p.to_str().unwrap().to_owned()
 }
 
+/// The state file `cardwire terminal` says it uses.
+fn state_file_of(o: &std::process::Output) -> std::path::PathBuf {
+    let out = text(o);
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("cardwire terminal: state "))
+        .unwrap_or_else(|| panic!("no state line: {out}"));
+    std::path::PathBuf::from(line.trim())
+}
+
 #[test]
 fn lost_response_is_reversed_before_next_sale() {
     let dir = scratch("lost-response");
@@ -35,7 +45,8 @@ fn lost_response_is_reversed_before_next_sale() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("NO REPLY"), "{}", text(&o));
     assert_eq!(balance(&admin, "alice"), "4990.00");
-    let state = std::fs::read_to_string(dir.join("cardwire-terminal-12345678.json")).unwrap();
+    let state_file = state_file_of(&o);
+    let state = std::fs::read_to_string(&state_file).unwrap();
     assert!(state.contains("\"reason\": \"98\""), "{state}");
 
     // A new process (the terminal restarted) sends the reversal first.
@@ -49,7 +60,8 @@ fn lost_response_is_reversed_before_next_sale() {
     assert!(out.contains("RRN"), "{out}");
     assert!(out.contains("auth"), "{out}");
     assert_eq!(balance(&admin, "alice"), "4980.00");
-    let state = std::fs::read_to_string(dir.join("cardwire-terminal-12345678.json")).unwrap();
+    assert_eq!(state_file_of(&o), state_file);
+    let state = std::fs::read_to_string(&state_file).unwrap();
     assert!(state.contains("\"pending_reversal\": null"), "{state}");
 }
 

@@ -142,11 +142,13 @@ pub fn proxy(upstream: &str, args: &[&str]) -> Proc {
     spawn(&all, "cardwire proxy:")
 }
 
-/// Runs `cardwire ARGS` in `dir`.
+/// Runs `cardwire ARGS` in `dir`, with `dir` as the state directory
+/// (terminal state files stay with the test).
 pub fn cardwire(dir: &Path, args: &[&str]) -> Output {
     Command::new(bin())
         .args(args)
         .current_dir(dir)
+        .env("XDG_STATE_HOME", dir)
         .stdin(Stdio::null())
         .output()
         .unwrap()
