@@ -312,6 +312,9 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
                     journal: None,
                     codec: FrameCodec::new(a.prefix, a.max_frame),
                     verbose: a.verbose,
+                    max_connections: a.max_connections,
+                    idle_timeout: a.idle_timeout,
+                    frame_timeout: a.frame_timeout,
                 })
                 .await?;
                 eprintln!(
@@ -894,6 +897,11 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
                     journal: None,
                     codec,
                     verbose: false,
+                    max_connections: usize::try_from(a.terminals)
+                        .unwrap_or(usize::MAX)
+                        .saturating_add(16),
+                    idle_timeout: Duration::from_secs(300),
+                    frame_timeout: Duration::from_secs(10),
                 })
                 .await?,
             ),
@@ -1098,6 +1106,18 @@ pub(crate) struct ProxyArgs {
     /// Log faults and connections on stderr.
     #[arg(long, short)]
     verbose: bool,
+    /// Terminal connection limit (over it: logged and closed).
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+    /// Close a terminal connection (and its upstream) silent this long.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// Close a terminal connection whose frame, once begun, is not complete within this.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    frame_timeout: Duration,
+    /// Largest frame accepted from a terminal or the host, bytes.
+    #[arg(long, default_value_t = cardwire_net::framing::DEFAULT_MAX_FRAME)]
+    max_frame: usize,
 }
 
 pub(crate) fn cmd_proxy(a: ProxyArgs) -> Result<()> {
@@ -1117,8 +1137,11 @@ pub(crate) fn cmd_proxy(a: ProxyArgs) -> Result<()> {
             admin: a.admin.0,
             admin_token: a.admin_token,
             journal: a.journal,
-            codec: FrameCodec::new(a.prefix, cardwire_net::framing::DEFAULT_MAX_FRAME),
+            codec: FrameCodec::new(a.prefix, a.max_frame),
             verbose: a.verbose,
+            max_connections: a.max_connections,
+            idle_timeout: a.idle_timeout,
+            frame_timeout: a.frame_timeout,
         })
         .await?;
         let mut stop = StopSignal::new()?;

@@ -165,3 +165,65 @@ fn many_idle_connections_do_not_slow_the_others() {
     assert!(status["accepted"].as_u64().unwrap() >= 302, "{status:#}");
     drop(idle);
 }
+
+#[test]
+fn proxy_limits_connections_and_closes_idle_slow_and_oversized_clients() {
+    use net_support::{ctl, proxy};
+    let dir = scratch("proxy-limits");
+    let h = host(&["--db", ":memory:"]);
+    let admin = h.admin.clone().unwrap();
+    let p = proxy(
+        &h.addr,
+        &[
+            "--max-connections",
+            "2",
+            "--idle-timeout",
+            "1s",
+            "--frame-timeout",
+            "300ms",
+            "--max-frame",
+            "1024",
+        ],
+    );
+    let host_conns = || ctl(&admin, &["status"])["connections"].as_u64().unwrap();
+
+    // A frame over --max-frame: closed.
+    let mut bomb = TcpStream::connect(&p.addr).unwrap();
+    bomb.write_all(&[0x08, 0x00, 0x60]).unwrap();
+    assert!(closed_by_host(&mut bomb), "{}", p.stderr_text());
+
+    // A frame begun and never finished: closed after --frame-timeout.
+    let mut slow = TcpStream::connect(&p.addr).unwrap();
+    slow.write_all(&[0x00, 0x40, 0x60]).unwrap();
+    let t = std::time::Instant::now();
+    assert!(closed_by_host(&mut slow), "{}", p.stderr_text());
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+
+    // The client leaves: its upstream connection is closed too.
+    std::thread::sleep(Duration::from_millis(200));
+    let before = host_conns();
+    let c = TcpStream::connect(&p.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(host_conns(), before + 1);
+    drop(c);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(host_conns(), before, "{}", p.stderr_text());
+
+    // Two idle clients fill --max-connections: a third is closed at once;
+    // after --idle-timeout the idle ones are closed and a terminal gets through.
+    let mut idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(&p.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = TcpStream::connect(&p.addr).unwrap();
+    assert!(closed_by_host(&mut third), "{}", p.stderr_text());
+    std::thread::sleep(Duration::from_millis(1300));
+    for s in &mut idle {
+        assert!(closed_by_host(s), "{}", p.stderr_text());
+    }
+    assert!(sale_ok(&dir, &p.addr), "{}", p.stderr_text());
+}

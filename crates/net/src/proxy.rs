@@ -103,10 +103,16 @@ pub struct ProxyOptions {
     pub admin_token: Option<control::AdminToken>,
     /// Journal file.
     pub journal: Option<PathBuf>,
-    /// Framing.
+    /// Framing, with the frame size limit.
     pub codec: FrameCodec,
     /// Log faults and connections on stderr.
     pub verbose: bool,
+    /// Client connection limit (over it: logged and closed).
+    pub max_connections: usize,
+    /// A client silent this long is closed (with its upstream).
+    pub idle_timeout: Duration,
+    /// A frame a client has begun must be complete within this.
+    pub frame_timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -198,6 +204,7 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, NetError> {
     let task = tokio::spawn(async move {
         let mut shutdown_rx = shutdown_rx;
         let mut next = 0u64;
+        let limit = Arc::new(tokio::sync::Semaphore::new(opts.max_connections));
         loop {
             let accepted = tokio::select! {
                 a = listener.accept() => a,
@@ -205,6 +212,17 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, NetError> {
             };
             let Ok((client, peer)) = accepted else {
                 tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+                log(
+                    "WARN",
+                    &format!(
+                        "proxy: connection from {peer} refused: limit of {} reached",
+                        opts.max_connections
+                    ),
+                );
+                drop(client);
                 continue;
             };
             next += 1;
@@ -215,12 +233,15 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, NetError> {
                 codec: opts.codec,
                 journal: jsend.clone(),
                 verbose: opts.verbose,
+                idle: opts.idle_timeout,
+                frame_timeout: opts.frame_timeout,
                 shutdown: shutdown_rx.clone(),
             };
             tokio::spawn(async move {
                 if let Err(e) = ctx.run(client).await {
                     log("WARN", &format!("proxy connection from {peer}: {e}"));
                 }
+                drop(permit);
             });
         }
     });
@@ -273,6 +294,8 @@ struct ProxyConn {
     codec: FrameCodec,
     journal: Option<JournalSender>,
     verbose: bool,
+    idle: Duration,
+    frame_timeout: Duration,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -330,6 +353,10 @@ impl ProxyConn {
         let mut client_gone: Option<Instant> = None;
         // Requests written upstream minus replies read back.
         let mut outstanding: i64 = 0;
+        // The client's last byte, and since when a frame of its is begun
+        // but not whole (a slow sender), for the idle and frame timeouts.
+        let mut last_read = Instant::now();
+        let mut partial_since: Option<Instant> = None;
         let why: String = 'conn: loop {
             if let Some(g) = client_gone {
                 let to_send = due.iter().any(|(_, _, d)| matches!(d, Due::ToUpstream(_)));
@@ -338,10 +365,20 @@ impl ProxyConn {
                 }
             }
             // Frames already whole in the buffers.
-            while let Some(f) = cdec
-                .decode(&mut cbuf)
-                .map_err(|e| NetError::Other(e.to_string()))?
-            {
+            let mut broken = None;
+            let mut progressed = false;
+            loop {
+                let f = match cdec.decode(&mut cbuf) {
+                    Ok(Some(f)) => {
+                        progressed = true;
+                        f
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        broken = Some(format!("broken frame from the terminal: {e}"));
+                        break;
+                    }
+                };
                 if terminal.is_none() {
                     if let Some(t) = terminal_of(&self.shared.spec, &f) {
                         link = Some(self.link_for(&t));
@@ -357,6 +394,16 @@ impl ProxyConn {
                 };
                 self.schedule(&mut due, &mut seq, acts, true);
                 self.faults(link.as_mut());
+            }
+            if let Some(b) = broken {
+                break 'conn b;
+            }
+            // A frame's clock starts when its first bytes are buffered, not
+            // at every byte: a sender trickling bytes is still slow.
+            if cbuf.is_empty() {
+                partial_since = None;
+            } else if partial_since.is_none() || progressed {
+                partial_since = Some(Instant::now());
             }
             while let Some(f) = udec
                 .decode(&mut ubuf)
@@ -401,7 +448,27 @@ impl ProxyConn {
                 .and_then(FaultyLink::poll_timeout)
                 .map(|t| Instant::now() + t.since(crate::now()));
             let next_due = due.first().map(|(t, _, _)| *t);
-            let wake = [link_timer, next_due, client_gone]
+            // Once the client has gone, its timeouts no longer apply.
+            let (idle_due, frame_due) = if client_gone.is_none() {
+                (
+                    Some(last_read + self.idle),
+                    partial_since.map(|t| t + self.frame_timeout),
+                )
+            } else {
+                (None, None)
+            };
+            let now = Instant::now();
+            if idle_due.is_some_and(|d| d <= now) {
+                break 'conn format!("idle for {:?}", self.idle);
+            }
+            if frame_due.is_some_and(|d| d <= now) {
+                break 'conn format!(
+                    "broken frame: {} bytes of a frame not completed within {:?}",
+                    cbuf.len(),
+                    self.frame_timeout
+                );
+            }
+            let wake = [link_timer, next_due, client_gone, idle_due, frame_due]
                 .into_iter()
                 .flatten()
                 .min()
@@ -411,7 +478,7 @@ impl ProxyConn {
                     Ok(0) | Err(_) => {
                         client_gone = Some(Instant::now() + Duration::from_secs(1));
                     }
-                    Ok(_) => {}
+                    Ok(_) => last_read = Instant::now(),
                 },
                 r = urd.read_buf(&mut ubuf) => match r {
                     Ok(0) | Err(_) => break 'conn "host closed".into(),
@@ -426,8 +493,12 @@ impl ProxyConn {
                 _ = self.shutdown.changed() => break 'conn "proxy shutting down".into(),
             }
         };
-        if self.verbose {
-            log("INFO", &format!("proxy connection {}: {why}", self.id));
+        let broken = why.starts_with("broken");
+        if self.verbose || broken {
+            log(
+                if broken { "WARN" } else { "INFO" },
+                &format!("proxy connection {}: {why}", self.id),
+            );
         }
         if let Some(j) = &self.journal {
             j.note(self.id, json!({"event": "close", "reason": why}));

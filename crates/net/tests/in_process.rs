@@ -64,6 +64,9 @@ async fn delayed_and_duplicated_replies_through_the_proxy() {
         journal: None,
         codec: FrameCodec::default(),
         verbose: false,
+        max_connections: 100,
+        idle_timeout: Duration::from_secs(60),
+        frame_timeout: Duration::from_secs(10),
     })
     .await
     .unwrap();
