@@ -12,6 +12,7 @@ use cardwire_codec::Spec;
 use cardwire_engine::Money;
 use cardwire_engine::config::{DEMO_TMK, HostConfig, IssuerState};
 use cardwire_engine::fault::FaultPlan;
+use cardwire_engine::reply_codes::Reason;
 use cardwire_engine::terminal::{
     Action, Card, EntryMode, GiveUpPolicy, Outcome, Terminal, TerminalConfig, TerminalEvent,
 };
@@ -960,7 +961,7 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
     if a.json {
         crate::emit(&format!("{}\n", serde_json::to_string_pretty(&report)?));
     } else {
-        crate::emit(&render_report(&report));
+        crate::emit(&render_report(&report, spec.codes));
     }
     if let Some(e) = &report.audit_error {
         bail!("the audit could not run: {e}");
@@ -977,7 +978,7 @@ fn progress_bar(d: Duration) -> indicatif::ProgressBar {
     bar
 }
 
-fn render_report(r: &LoadReport) -> String {
+fn render_report(r: &LoadReport, table: cardwire_codec::CodeTable) -> String {
     let mut out = String::new();
     w!(
         out,
@@ -1037,10 +1038,11 @@ fn render_report(r: &LoadReport) -> String {
     );
     let codes: Vec<String> = r.codes.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     w!(out, "codes          {}", codes.join(", "));
-    if r.codes.contains_key("97") {
+    let unknown = Reason::UnknownTerminal.code(table);
+    if r.codes.contains_key(unknown) {
         w!(
             out,
-            "note           97 = terminal not registered: start the host with --terminals {} (or more)",
+            "note           {unknown} = terminal not registered: start the host with --terminals {} (or more)",
             r.terminals
         );
     }

@@ -284,7 +284,16 @@ pub async fn run(opts: LoadOptions, counters: Arc<LoadCounters>) -> Result<LoadR
             opts.admin_token.as_ref(),
         )
         .await
-        {
+        .and_then(|r| {
+            // A refusal (a wrong token, say) is no audit either.
+            if r.get("ok") == Some(&serde_json::Value::Bool(true)) {
+                Ok(r)
+            } else {
+                Err(NetError::Other(format!(
+                    "the admin socket refused the audit: {r}"
+                )))
+            }
+        }) {
             Ok(r) => (
                 r.get("last_stan")
                     .cloned()
