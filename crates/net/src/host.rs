@@ -26,8 +26,9 @@
 //! to it over channels; it cost about twice the CPU per authorization
 //! (two cross-thread wake-ups per message), see ARCHITECTURE.md.
 //!
-//! Shutdown (Ctrl-C or SIGTERM, caught by the CLI): stop accepting, stop reading, answer what was read,
-//! let the committer finish, flush the journal, exit.
+//! Shutdown (Ctrl-C or SIGTERM, caught by the CLI): stop accepting, stop
+//! reading, answer what was read, let the committer finish, flush the
+//! journal, exit.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -479,7 +480,9 @@ async fn accept_loop(
                 let _ = s.set_nodelay(true);
                 (Box::new(s) as Box<dyn Stream>, peer.to_string())
             }),
-            Some(s) = in_process.recv() => Ok((Box::new(s) as Box<dyn Stream>, "in-process".to_owned())),
+            Some(s) = in_process.recv() => {
+                Ok((Box::new(s) as Box<dyn Stream>, "in-process".to_owned()))
+            }
             _ = shutdown.changed() => break,
             _ = async {
                 match failed.as_mut() {
