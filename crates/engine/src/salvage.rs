@@ -17,7 +17,9 @@
 //! falls where it reports the bytes that follow them.
 
 use cardwire_codec::spec::{BitmapEncoding, MtiEncoding};
-use cardwire_codec::{DecodeError, DecodeErrorKind, MessageRef, Mti, Spec, decode};
+use cardwire_codec::{
+    DecodeError, DecodeErrorKind, MessageRef, Mti, MtiClass, MtiVersion, Spec, decode,
+};
 
 /// The readable part of a broken frame.
 #[derive(Debug)]
@@ -92,7 +94,15 @@ fn read_mti(spec: &Spec, frame: &[u8], at: usize) -> Option<(Mti, usize)> {
         _ => frame.get(at..at + 4)?.try_into().ok()?,
     };
     let width = if spec.mti == MtiEncoding::Bcd { 2 } else { 4 };
-    Mti::from_digits(digits).ok().map(|m| (m, width))
+    // Four digits ISO 8583 gives no meaning (a reserved version or class)
+    // are not an MTI: bytes from another protocol, not a broken request.
+    let mti = Mti::from_digits(digits).ok()?;
+    if matches!(mti.version(), MtiVersion::Reserved(_))
+        || matches!(mti.class(), MtiClass::Reserved(_))
+    {
+        return None;
+    }
+    Some((mti, width))
 }
 
 /// `frame` with a primary bitmap of only fields `2..first_bad`, no
@@ -201,6 +211,15 @@ mod tests {
     fn a_frame_shorter_than_its_mti_is_unreadable() {
         let spec = specs::cups();
         let f = [0x60, 0, 3, 0, 0, 0x60];
+        let err = decode(spec, &f).expect_err("broken");
+        assert!(matches!(salvage(spec, &f, &err), Salvage::Unreadable));
+    }
+
+    #[test]
+    fn digits_iso_8583_gives_no_meaning_are_not_an_mti() {
+        // "6000": version 6 is reserved (BCD MTI of iso87binary).
+        let spec = specs::iso87binary();
+        let f = [0x60, 0x00, 0x03];
         let err = decode(spec, &f).expect_err("broken");
         assert!(matches!(salvage(spec, &f, &err), Salvage::Unreadable));
     }
