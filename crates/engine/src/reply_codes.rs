@@ -161,6 +161,17 @@ impl Reason {
         )
     }
 
+    /// Whether the terminal must sign on again before its next request:
+    /// its keys or its batch are out of step with the host. UnionPay codes
+    /// say so by their category (`A0`, `77`, `99`); the 1987 table has no
+    /// such category, so its codes for these reasons (`63`, `95`) count.
+    pub fn asks_for_sign_on(self) -> bool {
+        matches!(
+            self,
+            Reason::BadMac | Reason::NotSignedOn | Reason::PinKeyError | Reason::BatchMismatch
+        )
+    }
+
     /// The first reason whose code in `table` is `code` (several reasons
     /// share a code; this gives the one listed first).
     pub fn from_code(table: CodeTable, code: &str) -> Option<Reason> {
