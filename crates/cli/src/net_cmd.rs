@@ -12,16 +12,21 @@ use cardwire_codec::Spec;
 use cardwire_engine::Money;
 use cardwire_engine::config::{DEMO_TMK, HostConfig, IssuerState};
 use cardwire_engine::fault::FaultPlan;
+use cardwire_engine::reply_codes::Reason;
 use cardwire_engine::terminal::{
     Action, Card, EntryMode, GiveUpPolicy, Outcome, Terminal, TerminalConfig, TerminalEvent,
 };
+use cardwire_net::control::AdminToken;
 use cardwire_net::framing::{FrameCodec, parse_prefix};
 use cardwire_net::host::{HostOptions, LedgerChoice, add_load_terminals};
 use cardwire_net::journal::Filter;
 use cardwire_net::load::{LoadCounters, LoadOptions, LoadReport, Mix};
-use cardwire_net::proxy::ProxyOptions;
+use cardwire_net::proxy::{ProxyOptions, Upstream};
 use cardwire_net::sqlite::Durability;
-use cardwire_net::terminal::{Connection, Dial, Progress, load_state, run_action, save_state};
+use cardwire_net::terminal::{
+    Connection, Dial, Progress, create_state_dir, default_state_path, load_state, run_action,
+    save_state,
+};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
@@ -43,6 +48,46 @@ fn runtime_with(threads: usize) -> Result<tokio::runtime::Runtime> {
         b
     };
     b.enable_all().build().context("starting the async runtime")
+}
+
+/// Ctrl-C (SIGINT) or, on Unix, SIGTERM (how service managers and `kill`
+/// stop a process): both stop gracefully. Created before the listening
+/// line is printed, so a signal sent as soon as it appears is caught.
+struct StopSignal {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn new() -> Result<Self> {
+        Ok(StopSignal {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("listening for SIGTERM")?,
+        })
+    }
+
+    /// Waits for the signal; returns its name.
+    async fn recv(&mut self) -> Result<&'static str> {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C").map(|()| "SIGINT"),
+                _ = self.term.recv() => Ok("SIGTERM"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c()
+                .await
+                .context("waiting for Ctrl-C")
+                .map(|()| "Ctrl-C")
+        }
+    }
+}
+
+fn parse_token(s: &str) -> Result<AdminToken, String> {
+    AdminToken::new(s).ok_or_else(|| "the admin token must not be empty".to_owned())
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -150,6 +195,10 @@ pub(crate) struct HostArgs {
     /// Admin socket (line-based JSON, see `cardwire host-ctl`), or `off`.
     #[arg(long, default_value = "127.0.0.1:8584", value_parser = parse_addr_or_off)]
     admin: MaybeAddr,
+    /// Secret every admin request must carry (`host-ctl --admin-token`);
+    /// required to bind the admin socket to anything but loopback.
+    #[arg(long, value_parser = parse_token)]
+    admin_token: Option<AdminToken>,
     /// Also register N load terminals 10000001.. and the `load` card (for `cardwire load`).
     #[arg(long, default_value_t = 0)]
     terminals: u32,
@@ -223,8 +272,9 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
     };
     let opts = HostOptions {
         config,
-        listen: a.listen,
+        listen: Some(a.listen),
         admin: a.admin.0,
+        admin_token: a.admin_token.clone(),
         ledger: ledger.clone(),
         journal: journal.clone(),
         prefix: a.prefix,
@@ -236,7 +286,8 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
         ..HostOptions::demo(Arc::clone(&spec))
     };
     // A fault plan puts an in-process proxy on the listening address and
-    // the engine behind it on a loopback port of its own.
+    // the engine behind it, reached through in-process connections only:
+    // no port leads to the engine around the plan.
     let plan: Option<FaultPlan> = match (&a.faults, &a.config) {
         (Some(p), _) => Some(read_section(p, "faults")?),
         (None, Some(c)) => config_faults(c)?,
@@ -244,7 +295,7 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
     };
     let mut opts = opts;
     if plan.is_some() {
-        opts.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        opts.listen = None;
     }
     let rt = runtime_with(a.threads)?;
     rt.block_on(async move {
@@ -255,12 +306,16 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
                 let p = cardwire_net::proxy::start(ProxyOptions {
                     spec: Arc::clone(&spec),
                     listen: a.listen,
-                    upstream: host.addr,
+                    upstream: Upstream::InProcess(host.connector()),
                     plan,
                     admin: Some(a.faults_admin),
+                    admin_token: a.admin_token.clone(),
                     journal: None,
                     codec: FrameCodec::new(a.prefix, a.max_frame),
                     verbose: a.verbose,
+                    max_connections: a.max_connections,
+                    idle_timeout: a.idle_timeout,
+                    frame_timeout: a.frame_timeout,
                 })
                 .await?;
                 eprintln!(
@@ -272,7 +327,12 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
             }
             None => None,
         };
-        let public = proxy.as_ref().map_or(host.addr, |p| p.addr);
+        let mut stop = StopSignal::new()?;
+        let public = match (&proxy, host.addr) {
+            (Some(p), _) => p.addr,
+            (None, Some(a)) => a,
+            (None, None) => bail!("the host has no listening address"),
+        };
         let ledger_text = match &ledger {
             LedgerChoice::Memory => "in memory".to_string(),
             LedgerChoice::Sqlite { path, .. } => format!("SQLite {}", path.display()),
@@ -288,9 +348,9 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
                 .map_or_else(|| "off".into(), |a| a.to_string()),
         );
         tokio::select! {
-            r = tokio::signal::ctrl_c() => {
-                r.context("waiting for Ctrl-C")?;
-                eprintln!("cardwire host: stopping (answering what is in flight)");
+            r = stop.recv() => {
+                let name = r?;
+                eprintln!("cardwire host: {name}: stopping (answering what is in flight)");
                 if let Some(p) = proxy {
                     p.shutdown().await;
                 }
@@ -311,6 +371,9 @@ pub(crate) struct HostCtlArgs {
     /// The admin socket of a host (or of a proxy started with --admin).
     #[arg(long, default_value = "127.0.0.1:8584")]
     admin: SocketAddr,
+    /// The admin socket's token (`host --admin-token`), sent with the request.
+    #[arg(long, value_parser = parse_token)]
+    admin_token: Option<AdminToken>,
     #[command(subcommand)]
     cmd: CtlCmd,
 }
@@ -388,7 +451,11 @@ pub(crate) fn cmd_host_ctl(a: HostCtlArgs) -> Result<()> {
         CtlCmd::Raw { json } => serde_json::from_str(&json).context("not JSON")?,
     };
     let rt = runtime()?;
-    let reply = rt.block_on(cardwire_net::control::request(a.admin, &req))?;
+    let reply = rt.block_on(cardwire_net::control::request_with_token(
+        a.admin,
+        &req,
+        a.admin_token.as_ref(),
+    ))?;
     crate::emit(&format!("{}\n", serde_json::to_string_pretty(&reply)?));
     if reply.get("ok") != Some(&Value::Bool(true)) {
         bail!(
@@ -422,8 +489,9 @@ pub(crate) struct TerminalArgs {
     /// Terminal master key, hex (default: the demo TMK).
     #[arg(long)]
     tmk: Option<String>,
-    /// State file (STAN, batch, pending reversal, journal). Default:
-    /// `cardwire-terminal-<id>.json` in the current directory.
+    /// State file (STAN, batch, pending reversal, journal). Default: one
+    /// file per terminal id and host address in `$XDG_STATE_HOME/cardwire/`
+    /// (else `~/.local/state/cardwire/`); the path is printed on stderr.
     #[arg(long)]
     state: Option<PathBuf>,
     /// Response timeout.
@@ -557,10 +625,26 @@ fn money(s: &str) -> Result<Money> {
 /// Returns whether the action was approved.
 pub(crate) fn cmd_terminal(a: TerminalArgs) -> Result<bool> {
     let spec = spec_arg(&a.spec)?;
-    let state_path = a
-        .state
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("cardwire-terminal-{}.json", a.terminal_id)));
+    let state_path = match &a.state {
+        Some(p) => p.clone(),
+        None => {
+            let p = default_state_path(&a.terminal_id, a.connect)
+                .context("no state directory: set XDG_STATE_HOME or HOME, or give --state FILE")?;
+            create_state_dir(&p)?;
+            // The former default location: point at it rather than start
+            // afresh without a word (it may hold a pending reversal).
+            let legacy = PathBuf::from(format!("cardwire-terminal-{}.json", a.terminal_id));
+            if legacy.exists() && !p.exists() {
+                eprintln!(
+                    "cardwire terminal: note: {} is a state file of an earlier version; pass --state {} to use it",
+                    legacy.display(),
+                    legacy.display()
+                );
+            }
+            p
+        }
+    };
+    eprintln!("cardwire terminal: state {}", state_path.display());
     let saved = load_state(&state_path)?;
     let action = match &a.action {
         TermAction::Status => {
@@ -771,6 +855,9 @@ pub(crate) struct LoadArgs {
     /// The host's admin socket, for the double-debit audit, or `off`.
     #[arg(long, default_value = "127.0.0.1:8584", value_parser = parse_addr_or_off)]
     admin: MaybeAddr,
+    /// The admin socket's token (`host --admin-token`).
+    #[arg(long, value_parser = parse_token)]
+    admin_token: Option<AdminToken>,
     /// The terminals' response timeout.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     timeout: Duration,
@@ -804,12 +891,18 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
                 cardwire_net::proxy::start(ProxyOptions {
                     spec: Arc::clone(&spec),
                     listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-                    upstream: a.connect,
+                    upstream: a.connect.into(),
                     plan,
                     admin: None,
+                    admin_token: None,
                     journal: None,
                     codec,
                     verbose: false,
+                    max_connections: usize::try_from(a.terminals)
+                        .unwrap_or(usize::MAX)
+                        .saturating_add(16),
+                    idle_timeout: Duration::from_secs(300),
+                    frame_timeout: Duration::from_secs(10),
                 })
                 .await?,
             ),
@@ -828,6 +921,7 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
             conforming: !a.reversal.non_conforming,
             give_up: a.reversal.give_up,
             admin: a.admin.0,
+            admin_token: a.admin_token.clone(),
         };
         let counters = Arc::new(LoadCounters::default());
         let bar = (!a.quiet).then(|| progress_bar(a.duration));
@@ -867,7 +961,10 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
     if a.json {
         crate::emit(&format!("{}\n", serde_json::to_string_pretty(&report)?));
     } else {
-        crate::emit(&render_report(&report));
+        crate::emit(&render_report(&report, spec.codes));
+    }
+    if let Some(e) = &report.audit_error {
+        bail!("the audit could not run: {e}");
     }
     Ok(())
 }
@@ -881,7 +978,7 @@ fn progress_bar(d: Duration) -> indicatif::ProgressBar {
     bar
 }
 
-fn render_report(r: &LoadReport) -> String {
+fn render_report(r: &LoadReport, table: cardwire_codec::CodeTable) -> String {
     let mut out = String::new();
     w!(
         out,
@@ -893,10 +990,28 @@ fn render_report(r: &LoadReport) -> String {
     w!(out, "elapsed        {:.2} s", r.elapsed_s);
     w!(
         out,
-        "transactions   {}  ({:.0}/s)",
+        "transactions   {}  ({:.0}/s, whatever their outcome)",
         r.actions,
         r.actions_per_s
     );
+    w!(
+        out,
+        "throughput     {:.0}/s  ({} approved or declined)",
+        r.decided_per_s,
+        r.decided
+    );
+    if !r.rejected.is_empty() {
+        let codes: Vec<String> = r
+            .rejected
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        w!(
+            out,
+            "rejected       {}  (refused before any decision; not in the throughput)",
+            codes.join(", ")
+        );
+    }
     w!(
         out,
         "exchanges      {}  ({:.0}/s, sign-ons and reversals included)",
@@ -923,10 +1038,11 @@ fn render_report(r: &LoadReport) -> String {
     );
     let codes: Vec<String> = r.codes.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     w!(out, "codes          {}", codes.join(", "));
-    if r.codes.contains_key("97") {
+    let unknown = Reason::UnknownTerminal.code(table);
+    if r.codes.contains_key(unknown) {
         w!(
             out,
-            "note           97 = terminal not registered: start the host with --terminals {} (or more)",
+            "note           {unknown} = terminal not registered: start the host with --terminals {} (or more)",
             r.terminals
         );
     }
@@ -951,7 +1067,10 @@ fn render_report(r: &LoadReport) -> String {
             w!(out, "double debits  {}", a.double_debits);
             w!(out, "lost approvals {}", a.lost_approvals);
         }
-        None => w!(out, "audit          off (no admin socket)"),
+        None => match &r.audit_error {
+            Some(e) => w!(out, "audit          could not run: {e}"),
+            None => w!(out, "audit          off (no admin socket)"),
+        },
     }
     out
 }
@@ -976,6 +1095,10 @@ pub(crate) struct ProxyArgs {
     /// Admin socket (`host-ctl --admin ADDR faults|set-faults|status`), or off.
     #[arg(long, default_value = "off", value_parser = parse_addr_or_off)]
     admin: MaybeAddr,
+    /// Secret every admin request must carry (`host-ctl --admin-token`);
+    /// required to bind the admin socket to anything but loopback.
+    #[arg(long, value_parser = parse_token)]
+    admin_token: Option<AdminToken>,
     /// Message journal (JSON lines); `in` is terminal to host.
     #[arg(long)]
     journal: Option<PathBuf>,
@@ -985,6 +1108,18 @@ pub(crate) struct ProxyArgs {
     /// Log faults and connections on stderr.
     #[arg(long, short)]
     verbose: bool,
+    /// Terminal connection limit (over it: logged and closed).
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+    /// Close a terminal connection (and its upstream) silent this long.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// Close a terminal connection whose frame, once begun, is not complete within this.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    frame_timeout: Duration,
+    /// Largest frame accepted from a terminal or the host, bytes.
+    #[arg(long, default_value_t = cardwire_net::framing::DEFAULT_MAX_FRAME)]
+    max_frame: usize,
 }
 
 pub(crate) fn cmd_proxy(a: ProxyArgs) -> Result<()> {
@@ -999,23 +1134,27 @@ pub(crate) fn cmd_proxy(a: ProxyArgs) -> Result<()> {
         let p = cardwire_net::proxy::start(ProxyOptions {
             spec,
             listen: a.listen,
-            upstream: a.upstream,
+            upstream: a.upstream.into(),
             plan,
             admin: a.admin.0,
+            admin_token: a.admin_token,
             journal: a.journal,
-            codec: FrameCodec::new(a.prefix, cardwire_net::framing::DEFAULT_MAX_FRAME),
+            codec: FrameCodec::new(a.prefix, a.max_frame),
             verbose: a.verbose,
+            max_connections: a.max_connections,
+            idle_timeout: a.idle_timeout,
+            frame_timeout: a.frame_timeout,
         })
         .await?;
+        let mut stop = StopSignal::new()?;
         eprintln!(
             "cardwire proxy: {} -> {} with {nrules} fault rule(s), admin {}; Ctrl-C stops",
             p.addr,
             a.upstream,
             p.admin_addr.map_or_else(|| "off".into(), |a| a.to_string())
         );
-        tokio::signal::ctrl_c()
-            .await
-            .context("waiting for Ctrl-C")?;
+        let name = stop.recv().await?;
+        eprintln!("cardwire proxy: {name}: stopping");
         p.shutdown().await;
         anyhow::Ok(())
     })

@@ -61,9 +61,11 @@ fn broken_streams_are_closed_and_others_served() {
     bomb.write_all(&[0xFF, 0xFF, 0x60, 0x00]).unwrap();
     assert!(closed_by_host(&mut bomb));
 
-    // Well-framed nonsense: rejected (no reply), connection kept.
+    // Well-framed nonsense without a readable MTI: nothing to answer,
+    // closed with the reason logged.
     let mut junk = TcpStream::connect(&addr).unwrap();
     junk.write_all(&[0x00, 0x05, 1, 2, 3, 4, 5]).unwrap();
+    assert!(closed_by_host(&mut junk));
 
     // A slow sender trickling a frame one byte at a time, while a
     // terminal is served.
@@ -90,7 +92,7 @@ fn broken_streams_are_closed_and_others_served() {
     let log = h.stderr_text();
     assert!(log.contains("exceeds the maximum of 1024"), "{log}");
     assert!(log.contains("closed mid-frame"), "{log}");
-    assert!(log.contains("rejected"), "{log}");
+    assert!(log.contains("no MTI to answer"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
     drop(junk);
 
@@ -162,4 +164,66 @@ fn many_idle_connections_do_not_slow_the_others() {
     let status = net_support::ctl(h.admin.as_deref().unwrap(), &["status"]);
     assert!(status["accepted"].as_u64().unwrap() >= 302, "{status:#}");
     drop(idle);
+}
+
+#[test]
+fn proxy_limits_connections_and_closes_idle_slow_and_oversized_clients() {
+    use net_support::{ctl, proxy};
+    let dir = scratch("proxy-limits");
+    let h = host(&["--db", ":memory:"]);
+    let admin = h.admin.clone().unwrap();
+    let p = proxy(
+        &h.addr,
+        &[
+            "--max-connections",
+            "2",
+            "--idle-timeout",
+            "1s",
+            "--frame-timeout",
+            "300ms",
+            "--max-frame",
+            "1024",
+        ],
+    );
+    let host_conns = || ctl(&admin, &["status"])["connections"].as_u64().unwrap();
+
+    // A frame over --max-frame: closed.
+    let mut bomb = TcpStream::connect(&p.addr).unwrap();
+    bomb.write_all(&[0x08, 0x00, 0x60]).unwrap();
+    assert!(closed_by_host(&mut bomb), "{}", p.stderr_text());
+
+    // A frame begun and never finished: closed after --frame-timeout.
+    let mut slow = TcpStream::connect(&p.addr).unwrap();
+    slow.write_all(&[0x00, 0x40, 0x60]).unwrap();
+    let t = std::time::Instant::now();
+    assert!(closed_by_host(&mut slow), "{}", p.stderr_text());
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+
+    // The client leaves: its upstream connection is closed too.
+    std::thread::sleep(Duration::from_millis(200));
+    let before = host_conns();
+    let c = TcpStream::connect(&p.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(host_conns(), before + 1);
+    drop(c);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(host_conns(), before, "{}", p.stderr_text());
+
+    // Two idle clients fill --max-connections: a third is closed at once;
+    // after --idle-timeout the idle ones are closed and a terminal gets through.
+    let mut idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(&p.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = TcpStream::connect(&p.addr).unwrap();
+    assert!(closed_by_host(&mut third), "{}", p.stderr_text());
+    std::thread::sleep(Duration::from_millis(1300));
+    for s in &mut idle {
+        assert!(closed_by_host(s), "{}", p.stderr_text());
+    }
+    assert!(sale_ok(&dir, &p.addr), "{}", p.stderr_text());
 }

@@ -110,3 +110,37 @@ fn ctl_count_entries(db: &str) -> usize {
         .unwrap();
     String::from_utf8_lossy(&o.stdout).lines().count()
 }
+
+#[test]
+fn sigterm_stops_the_host_cleanly_like_ctrl_c() {
+    let dir = scratch("sigterm");
+    let db = dir.join("ledger.db");
+    let db = db.to_str().unwrap();
+    let mut h = host(&["--db", db, "--journal", "off"]);
+    let o = cardwire(
+        &dir,
+        &[
+            "terminal",
+            "--connect",
+            &h.addr,
+            "--timeout",
+            "5s",
+            "sale",
+            "--amount",
+            "12.34",
+            "--card",
+            "alice",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let status = h.terminate();
+    assert!(status.success(), "{status:?}: {}", h.stderr_text());
+    assert!(
+        h.stderr_text().contains("cardwire host: stopped"),
+        "{}",
+        h.stderr_text()
+    );
+    // Committed and checkpointed: the WAL is folded into the file.
+    assert!(!dir.join("ledger.db-wal").exists());
+    assert_eq!(ctl_count_entries(db), 1);
+}

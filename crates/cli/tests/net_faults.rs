@@ -14,6 +14,16 @@ fn write_plan(dir: &std::path::Path, body: &str) -> String {
     p.to_str().unwrap().to_owned()
 }
 
+/// The state file `cardwire terminal` says it uses.
+fn state_file_of(o: &std::process::Output) -> std::path::PathBuf {
+    let out = text(o);
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("cardwire terminal: state "))
+        .unwrap_or_else(|| panic!("no state line: {out}"));
+    std::path::PathBuf::from(line.trim())
+}
+
 #[test]
 fn lost_response_is_reversed_before_next_sale() {
     let dir = scratch("lost-response");
@@ -35,7 +45,8 @@ fn lost_response_is_reversed_before_next_sale() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("NO REPLY"), "{}", text(&o));
     assert_eq!(balance(&admin, "alice"), "4990.00");
-    let state = std::fs::read_to_string(dir.join("cardwire-terminal-12345678.json")).unwrap();
+    let state_file = state_file_of(&o);
+    let state = std::fs::read_to_string(&state_file).unwrap();
     assert!(state.contains("\"reason\": \"98\""), "{state}");
 
     // A new process (the terminal restarted) sends the reversal first.
@@ -49,7 +60,8 @@ fn lost_response_is_reversed_before_next_sale() {
     assert!(out.contains("RRN"), "{out}");
     assert!(out.contains("auth"), "{out}");
     assert_eq!(balance(&admin, "alice"), "4980.00");
-    let state = std::fs::read_to_string(dir.join("cardwire-terminal-12345678.json")).unwrap();
+    assert_eq!(state_file_of(&o), state_file);
+    let state = std::fs::read_to_string(&state_file).unwrap();
     assert!(state.contains("\"pending_reversal\": null"), "{state}");
 }
 
@@ -242,4 +254,89 @@ fn host_with_its_own_fault_plan_loses_the_reply_and_takes_the_reversal() {
     // The plan is visible (and replaceable) while the host runs.
     let v = ctl(&faults_admin, &["faults"]);
     assert_eq!(v["plan"]["rules"][0]["fault"], "drop-response", "{v}");
+}
+
+/// The TCP ports process `pid` listens on (Linux: its socket inodes
+/// matched against /proc/net/tcp and tcp6 in state LISTEN).
+#[cfg(target_os = "linux")]
+fn listening_ports(pid: u32) -> std::collections::BTreeSet<u16> {
+    let mut inodes = std::collections::HashSet::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        if let Ok(target) = std::fs::read_link(fd.path()) {
+            let t = target.to_string_lossy().into_owned();
+            if let Some(i) = t.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
+                inodes.insert(i.to_owned());
+            }
+        }
+    }
+    let mut ports = std::collections::BTreeSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // local_address is column 1 (ADDR:PORT in hex), st column 3,
+            // inode column 9.
+            if cols.len() > 9 && cols[3] == "0A" && inodes.contains(cols[9]) {
+                let port = cols[1].rsplit(':').next().unwrap();
+                ports.insert(u16::from_str_radix(port, 16).unwrap());
+            }
+        }
+    }
+    ports
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn host_with_faults_opens_no_port_that_bypasses_the_plan() {
+    let dir = scratch("host-faults-ports");
+    let plan = write_plan(
+        &dir,
+        "seed = 3\n[[rules]]\nfault = \"drop-response\"\nkind = \"sale\"\nnth = 1\n",
+    );
+    let h = host(&[
+        "--db",
+        ":memory:",
+        "--faults",
+        &plan,
+        "--faults-admin",
+        "127.0.0.1:0",
+    ]);
+    let log = h.stderr_text();
+    let port = |addr: &str| addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let faults_admin = log
+        .split("--admin ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let expected: std::collections::BTreeSet<u16> = [
+        port(&h.addr),
+        port(h.admin.as_deref().unwrap()),
+        port(&faults_admin),
+    ]
+    .into();
+    assert_eq!(listening_ports(h.child.id()), expected, "{log}");
+    // Terminals still reach the engine, through the plan: the first
+    // sale's reply is dropped.
+    let o = cardwire(
+        &dir,
+        &[
+            "terminal",
+            "--connect",
+            &h.addr,
+            "--timeout",
+            "1s",
+            "sale",
+            "--amount",
+            "1.00",
+            "--card",
+            "alice",
+        ],
+    );
+    assert!(text(&o).contains("NO REPLY"), "{}", text(&o));
 }

@@ -13,9 +13,12 @@
 //!
 //! The host never reads a clock and never touches a socket: the in-memory
 //! [`Pair`](crate::pair::Pair) and `cardwire-net`'s tokio driver feed it.
-//! Bad input never panics and never changes state: an undecodable frame is
-//! reported as a [`HostEvent::Rejected`] with the codec's error (field,
-//! offset, reason; no card data) and the host goes on serving.
+//! Bad input never panics and never changes state: an undecodable request
+//! whose MTI can be read is answered with a format error (see
+//! [`salvage`](crate::salvage)) and reported as a [`HostEvent::Rejected`]
+//! with the codec's error (field, offset, reason; no card data); one
+//! without a readable MTI is reported as [`HostEvent::Unreadable`], for
+//! the driver to close the connection. The host goes on serving.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -33,7 +36,9 @@ use serde::Serialize;
 use crate::clock::Timestamp;
 use crate::config::{CardConfig, CardStatus, HostConfig, IssuerState, Money, PinLockPolicy};
 use crate::ledger::{Entry, Ledger, LedgerError, MemoryLedger, Posting};
+use crate::reply_codes::Reason;
 use crate::rules::{ResponseRule, RuleSet};
+use crate::salvage::{Salvage, salvage};
 use crate::wire::{Dialect, OriginalRef, Reply, Request, WireError, check_mac, seal};
 
 /// A connection, as the driver numbers them.
@@ -131,6 +136,16 @@ pub enum HostEvent {
         /// When.
         at: Timestamp,
         /// Why (field, offset, reason; never card data).
+        reason: String,
+    },
+    /// A frame whose MTI cannot be read: nothing to answer. The peer does
+    /// not speak this dialect; the driver closes the connection.
+    Unreadable {
+        /// Connection.
+        conn: ConnId,
+        /// When.
+        at: Timestamp,
+        /// Why (offset and reason; never card data).
         reason: String,
     },
     /// A journal entry (approved or declined).
@@ -394,11 +409,7 @@ impl<L: Ledger> Host<L> {
         let msg = match decode(&spec, frame) {
             Ok(m) => m,
             Err(e) => {
-                self.events.push_back(HostEvent::Rejected {
-                    conn,
-                    at: now,
-                    reason: e.to_string(),
-                });
+                self.answer_undecodable(now, conn, frame, &e);
                 return;
             }
         };
@@ -468,6 +479,62 @@ impl<L: Ledger> Host<L> {
                 self.delayed.push((at, self.delay_seq, t));
             }
             _ => self.transmits.push_back(t),
+        }
+    }
+
+    /// A frame that does not decode: a format error to a request whose MTI
+    /// can be read (echoing the fields before the broken one), nothing to a
+    /// response, and [`HostEvent::Unreadable`] when not even the MTI can be
+    /// read.
+    fn answer_undecodable(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+        frame: &[u8],
+        err: &cardwire_codec::DecodeError,
+    ) {
+        let spec = Arc::clone(&self.spec);
+        let readable = match salvage(&spec, frame, err) {
+            Salvage::Readable(f) => f,
+            Salvage::Unreadable => {
+                self.events.push_back(HostEvent::Unreadable {
+                    conn,
+                    at: now,
+                    reason: format!("{err}; no MTI to answer"),
+                });
+                return;
+            }
+        };
+        let Ok(msg) = decode(&spec, &readable) else {
+            return;
+        };
+        if !msg.mti().is_request() {
+            self.events.push_back(HostEvent::Rejected {
+                conn,
+                at: now,
+                reason: format!("{err} (MTI {}, not a request)", msg.mti()),
+            });
+            return;
+        }
+        let reply = Reply {
+            code: Reason::FormatError.code(spec.codes).into(),
+            ..Reply::default()
+        };
+        let mut out = reply.to_message(self.dialect, &msg, now);
+        match seal(&spec, &mut out, None) {
+            Ok(bytes) => {
+                self.events.push_back(HostEvent::Rejected {
+                    conn,
+                    at: now,
+                    reason: format!("{err}; answered {} {}", out.mti, reply.code),
+                });
+                self.transmits.push_back(Transmit { conn, bytes });
+            }
+            Err(e) => self.events.push_back(HostEvent::Rejected {
+                conn,
+                at: now,
+                reason: format!("{err}; the format-error reply could not be encoded: {e}"),
+            }),
         }
     }
 
@@ -626,15 +693,23 @@ impl<L: Ledger> Host<L> {
         req: &Request,
         kind: TxnKind,
     ) -> Option<(Reply, Option<core::time::Duration>, bool)> {
-        let code = |c: &str| Reply {
-            code: c.into(),
+        let codes = self.spec.codes;
+        let code = |r: Reason| Reply {
+            code: r.code(codes).into(),
             ..Reply::default()
         };
+        // An echo test (or other network management that is not a sign-on
+        // or sign-off) checks the link, not a terminal: switches and many
+        // terminals send it without field 41.
+        if req.terminal_id.is_empty() && matches!(kind, TxnKind::Echo | TxnKind::NetworkManagement)
+        {
+            return Some((code(Reason::Approved), None, false));
+        }
         let Some(term) = self.terminals.get(&req.terminal_id) else {
-            return Some((code("97"), None, false));
+            return Some((code(Reason::UnknownTerminal), None, false));
         };
         if term.merchant != req.merchant_id {
-            return Some((code("03"), None, false));
+            return Some((code(Reason::WrongMerchant), None, false));
         }
         let network = matches!(
             kind,
@@ -648,22 +723,22 @@ impl<L: Ledger> Host<L> {
                     self.require_mac
                 };
                 if bad {
-                    return Some((code("A0"), None, false));
+                    return Some((code(Reason::BadMac), None, false));
                 }
             } else if self.require_mac {
                 // No working keys yet: the terminal must sign on first.
-                return Some((code("A0"), None, false));
+                return Some((code(Reason::NotSignedOn), None, false));
             }
         }
         let sign = !network && term.keys.is_some();
         match kind {
             TxnKind::SignOn => return Some((self.sign_on(now, req), None, false)),
             TxnKind::SignOff | TxnKind::Echo | TxnKind::NetworkManagement => {
-                return Some((code("00"), None, false));
+                return Some((code(Reason::Approved), None, false));
             }
             TxnKind::Settlement => {
                 let reply = self.settle(req);
-                if reply.code == "00" {
+                if reply.code == Reason::Approved.code(codes) {
                     let entry = self.entry(now, req, kind, None, Draft::approve(Vec::new()));
                     if let Err(e) = self.ledger.append(&entry) {
                         self.events.push_back(HostEvent::Rejected {
@@ -671,14 +746,16 @@ impl<L: Ledger> Host<L> {
                             at: now,
                             reason: format!("ledger: {e}"),
                         });
-                        return Some((code("96"), None, sign));
+                        return Some((code(Reason::SystemError), None, sign));
                     }
                     self.apply(&entry, true);
                 }
                 return Some((reply, None, sign));
             }
-            TxnKind::BatchUpload => return Some((code("00"), None, sign)),
-            TxnKind::Unknown | TxnKind::KeyExchange => return Some((code("40"), None, sign)),
+            TxnKind::BatchUpload => return Some((code(Reason::Approved), None, sign)),
+            TxnKind::Unknown | TxnKind::KeyExchange => {
+                return Some((code(Reason::NotSupported), None, sign));
+            }
             _ => {}
         }
         // Financial requests.
@@ -689,13 +766,13 @@ impl<L: Ledger> Host<L> {
             .map(|c| c.cfg.id.clone());
         let mut delay = None;
         let forced = if term.batch != req.batch.unwrap_or(term.batch) {
-            Some("77".to_owned())
+            Some(Draft::decline(Reason::BatchMismatch))
         } else if kind != TxnKind::Reversal
             && self
                 .dup
                 .contains_key(&(req.terminal_id.clone(), req.stan, now.day()))
         {
-            Some("94".to_owned())
+            Some(Draft::decline(Reason::Duplicate))
         } else {
             let outcome = self.rules.evaluate(req, card_id.as_deref());
             if outcome.drop {
@@ -709,17 +786,17 @@ impl<L: Ledger> Host<L> {
             }
             delay = outcome.delay;
             match self.issuer {
-                IssuerState::Down => Some("91".to_owned()),
-                IssuerState::Unreachable => Some("92".to_owned()),
+                IssuerState::Down => Some(Draft::decline(Reason::IssuerDown)),
+                IssuerState::Unreachable => Some(Draft::decline(Reason::IssuerUnreachable)),
                 IssuerState::Slow => {
                     delay = Some(delay.unwrap_or_default().max(self.slow_delay));
-                    Some("98".to_owned())
+                    Some(Draft::decline(Reason::IssuerTimeout))
                 }
-                IssuerState::Up => outcome.respond.filter(|c| c != "00"),
+                IssuerState::Up => outcome.respond.filter(|c| c != "00").map(Draft::given),
             }
         };
         let draft = match forced {
-            Some(c) => Draft::decline(&c),
+            Some(d) => d,
             None => self.authorize(now, req, kind),
         };
         let entry = self.entry(now, req, kind, card_id, draft);
@@ -735,7 +812,7 @@ impl<L: Ledger> Host<L> {
                 at: now,
                 reason: format!("ledger: {e}"),
             });
-            return Some((code("96"), delay, sign));
+            return Some((code(Reason::SystemError), delay, sign));
         }
         if kind == TxnKind::BalanceInquiry && entry.approved() {
             reply.balance = card_pan(req).and_then(|p| self.available(p));
@@ -761,7 +838,11 @@ impl<L: Ledger> Host<L> {
             .as_deref()
             .map(|p| mask_pan(p.as_bytes()))
             .or_else(|| orig.and_then(|o| o.pan_masked.clone()));
-        let auth_code = (d.code == "00" && kind != TxnKind::Reversal)
+        let code = match d.verdict {
+            Verdict::Reason(r) => r.code(self.spec.codes).to_owned(),
+            Verdict::Given(c) => c,
+        };
+        let auth_code = (code == "00" && kind != TxnKind::Reversal)
             .then(|| format!("{:06}", self.rng.next_u32() % 1_000_000));
         Entry {
             seq,
@@ -777,7 +858,7 @@ impl<L: Ledger> Host<L> {
             pan_masked,
             amount: req.amount.unwrap_or(0),
             currency: req.currency.unwrap_or(self.currency),
-            code: d.code,
+            code,
             rrn: format!("{}{:08}", now.mmdd(), seq % 100_000_000),
             auth_code,
             original: d.original,
@@ -792,6 +873,7 @@ impl<L: Ledger> Host<L> {
     }
 
     fn sign_on(&mut self, now: Timestamp, req: &Request) -> Reply {
+        let codes = self.spec.codes;
         // A retransmitted sign-on (same STAN, same day) gets the same keys:
         // fresh keys would leave the terminal with the first reply's keys
         // and the host with the second's.
@@ -799,7 +881,7 @@ impl<L: Ledger> Host<L> {
             if let Some((stan, day, wrapped)) = &t.last_sign_on {
                 if *stan == req.stan && *day == now.day() {
                     return Reply {
-                        code: "00".into(),
+                        code: Reason::Approved.code(codes).into(),
                         keys: Some(wrapped.clone()),
                         batch: Some(t.batch),
                         ..Reply::default()
@@ -815,26 +897,26 @@ impl<L: Ledger> Host<L> {
         let mut rng = Seeded(&mut self.rng);
         let Ok(keys) = WorkingKeys::generate(layout, &mut rng) else {
             return Reply {
-                code: "96".into(),
+                code: Reason::SystemError.code(codes).into(),
                 ..Reply::default()
             };
         };
         let Some(term) = self.terminals.get_mut(&req.terminal_id) else {
             return Reply {
-                code: "97".into(),
+                code: Reason::UnknownTerminal.code(codes).into(),
                 ..Reply::default()
             };
         };
         let Ok(wrapped) = keys.wrap(&term.tmk, layout) else {
             return Reply {
-                code: "96".into(),
+                code: Reason::SystemError.code(codes).into(),
                 ..Reply::default()
             };
         };
         term.keys = Some(keys);
         term.last_sign_on = Some((req.stan, now.day(), wrapped.clone()));
         Reply {
-            code: "00".into(),
+            code: Reason::Approved.code(codes).into(),
             keys: Some(wrapped),
             batch: Some(term.batch),
             ..Reply::default()
@@ -864,15 +946,16 @@ impl<L: Ledger> Host<L> {
     }
 
     fn settle(&mut self, req: &Request) -> Reply {
+        let codes = self.spec.codes;
         let Some(batch) = self.terminals.get(&req.terminal_id).map(|t| t.batch) else {
             return Reply {
-                code: "97".into(),
+                code: Reason::UnknownTerminal.code(codes).into(),
                 ..Reply::default()
             };
         };
         if req.batch.is_some_and(|b| b != batch) {
             return Reply {
-                code: "77".into(),
+                code: Reason::BatchMismatch.code(codes).into(),
                 ..Reply::default()
             };
         }
@@ -888,7 +971,7 @@ impl<L: Ledger> Host<L> {
             host_totals: host,
         });
         Reply {
-            code: "00".into(),
+            code: Reason::Approved.code(codes).into(),
             additional: Some(format!("{head}{}", if balanced { '1' } else { '2' })),
             ..Reply::default()
         }
@@ -897,7 +980,9 @@ impl<L: Ledger> Host<L> {
     /// The original of a void, refund or completion, or the decline to send.
     fn original_of(&self, req: &Request) -> Result<(u64, &Record), Draft> {
         let seq = self.find_original(req).map_err(Draft::decline)?;
-        let rec = self.record(seq).ok_or_else(|| Draft::decline("25"))?;
+        let rec = self
+            .record(seq)
+            .ok_or_else(|| Draft::decline(Reason::OriginalNotFound))?;
         Ok((seq, rec))
     }
 
@@ -910,12 +995,12 @@ impl<L: Ledger> Host<L> {
     }
 
     /// Looks up the original of a void, refund or completion.
-    fn find_original(&self, req: &Request) -> Result<u64, &'static str> {
+    fn find_original(&self, req: &Request) -> Result<u64, Reason> {
         if let Some(rrn) = req.rrn.as_deref().filter(|r| !r.trim().is_empty()) {
             if let Some(&seq) = self.by_rrn.get(rrn) {
-                let r = self.record(seq).ok_or("25")?;
+                let r = self.record(seq).ok_or(Reason::OriginalNotFound)?;
                 if r.entry.terminal != req.terminal_id {
-                    return Err("58");
+                    return Err(Reason::WrongTerminal);
                 }
                 return Ok(seq);
             }
@@ -924,9 +1009,12 @@ impl<L: Ledger> Host<L> {
         let key = (
             req.terminal_id.clone(),
             o.batch.or(req.batch).unwrap_or(0),
-            o.stan.ok_or("25")?,
+            o.stan.ok_or(Reason::OriginalNotFound)?,
         );
-        self.by_stan.get(&key).copied().ok_or("25")
+        self.by_stan
+            .get(&key)
+            .copied()
+            .ok_or(Reason::OriginalNotFound)
     }
 
     fn authorize(&mut self, now: Timestamp, req: &Request, kind: TxnKind) -> Draft {
@@ -940,45 +1028,40 @@ impl<L: Ledger> Host<L> {
             TxnKind::PreAuthCompletion => self.completion(req),
             TxnKind::Refund => self.refund(req),
             TxnKind::Reversal => self.reversal(req),
-            _ => Draft::decline("40"),
+            _ => Draft::decline(Reason::NotSupported),
         }
     }
 
-    fn card_checks(&self, now: Timestamp, req: &Request) -> Result<(), &'static str> {
+    fn card_checks(&self, now: Timestamp, req: &Request) -> Result<(), Reason> {
         let card = req
             .pan
             .as_deref()
             .and_then(|p| self.cards.get(p))
-            .ok_or("14")?;
+            .ok_or(Reason::InvalidCard)?;
         match card.cfg.status {
             CardStatus::Active => {}
-            CardStatus::Lost => return Err("41"),
-            CardStatus::Stolen => return Err("43"),
-            CardStatus::Blocked => return Err("57"),
+            CardStatus::Lost => return Err(Reason::LostCard),
+            CardStatus::Stolen => return Err(Reason::StolenCard),
+            CardStatus::Blocked => return Err(Reason::CardBlocked),
         }
         let expiry: u32 = card.cfg.expiry.parse().unwrap_or(0);
         let today: u32 = now.yymm().parse().unwrap_or(0);
         // YYMM compares as a number within one century.
         if expiry < today {
-            return Err("54");
+            return Err(Reason::ExpiredCard);
         }
         if let Some(e) = req.expiry.as_deref() {
             if e != card.cfg.expiry {
-                return Err("54");
+                return Err(Reason::ExpiredCard);
             }
         }
         Ok(())
     }
 
-    fn check_pin(
-        &mut self,
-        now: Timestamp,
-        req: &Request,
-        kind: TxnKind,
-    ) -> Result<(), &'static str> {
+    fn check_pin(&mut self, now: Timestamp, req: &Request, kind: TxnKind) -> Result<(), Reason> {
         let pan = req.pan.clone().unwrap_or_default();
         let Some(card) = self.cards.get(&pan) else {
-            return Err("14");
+            return Err(Reason::InvalidCard);
         };
         let contactless = req
             .entry_mode
@@ -988,10 +1071,14 @@ impl<L: Ledger> Host<L> {
         let Some(block) = req.pin_block else {
             let exempt =
                 !card.cfg.pin_required || (contactless && small && kind != TxnKind::BalanceInquiry);
-            return if exempt { Ok(()) } else { Err("55") };
+            return if exempt {
+                Ok(())
+            } else {
+                Err(Reason::IncorrectPin)
+            };
         };
         if card.hard_locked {
-            return Err("38");
+            return Err(Reason::PinTriesExceededLocked);
         }
         let id = card.cfg.id.clone();
         let want = card.cfg.pin.clone();
@@ -1002,8 +1089,8 @@ impl<L: Ledger> Host<L> {
         }
         if tries.1 >= self.pin_tries {
             return Err(match self.pin_lock {
-                PinLockPolicy::Daily => "75",
-                PinLockPolicy::Hard => "38",
+                PinLockPolicy::Daily => Reason::PinTriesExceeded,
+                PinLockPolicy::Hard => Reason::PinTriesExceededLocked,
             });
         }
         let pik = self
@@ -1011,15 +1098,15 @@ impl<L: Ledger> Host<L> {
             .get(&req.terminal_id)
             .and_then(|t| t.keys.as_ref())
             .map(|k| k.pik.clone())
-            .ok_or("99")?;
-        let pan_ref = Pan::new(&pan).map_err(|_| "14")?;
+            .ok_or(Reason::PinKeyError)?;
+        let pan_ref = Pan::new(&pan).map_err(|_| Reason::InvalidCard)?;
         let got = decrypt_pin(
             &pik,
             PinBlockFormat::Iso0,
             &EncryptedPinBlock::from_bytes(block),
             Some(&pan_ref),
         )
-        .map_err(|_| "99")?;
+        .map_err(|_| Reason::PinKeyError)?;
         if got.expose_secret() == want {
             tries.1 = 0;
             return Ok(());
@@ -1027,16 +1114,16 @@ impl<L: Ledger> Host<L> {
         tries.1 += 1;
         if tries.1 >= self.pin_tries {
             return Err(match self.pin_lock {
-                PinLockPolicy::Daily => "75",
+                PinLockPolicy::Daily => Reason::PinTriesExceeded,
                 PinLockPolicy::Hard => {
                     if let Some(c) = self.cards.get_mut(&pan) {
                         c.hard_locked = true;
                     }
-                    "38"
+                    Reason::PinTriesExceededLocked
                 }
             });
         }
-        Err("55")
+        Err(Reason::IncorrectPin)
     }
 
     fn debit(&mut self, now: Timestamp, req: &Request, kind: TxnKind) -> Draft {
@@ -1047,10 +1134,10 @@ impl<L: Ledger> Host<L> {
             return Draft::decline(c);
         }
         let Some(pan) = req.pan.as_deref() else {
-            return Draft::decline("14");
+            return Draft::decline(Reason::InvalidCard);
         };
         let Some(card) = self.cards.get(pan) else {
-            return Draft::decline("14");
+            return Draft::decline(Reason::InvalidCard);
         };
         let acct = card.cfg.account_id().to_owned();
         if kind == TxnKind::BalanceInquiry {
@@ -1058,13 +1145,13 @@ impl<L: Ledger> Host<L> {
         }
         let amount = req.amount.unwrap_or(0);
         let Ok(signed) = i64::try_from(amount) else {
-            return Draft::decline("13");
+            return Draft::decline(Reason::InvalidAmount);
         };
         if amount == 0 {
-            return Draft::decline("13");
+            return Draft::decline(Reason::InvalidAmount);
         }
         if card.cfg.per_txn_limit.is_some_and(|l| amount > l.minor()) {
-            return Draft::decline("61");
+            return Draft::decline(Reason::ExceedsLimit);
         }
         let spent = self
             .daily
@@ -1076,10 +1163,10 @@ impl<L: Ledger> Host<L> {
             .daily_limit
             .is_some_and(|l| spent.saturating_add(signed) > l.0)
         {
-            return Draft::decline("61");
+            return Draft::decline(Reason::ExceedsLimit);
         }
         if self.available(pan).unwrap_or(0) < signed {
-            return Draft::decline("51");
+            return Draft::decline(Reason::InsufficientFunds);
         }
         if kind == TxnKind::PreAuth {
             let mut d = Draft::approve(Vec::new());
@@ -1100,17 +1187,17 @@ impl<L: Ledger> Host<L> {
             _ => TxnKind::PreAuthCompletion,
         };
         let verdict = if orig.kind != want || !orig.entry.approved() {
-            Err("12")
+            Err(Reason::InvalidTransaction)
         } else if orig.status != Status::Open {
-            Err("22")
+            Err(Reason::OriginalClosed)
         } else if orig.entry.day != now.day() {
-            Err("12")
+            Err(Reason::InvalidTransaction)
         } else if orig.entry.terminal != req.terminal_id {
-            Err("58")
+            Err(Reason::WrongTerminal)
         } else if !self.same_card(req, &orig.entry) {
-            Err("14")
+            Err(Reason::InvalidCard)
         } else if req.amount.is_some_and(|a| a != orig.entry.amount) {
-            Err("64")
+            Err(Reason::AmountMismatch)
         } else {
             Ok(())
         };
@@ -1132,13 +1219,13 @@ impl<L: Ledger> Host<L> {
         };
         let amount = req.amount.unwrap_or(0);
         let verdict = if orig.kind != TxnKind::PreAuth || !orig.entry.approved() {
-            Err("12")
+            Err(Reason::InvalidTransaction)
         } else if orig.status != Status::Open {
-            Err("22")
+            Err(Reason::OriginalClosed)
         } else if !self.same_card(req, &orig.entry) {
-            Err("14")
+            Err(Reason::InvalidCard)
         } else if amount == 0 || amount > orig.entry.amount {
-            Err("64")
+            Err(Reason::AmountMismatch)
         } else {
             Ok(())
         };
@@ -1149,14 +1236,14 @@ impl<L: Ledger> Host<L> {
             .and_then(|p| self.cards.get(p))
             .map(|c| c.cfg.account_id().to_owned())
         else {
-            return Draft::decline("14");
+            return Draft::decline(Reason::InvalidCard);
         };
         let hold = orig.entry.hold;
         let signed = i64::try_from(amount).unwrap_or(i64::MAX);
         let available = self.accounts.get(&acct).copied().unwrap_or(0)
             - (self.holds.get(&acct).copied().unwrap_or(0) - hold);
         if available < signed {
-            return Draft::decline_on("51", seq);
+            return Draft::decline_on(Reason::InsufficientFunds, seq);
         }
         let mut d = Draft::approve(transfer(acct, &req.merchant_id, signed));
         d.hold = -hold;
@@ -1173,13 +1260,13 @@ impl<L: Ledger> Host<L> {
         let verdict = if !matches!(orig.kind, TxnKind::Sale | TxnKind::PreAuthCompletion)
             || !orig.entry.approved()
         {
-            Err("12")
+            Err(Reason::InvalidTransaction)
         } else if orig.status != Status::Open {
-            Err("22")
+            Err(Reason::OriginalClosed)
         } else if !self.same_card(req, &orig.entry) {
-            Err("14")
+            Err(Reason::InvalidCard)
         } else if amount == 0 || amount > orig.entry.amount.saturating_sub(orig.refunded) {
-            Err("64")
+            Err(Reason::AmountMismatch)
         } else {
             Ok(())
         };
@@ -1193,7 +1280,7 @@ impl<L: Ledger> Host<L> {
             .find(|p| p.delta < 0)
             .map(|p| p.account.clone())
         else {
-            return Draft::decline_on("12", seq);
+            return Draft::decline_on(Reason::InvalidTransaction, seq);
         };
         let signed = i64::try_from(amount).unwrap_or(i64::MAX);
         let mut d = Draft::approve(transfer(acct, &req.merchant_id, -signed));
@@ -1204,16 +1291,16 @@ impl<L: Ledger> Host<L> {
     fn reversal(&mut self, req: &Request) -> Draft {
         let key = (req.terminal_id.clone(), req.batch.unwrap_or(0), req.stan);
         let Some(&seq) = self.by_stan.get(&key) else {
-            return Draft::decline("25");
+            return Draft::decline(Reason::OriginalNotFound);
         };
         let Some(orig) = self.record(seq) else {
-            return Draft::decline("25");
+            return Draft::decline(Reason::OriginalNotFound);
         };
         if !orig.kind.is_reversible() {
-            return Draft::decline_on("12", seq);
+            return Draft::decline_on(Reason::InvalidTransaction, seq);
         }
         if !orig.entry.approved() {
-            return Draft::decline_on("12", seq);
+            return Draft::decline_on(Reason::InvalidTransaction, seq);
         }
         if self.reversal_of.contains_key(&seq) {
             // Already reversed: the same answer, no second credit.
@@ -1222,13 +1309,13 @@ impl<L: Ledger> Host<L> {
             return d;
         }
         if matches!(orig.status, Status::Closed(_)) {
-            return Draft::decline_on("22", seq);
+            return Draft::decline_on(Reason::OriginalClosed, seq);
         }
         if req.amount.is_some_and(|a| a != orig.entry.amount) {
-            return Draft::decline_on("64", seq);
+            return Draft::decline_on(Reason::AmountMismatch, seq);
         }
         if req.pan.is_some() && !self.same_card(req, &orig.entry) {
-            return Draft::decline_on("14", seq);
+            return Draft::decline_on(Reason::InvalidCard, seq);
         }
         let mut d = Draft::approve(negate(&orig.entry.postings));
         d.hold = -orig.entry.hold;
@@ -1400,31 +1487,44 @@ fn negate(p: &[Posting]) -> Vec<Posting> {
         .collect()
 }
 
+/// The code of a decision: the host's own reason, or a code a response
+/// rule gives (sent as given).
+enum Verdict {
+    Reason(Reason),
+    Given(String),
+}
+
 struct Draft {
-    code: String,
+    verdict: Verdict,
     postings: Vec<Posting>,
     hold: i64,
     original: Option<u64>,
 }
 
 impl Draft {
-    fn decline(code: &str) -> Self {
+    fn decline(reason: Reason) -> Self {
         Draft {
-            code: code.into(),
+            verdict: Verdict::Reason(reason),
             postings: Vec::new(),
             hold: 0,
             original: None,
         }
     }
-    fn decline_on(code: &str, original: u64) -> Self {
+    fn decline_on(reason: Reason, original: u64) -> Self {
         Draft {
             original: Some(original),
-            ..Draft::decline(code)
+            ..Draft::decline(reason)
+        }
+    }
+    fn given(code: String) -> Self {
+        Draft {
+            verdict: Verdict::Given(code),
+            ..Draft::decline(Reason::Approved)
         }
     }
     fn approve(postings: Vec<Posting>) -> Self {
         Draft {
-            code: "00".into(),
+            verdict: Verdict::Reason(Reason::Approved),
             postings,
             hold: 0,
             original: None,

@@ -41,6 +41,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::config::{Money, duration, mac_serde};
 use crate::host::{Totals, totals_field};
+use crate::reply_codes::Reason;
 use crate::wire::{Dialect, OriginalRef, Reply, Request, WireError, check_mac, seal};
 
 /// A card presented at the terminal.
@@ -1253,7 +1254,9 @@ impl Terminal {
 
     fn on_reply(&mut self, now: Timestamp, f: InFlight, reply: Reply, mac_ok: bool) {
         let info = self.spec.codes.lookup(&reply.code);
-        if info.category == Category::SignOnAgain {
+        if info.category == Category::SignOnAgain
+            || Reason::from_code(self.spec.codes, &reply.code).is_some_and(Reason::asks_for_sign_on)
+        {
             self.keys = None;
         }
         match f.step {

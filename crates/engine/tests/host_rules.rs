@@ -433,7 +433,7 @@ fn garbage_is_rejected_with_a_reason_and_the_host_keeps_serving() {
     assert!(d.host.poll_transmit().is_none());
     let mut saw = false;
     while let Some(e) = d.host.poll_event() {
-        if let HostEvent::Rejected { reason, .. } = e {
+        if let HostEvent::Unreadable { reason, .. } = e {
             saw = true;
             assert!(reason.contains("at byte 0"), "{reason}");
         }

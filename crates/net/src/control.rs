@@ -17,17 +17,24 @@
 //!
 //! Every reply has `"ok": true` or `"ok": false, "error": "..."`.
 //! The admin socket listens on loopback only by default: it can change
-//! what the host answers, so do not expose it.
+//! what the host answers. Binding it to any other address is refused
+//! unless a token is set; with a token, every request must carry it as
+//! `"token": "..."` (on loopback too). A request line longer than
+//! [`MAX_LINE`] closes the connection.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
 
 use cardwire_engine::config::IssuerState;
 use cardwire_engine::fault::FaultPlan;
 use cardwire_engine::rules::ResponseRule;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::{Decoder, LinesCodec};
 
 use crate::NetError;
 
@@ -86,6 +93,49 @@ pub fn error_reply(msg: impl core::fmt::Display) -> Value {
     json!({"ok": false, "error": msg.to_string()})
 }
 
+/// The secret every admin request must carry. `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(Arc<str>);
+
+impl AdminToken {
+    /// A token; `None` for an empty one.
+    pub fn new(token: &str) -> Option<Self> {
+        (!token.is_empty()).then(|| AdminToken(Arc::from(token)))
+    }
+
+    /// The secret.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl core::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("AdminToken(<hidden>)")
+    }
+}
+
+/// The longest request line the admin socket reads (64 KiB).
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// Binds an admin socket. Anything but a loopback address needs a token:
+/// the socket can change what the host answers and read balances.
+///
+/// # Errors
+///
+/// [`NetError::Other`] for a non-loopback address without a token,
+/// [`NetError::Io`] when the address cannot be bound.
+pub async fn bind(addr: SocketAddr, token: Option<&AdminToken>) -> Result<TcpListener, NetError> {
+    if !addr.ip().is_loopback() && token.is_none() {
+        return Err(NetError::Other(format!(
+            "refusing to open the admin socket on {addr}, which is not loopback, without --admin-token"
+        )));
+    }
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| NetError::io(format!("binding the admin socket {addr}"), e))
+}
+
 /// Sends one request and returns the reply.
 ///
 /// # Errors
@@ -93,6 +143,24 @@ pub fn error_reply(msg: impl core::fmt::Display) -> Value {
 /// [`NetError::Io`] when the admin socket cannot be reached,
 /// [`NetError::Other`] for a reply that is not JSON.
 pub async fn request(addr: SocketAddr, req: &Value) -> Result<Value, NetError> {
+    request_with_token(addr, req, None).await
+}
+
+/// Sends one request carrying `token` (when given) and returns the reply.
+///
+/// # Errors
+///
+/// As [`request`].
+pub async fn request_with_token(
+    addr: SocketAddr,
+    req: &Value,
+    token: Option<&AdminToken>,
+) -> Result<Value, NetError> {
+    let mut req = req.clone();
+    if let (Some(t), Some(o)) = (token, req.as_object_mut()) {
+        o.insert("token".into(), Value::String(t.expose().to_owned()));
+    }
+    let req = &req;
     let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| NetError::io(format!("connecting to the admin socket {addr}"), e))?;
@@ -112,10 +180,11 @@ pub async fn request(addr: SocketAddr, req: &Value) -> Result<Value, NetError> {
 }
 
 /// Serves the admin protocol on `listener`: each line is parsed as a
-/// [`ControlRequest`] and answered by `handle`. Ends when `shutdown`
-/// fires.
+/// [`ControlRequest`] and answered by `handle`. With a `token`, a request
+/// without it (field `"token"`) is refused. Ends when `shutdown` fires.
 pub(crate) async fn serve<F, Fut>(
-    listener: tokio::net::TcpListener,
+    listener: TcpListener,
+    token: Option<AdminToken>,
     handle: F,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) where
@@ -127,25 +196,90 @@ pub(crate) async fn serve<F, Fut>(
             a = listener.accept() => a,
             _ = shutdown.changed() => return,
         };
-        let Ok((stream, _)) = accepted else { continue };
+        let Ok((stream, peer)) = accepted else {
+            continue;
+        };
         let handle = handle.clone();
+        let token = token.clone();
         tokio::spawn(async move {
-            let (rd, mut wr) = stream.into_split();
-            let mut lines = BufReader::new(rd).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let reply = match serde_json::from_str::<ControlRequest>(&line) {
-                    Ok(req) => handle(req).await,
-                    Err(e) => error_reply(format!("bad request: {e}")),
-                };
-                let mut text = reply.to_string();
-                text.push('\n');
-                if wr.write_all(text.as_bytes()).await.is_err() {
-                    break;
-                }
+            if let Err(why) = serve_conn(stream, token.as_ref(), handle).await {
+                crate::log("WARN", &format!("admin connection from {peer}: {why}"));
             }
         });
     }
+}
+
+/// One admin connection: lines in, replies out, until EOF or a line over
+/// [`MAX_LINE`] (an error: the connection closes).
+async fn serve_conn<F, Fut>(
+    stream: TcpStream,
+    token: Option<&AdminToken>,
+    handle: F,
+) -> Result<(), String>
+where
+    F: Fn(ControlRequest) -> Fut,
+    Fut: core::future::Future<Output = Value>,
+{
+    let (mut rd, mut wr) = stream.into_split();
+    let mut codec = LinesCodec::new_with_max_length(MAX_LINE);
+    let mut buf = BytesMut::with_capacity(1024);
+    loop {
+        let line = match codec.decode(&mut buf) {
+            Ok(Some(line)) => line,
+            Ok(None) => {
+                let n = rd
+                    .read_buf(&mut buf)
+                    .await
+                    .map_err(|e| format!("read error: {e}"))?;
+                if n > 0 {
+                    continue;
+                }
+                match codec.decode_eof(&mut buf) {
+                    Ok(Some(line)) => line,
+                    Ok(None) => return Ok(()),
+                    Err(e) => return Err(format!("closed: {e}")),
+                }
+            }
+            Err(e) => return Err(format!("closed: {e} (limit {MAX_LINE} bytes)")),
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let reply = match parse_request(&line, token) {
+            Ok(req) => handle(req).await,
+            Err(e) => error_reply(e),
+        };
+        let mut text = reply.to_string();
+        text.push('\n');
+        wr.write_all(text.as_bytes())
+            .await
+            .map_err(|e| format!("write error: {e}"))?;
+    }
+}
+
+/// Parses a request line and checks its token.
+fn parse_request(line: &str, token: Option<&AdminToken>) -> Result<ControlRequest, String> {
+    let mut v: Value = serde_json::from_str(line).map_err(|e| format!("bad request: {e}"))?;
+    let given = v
+        .as_object_mut()
+        .and_then(|o| o.remove("token"))
+        .and_then(|t| t.as_str().map(str::to_owned));
+    if let Some(want) = token {
+        if !given
+            .as_deref()
+            .is_some_and(|g| same_secret(g, want.expose()))
+        {
+            return Err("bad request: missing or wrong admin token".into());
+        }
+    }
+    serde_json::from_value(v).map_err(|e| format!("bad request: {e}"))
+}
+
+/// Compares two secrets in time that depends on their lengths only.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }

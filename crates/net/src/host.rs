@@ -26,8 +26,9 @@
 //! to it over channels; it cost about twice the CPU per authorization
 //! (two cross-thread wake-ups per message), see ARCHITECTURE.md.
 //!
-//! Shutdown (Ctrl-C): stop accepting, stop reading, answer what was read,
-//! let the committer finish, flush the journal, exit.
+//! Shutdown (Ctrl-C or SIGTERM, caught by the CLI): stop accepting, stop
+//! reading, answer what was read, let the committer finish, flush the
+//! journal, exit.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -42,8 +43,9 @@ use cardwire_codec::frame::FramePrefix;
 use cardwire_engine::config::{CardConfig, CardStatus, DEMO_TMK, HostConfig, TerminalProfile};
 use cardwire_engine::{ConnId, Host, HostEvent, Money, Transmit};
 use serde_json::{Value, json};
+use tokio::io::DuplexStream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, mpsc as tmpsc, watch};
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -75,10 +77,15 @@ pub struct HostOptions {
     pub spec: Arc<Spec>,
     /// Cards, terminals, policies.
     pub config: HostConfig,
-    /// Where terminals connect.
-    pub listen: SocketAddr,
+    /// Where terminals connect (`None`: no TCP listener; connections come
+    /// only through [`RunningHost::connector`], from a proxy in the same
+    /// process).
+    pub listen: Option<SocketAddr>,
     /// The admin socket (`None`: none).
     pub admin: Option<SocketAddr>,
+    /// A token every admin request must carry; required to bind the
+    /// admin socket to anything but loopback.
+    pub admin_token: Option<control::AdminToken>,
     /// The ledger.
     pub ledger: LedgerChoice,
     /// The message journal file (`None`: none).
@@ -106,11 +113,12 @@ impl HostOptions {
         HostOptions {
             spec,
             config: HostConfig::demo(),
-            listen: SocketAddr::from(([127, 0, 0, 1], crate::DEFAULT_PORT)),
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], crate::DEFAULT_PORT))),
             admin: Some(SocketAddr::from((
                 [127, 0, 0, 1],
                 crate::DEFAULT_ADMIN_PORT,
             ))),
+            admin_token: None,
             ledger: LedgerChoice::Memory,
             journal: None,
             prefix: FramePrefix::Binary2,
@@ -212,6 +220,7 @@ impl Shared {
     fn process(&self, origin: ConnId, f: impl FnOnce(&mut Host<GroupLedger>)) -> Batch {
         let mut h = self.host();
         f(&mut h);
+        let mut close = None;
         while let Some(ev) = h.poll_event() {
             let conn = match &ev {
                 HostEvent::Rejected { conn, reason, .. } => {
@@ -219,6 +228,10 @@ impl Shared {
                         "WARN",
                         &format!("connection {}: rejected: {reason}", conn.0),
                     );
+                    conn.0
+                }
+                HostEvent::Unreadable { conn, reason, .. } => {
+                    close = Some(format!("broken frame: {reason}"));
                     conn.0
                 }
                 HostEvent::Dropped { conn, .. } => conn.0,
@@ -241,6 +254,7 @@ impl Shared {
             out,
             seq: h.ledger().appended(),
             timer: h.poll_timeout().is_some(),
+            close,
         }
     }
 
@@ -265,20 +279,58 @@ struct Batch {
     out: Vec<Transmit>,
     seq: u64,
     timer: bool,
+    /// Why the connection must close (a frame without a readable MTI).
+    close: Option<String>,
+}
+
+/// Opens connections to a running host inside the process, without a
+/// socket: what `cardwire host --faults` puts its proxy on, so that no
+/// port reaches the engine around the fault plan.
+#[derive(Debug, Clone)]
+pub struct HostConnector {
+    tx: tmpsc::UnboundedSender<DuplexStream>,
+}
+
+impl HostConnector {
+    /// A new connection to the host, served like an accepted one (same
+    /// connection limit, timeouts and framing).
+    ///
+    /// # Errors
+    ///
+    /// [`NetError::Io`] when the host has stopped.
+    pub fn connect(&self) -> Result<DuplexStream, NetError> {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        self.tx.send(theirs).map_err(|_| {
+            NetError::io(
+                "connecting in process",
+                std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    "the host has stopped",
+                ),
+            )
+        })?;
+        Ok(ours)
+    }
 }
 
 /// A running host.
 #[derive(Debug)]
 pub struct RunningHost {
-    /// Where terminals connect.
-    pub addr: SocketAddr,
+    /// Where terminals connect (`None` without a TCP listener).
+    pub addr: Option<SocketAddr>,
     /// The admin socket, if any.
     pub admin_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<Result<(), NetError>>,
+    connector: HostConnector,
 }
 
 impl RunningHost {
+    /// Connections to this host from inside the process.
+    pub fn connector(&self) -> HostConnector {
+        self.connector.clone()
+    }
+
     /// Stops accepting, answers what is in flight, commits, and returns.
     ///
     /// # Errors
@@ -325,18 +377,24 @@ pub async fn start(opts: HostOptions) -> Result<RunningHost, NetError> {
     host.set_traffic_events(false);
     host.set_booking_events(opts.journal.is_some());
     let replayed = host.journal().count();
-    let listener = TcpListener::bind(opts.listen)
-        .await
-        .map_err(|e| NetError::io(format!("binding {}", opts.listen), e))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| NetError::io("local address", e))?;
-    let admin = match opts.admin {
+    let listener = match opts.listen {
         Some(a) => Some(
             TcpListener::bind(a)
                 .await
-                .map_err(|e| NetError::io(format!("binding the admin socket {a}"), e))?,
+                .map_err(|e| NetError::io(format!("binding {a}"), e))?,
         ),
+        None => None,
+    };
+    let addr = match &listener {
+        Some(l) => Some(
+            l.local_addr()
+                .map_err(|e| NetError::io("local address", e))?,
+        ),
+        None => None,
+    };
+    let (in_process, in_process_rx) = tmpsc::unbounded_channel();
+    let admin = match opts.admin {
+        Some(a) => Some(control::bind(a, opts.admin_token.as_ref()).await?),
         None => None,
     };
     let admin_addr = match &admin {
@@ -368,11 +426,17 @@ pub async fn start(opts: HostOptions) -> Result<RunningHost, NetError> {
             let sh = Arc::clone(&sh);
             async move { control(&sh, req) }
         };
-        tokio::spawn(control::serve(l, handler, shutdown_rx.clone()));
+        tokio::spawn(control::serve(
+            l,
+            opts.admin_token.clone(),
+            handler,
+            shutdown_rx.clone(),
+        ));
     }
     tokio::spawn(timer_task(Arc::clone(&shared), shutdown_rx.clone()));
     let server = tokio::spawn(accept_loop(
         listener,
+        in_process_rx,
         opts,
         Arc::clone(&shared),
         shutdown_rx,
@@ -384,11 +448,17 @@ pub async fn start(opts: HostOptions) -> Result<RunningHost, NetError> {
         admin_addr,
         shutdown,
         server,
+        connector: HostConnector { tx: in_process },
     })
 }
 
+/// A connection to serve: a TCP stream or an in-process one.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Stream for T {}
+
 async fn accept_loop(
-    listener: TcpListener,
+    listener: Option<TcpListener>,
+    mut in_process: tmpsc::UnboundedReceiver<DuplexStream>,
     opts: HostOptions,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
@@ -400,8 +470,19 @@ async fn accept_loop(
     let codec = FrameCodec::new(opts.prefix, opts.max_frame);
     let mut failed = shared.queue.as_ref().map(|q| q.subscribe());
     loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
+        let accepted: std::io::Result<(Box<dyn Stream>, String)> = tokio::select! {
+            a = async {
+                match &listener {
+                    Some(l) => l.accept().await,
+                    None => std::future::pending().await,
+                }
+            } => a.map(|(s, peer)| {
+                let _ = s.set_nodelay(true);
+                (Box::new(s) as Box<dyn Stream>, peer.to_string())
+            }),
+            Some(s) = in_process.recv() => {
+                Ok((Box::new(s) as Box<dyn Stream>, "in-process".to_owned()))
+            }
             _ = shutdown.changed() => break,
             _ = async {
                 match failed.as_mut() {
@@ -435,7 +516,6 @@ async fn accept_loop(
             drop(stream);
             continue;
         };
-        let _ = stream.set_nodelay(true);
         next_conn += 1;
         shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
         let ctx = ConnCtx {
@@ -505,7 +585,7 @@ async fn timer_task(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
 
 struct ConnCtx {
     conn: ConnId,
-    peer: SocketAddr,
+    peer: String,
     codec: FrameCodec,
     idle: Duration,
     frame_timeout: Duration,
@@ -513,9 +593,9 @@ struct ConnCtx {
     log: bool,
 }
 
-async fn serve_conn(stream: TcpStream, mut ctx: ConnCtx, shared: &Shared) {
+async fn serve_conn(stream: Box<dyn Stream>, mut ctx: ConnCtx, shared: &Shared) {
     let conn = ctx.conn;
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let (tx, mut rx) = tmpsc::unbounded_channel::<Bytes>();
     shared.routes().insert(conn, tx);
     if let Some(j) = &shared.journal {
@@ -553,6 +633,11 @@ async fn serve_conn(stream: TcpStream, mut ctx: ConnCtx, shared: &Shared) {
                     batch.out.extend(b.out);
                     batch.seq = b.seq;
                     batch.timer |= b.timer;
+                    if let Some(why) = b.close {
+                        shared.stats.broken.fetch_add(1, Ordering::Relaxed);
+                        broken = Some(why);
+                        break;
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => {

@@ -117,7 +117,7 @@ impl JournalWriter {
     ///
     /// [`NetError::Io`] when the file cannot be opened.
     pub fn start(path: &Path, spec: Arc<Spec>) -> Result<(JournalSender, Self), NetError> {
-        let file = std::fs::OpenOptions::new()
+        let file = crate::owner_only()
             .create(true)
             .append(true)
             .open(path)

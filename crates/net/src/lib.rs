@@ -88,3 +88,16 @@ pub fn log(level: &str, msg: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "{} {level:<5} {msg}", now());
 }
+
+/// Options that create a file readable and writable by its owner only
+/// (0600 on Unix): ledgers, journals and terminal state hold card
+/// activity and reversal records.
+pub(crate) fn owner_only() -> std::fs::OpenOptions {
+    let mut o = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o
+}

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use cardwire_codec::Spec;
 use cardwire_engine::Money;
+use cardwire_engine::reply_codes::Reason;
 use cardwire_engine::terminal::{
     Action, Card, GiveUpPolicy, Terminal, TerminalConfig, TerminalEvent, TerminalState,
 };
@@ -117,6 +118,11 @@ enum Pick {
     Balance,
 }
 
+/// The key in [`LoadReport::codes`] of actions whose reply never came.
+const NO_REPLY_TIMEOUT: &str = "timeout";
+/// The key of actions that could not reach the host.
+const NO_REPLY_LINK_DOWN: &str = "link-down";
+
 /// The load's options.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -145,6 +151,8 @@ pub struct LoadOptions {
     pub give_up: GiveUpPolicy,
     /// The host's admin socket, for the audit (`None`: no audit).
     pub admin: Option<SocketAddr>,
+    /// The admin socket's token, if it has one.
+    pub admin_token: Option<crate::control::AdminToken>,
 }
 
 /// Counters the caller can watch while the load runs (progress bar).
@@ -186,10 +194,18 @@ pub struct LoadReport {
     pub target_rate: Option<f64>,
     /// Wall time of the run, seconds.
     pub elapsed_s: f64,
-    /// Operator actions completed (sale, void, balance).
+    /// Operator actions completed (sale, void, balance), whatever their
+    /// outcome.
     pub actions: u64,
     /// Actions per second.
     pub actions_per_s: f64,
+    /// Actions the host decided: approved or declined (the throughput).
+    pub decided: u64,
+    /// Decided actions per second.
+    pub decided_per_s: f64,
+    /// Actions the host refused before deciding (unknown terminal, MAC,
+    /// keys, batch, duplicate, format ...), by code.
+    pub rejected: BTreeMap<String, u64>,
     /// Request/reply exchanges (including sign-ons and reversals).
     pub exchanges: u64,
     /// Exchanges per second (authorizations per second).
@@ -209,6 +225,8 @@ pub struct LoadReport {
     pub reversals_pending: u64,
     /// The audit against the host (when an admin socket was given).
     pub audit: Option<Audit>,
+    /// Why the audit could not run, when an admin socket was given.
+    pub audit_error: Option<String>,
     /// Faults the plan struck (when run through a fault proxy; the
     /// caller fills it in).
     pub faults_struck: Option<u64>,
@@ -258,13 +276,24 @@ pub async fn run(opts: LoadOptions, counters: Arc<LoadCounters>) -> Result<LoadR
     // (duplicate) to a STAN it knows: continue after the last one it saw.
     // The audit at the end looks only at entries after this run began.
     let mut admin = opts.admin;
+    let mut audit_error = None;
     let (last_stan, since): (BTreeMap<String, u32>, u64) = match admin {
-        Some(a) => match crate::control::request(
+        Some(a) => match crate::control::request_with_token(
             a,
             &json!({"cmd": "audit", "terminal_prefix": "1", "since": u64::MAX}),
+            opts.admin_token.as_ref(),
         )
         .await
-        {
+        .and_then(|r| {
+            // A refusal (a wrong token, say) is no audit either.
+            if r.get("ok") == Some(&serde_json::Value::Bool(true)) {
+                Ok(r)
+            } else {
+                Err(NetError::Other(format!(
+                    "the admin socket refused the audit: {r}"
+                )))
+            }
+        }) {
             Ok(r) => (
                 r.get("last_stan")
                     .cloned()
@@ -278,6 +307,7 @@ pub async fn run(opts: LoadOptions, counters: Arc<LoadCounters>) -> Result<LoadR
                 // Without the admin socket the run goes on, unaudited.
                 crate::log("WARN", &format!("no audit: {e}"));
                 admin = None;
+                audit_error = Some(format!("admin socket unreachable at the start: {e}"));
                 (BTreeMap::new(), 0)
             }
         },
@@ -326,16 +356,39 @@ pub async fn run(opts: LoadOptions, counters: Arc<LoadCounters>) -> Result<LoadR
         max_ms: hist.max() as f64 / 1000.0,
         mean_ms: hist.mean() / 1000.0,
     };
+    // A report is worth having without its audit: say why it is missing.
     let audit = match admin {
-        Some(a) => Some(audit(a, since, &opts, &results).await?),
+        Some(a) => match audit(a, since, &opts, &results).await {
+            Ok(a) => Some(a),
+            Err(e) => {
+                audit_error = Some(e.to_string());
+                None
+            }
+        },
         None => None,
     };
+    let mut rejected = BTreeMap::new();
+    let mut decided = 0;
+    for (code, n) in &codes {
+        if code == NO_REPLY_TIMEOUT || code == NO_REPLY_LINK_DOWN {
+            continue;
+        }
+        match Reason::from_code(opts.spec.codes, code) {
+            Some(r) if r.is_rejection() => {
+                rejected.insert(code.clone(), *n);
+            }
+            _ => decided += n,
+        }
+    }
     Ok(LoadReport {
         terminals: opts.terminals,
         target_rate: opts.rate,
         elapsed_s: elapsed,
         actions,
         actions_per_s: actions as f64 / elapsed,
+        decided,
+        decided_per_s: decided as f64 / elapsed,
+        rejected,
         exchanges: hist.len(),
         exchanges_per_s: hist.len() as f64 / elapsed,
         late_starts: late,
@@ -345,6 +398,7 @@ pub async fn run(opts: LoadOptions, counters: Arc<LoadCounters>) -> Result<LoadR
         reversals_cleared: cleared,
         reversals_pending: pending,
         audit,
+        audit_error,
         faults_struck: None,
     })
 }
@@ -355,9 +409,10 @@ async fn audit(
     opts: &LoadOptions,
     results: &[TermResult],
 ) -> Result<Audit, NetError> {
-    let reply = crate::control::request(
+    let reply = crate::control::request_with_token(
         admin,
         &json!({"cmd": "audit", "terminal_prefix": "1", "since": since}),
+        opts.admin_token.as_ref(),
     )
     .await?;
     let debits = reply
@@ -490,8 +545,8 @@ async fn terminal_task(
             counters.done.fetch_add(1, Ordering::Relaxed);
             let key = match (&out.code, out.timed_out) {
                 (Some(c), _) => c.clone(),
-                (None, true) => "timeout".into(),
-                (None, false) => "link-down".into(),
+                (None, true) => NO_REPLY_TIMEOUT.into(),
+                (None, false) => NO_REPLY_LINK_DOWN.into(),
             };
             if out.approved {
                 counters.approved.fetch_add(1, Ordering::Relaxed);

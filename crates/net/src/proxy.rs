@@ -26,15 +26,64 @@ use cardwire_codec::{Spec, decode};
 use cardwire_engine::fault::{FaultPlan, FaultyLink, LinkAction};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::control::{self, ControlRequest, error_reply};
 use crate::framing::FrameCodec;
+use crate::host::HostConnector;
 use crate::journal::{Dir, JournalSender, JournalWriter};
 use crate::{NetError, log};
+
+/// Where the proxy forwards to.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Upstream {
+    /// A host over TCP.
+    Tcp(SocketAddr),
+    /// A host in the same process, without a socket
+    /// (`cardwire host --faults`).
+    InProcess(HostConnector),
+}
+
+impl From<SocketAddr> for Upstream {
+    fn from(a: SocketAddr) -> Self {
+        Upstream::Tcp(a)
+    }
+}
+
+impl core::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Upstream::Tcp(a) => write!(f, "{a}"),
+            Upstream::InProcess(_) => f.write_str("the engine in process"),
+        }
+    }
+}
+
+/// Either half of an upstream connection.
+type ReadHalf = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+type WriteHalf = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+
+impl Upstream {
+    async fn connect(&self) -> Result<(ReadHalf, WriteHalf), NetError> {
+        match self {
+            Upstream::Tcp(a) => {
+                let up = TcpStream::connect(a)
+                    .await
+                    .map_err(|e| NetError::io(format!("connecting upstream {a}"), e))?;
+                let _ = up.set_nodelay(true);
+                let (rd, wr) = up.into_split();
+                Ok((Box::new(rd), Box::new(wr)))
+            }
+            Upstream::InProcess(c) => {
+                let (rd, wr) = tokio::io::split(c.connect()?);
+                Ok((Box::new(rd), Box::new(wr)))
+            }
+        }
+    }
+}
 
 /// The proxy's options.
 #[derive(Debug, Clone)]
@@ -44,17 +93,26 @@ pub struct ProxyOptions {
     /// Where terminals connect.
     pub listen: SocketAddr,
     /// The host.
-    pub upstream: SocketAddr,
+    pub upstream: Upstream,
     /// The fault plan.
     pub plan: FaultPlan,
     /// Admin socket (`faults`, `set-faults`, `status`).
     pub admin: Option<SocketAddr>,
+    /// A token every admin request must carry; required to bind the
+    /// admin socket to anything but loopback.
+    pub admin_token: Option<control::AdminToken>,
     /// Journal file.
     pub journal: Option<PathBuf>,
-    /// Framing.
+    /// Framing, with the frame size limit.
     pub codec: FrameCodec,
     /// Log faults and connections on stderr.
     pub verbose: bool,
+    /// Client connection limit (over it: logged and closed).
+    pub max_connections: usize,
+    /// A client silent this long is closed (with its upstream).
+    pub idle_timeout: Duration,
+    /// A frame a client has begun must be complete within this.
+    pub frame_timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -124,9 +182,7 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, NetError> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut admin_addr = None;
     if let Some(a) = opts.admin {
-        let l = TcpListener::bind(a)
-            .await
-            .map_err(|e| NetError::io(format!("binding the admin socket {a}"), e))?;
+        let l = control::bind(a, opts.admin_token.as_ref()).await?;
         admin_addr = Some(
             l.local_addr()
                 .map_err(|e| NetError::io("admin address", e))?,
@@ -136,13 +192,19 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, NetError> {
             let sh = Arc::clone(&sh);
             async move { control(&sh, req) }
         };
-        tokio::spawn(control::serve(l, handler, shutdown_rx.clone()));
+        tokio::spawn(control::serve(
+            l,
+            opts.admin_token.clone(),
+            handler,
+            shutdown_rx.clone(),
+        ));
     }
     let jsend = journal.as_ref().map(|(s, _)| s.clone());
     let accept_shared = Arc::clone(&shared);
     let task = tokio::spawn(async move {
         let mut shutdown_rx = shutdown_rx;
         let mut next = 0u64;
+        let limit = Arc::new(tokio::sync::Semaphore::new(opts.max_connections));
         loop {
             let accepted = tokio::select! {
                 a = listener.accept() => a,
@@ -152,20 +214,34 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, NetError> {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             };
+            let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+                log(
+                    "WARN",
+                    &format!(
+                        "proxy: connection from {peer} refused: limit of {} reached",
+                        opts.max_connections
+                    ),
+                );
+                drop(client);
+                continue;
+            };
             next += 1;
             let ctx = ProxyConn {
                 id: next,
                 shared: Arc::clone(&accept_shared),
-                upstream: opts.upstream,
+                upstream: opts.upstream.clone(),
                 codec: opts.codec,
                 journal: jsend.clone(),
                 verbose: opts.verbose,
+                idle: opts.idle_timeout,
+                frame_timeout: opts.frame_timeout,
                 shutdown: shutdown_rx.clone(),
             };
             tokio::spawn(async move {
                 if let Err(e) = ctx.run(client).await {
                     log("WARN", &format!("proxy connection from {peer}: {e}"));
                 }
+                drop(permit);
             });
         }
     });
@@ -214,10 +290,12 @@ enum Due {
 struct ProxyConn {
     id: u64,
     shared: Arc<Shared>,
-    upstream: SocketAddr,
+    upstream: Upstream,
     codec: FrameCodec,
     journal: Option<JournalSender>,
     verbose: bool,
+    idle: Duration,
+    frame_timeout: Duration,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -259,14 +337,10 @@ impl ProxyConn {
 
     async fn run(mut self, client: TcpStream) -> Result<(), NetError> {
         use std::sync::atomic::Ordering::Relaxed;
-        let up = TcpStream::connect(self.upstream)
-            .await
-            .map_err(|e| NetError::io(format!("connecting upstream {}", self.upstream), e))?;
-        let _ = up.set_nodelay(true);
+        let (mut urd, mut uwr) = self.upstream.connect().await?;
         let _ = client.set_nodelay(true);
         self.shared.conns.fetch_add(1, Relaxed);
         let (mut crd, mut cwr) = client.into_split();
-        let (mut urd, mut uwr) = up.into_split();
         let (mut cbuf, mut ubuf) = (BytesMut::new(), BytesMut::new());
         let (mut cdec, mut udec) = (self.codec, self.codec);
         let mut terminal: Option<String> = None;
@@ -279,6 +353,10 @@ impl ProxyConn {
         let mut client_gone: Option<Instant> = None;
         // Requests written upstream minus replies read back.
         let mut outstanding: i64 = 0;
+        // The client's last byte, and since when a frame of its is begun
+        // but not whole (a slow sender), for the idle and frame timeouts.
+        let mut last_read = Instant::now();
+        let mut partial_since: Option<Instant> = None;
         let why: String = 'conn: loop {
             if let Some(g) = client_gone {
                 let to_send = due.iter().any(|(_, _, d)| matches!(d, Due::ToUpstream(_)));
@@ -287,10 +365,20 @@ impl ProxyConn {
                 }
             }
             // Frames already whole in the buffers.
-            while let Some(f) = cdec
-                .decode(&mut cbuf)
-                .map_err(|e| NetError::Other(e.to_string()))?
-            {
+            let mut broken = None;
+            let mut progressed = false;
+            loop {
+                let f = match cdec.decode(&mut cbuf) {
+                    Ok(Some(f)) => {
+                        progressed = true;
+                        f
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        broken = Some(format!("broken frame from the terminal: {e}"));
+                        break;
+                    }
+                };
                 if terminal.is_none() {
                     if let Some(t) = terminal_of(&self.shared.spec, &f) {
                         link = Some(self.link_for(&t));
@@ -306,6 +394,16 @@ impl ProxyConn {
                 };
                 self.schedule(&mut due, &mut seq, acts, true);
                 self.faults(link.as_mut());
+            }
+            if let Some(b) = broken {
+                break 'conn b;
+            }
+            // A frame's clock starts when its first bytes are buffered, not
+            // at every byte: a sender trickling bytes is still slow.
+            if cbuf.is_empty() {
+                partial_since = None;
+            } else if partial_since.is_none() || progressed {
+                partial_since = Some(Instant::now());
             }
             while let Some(f) = udec
                 .decode(&mut ubuf)
@@ -350,7 +448,27 @@ impl ProxyConn {
                 .and_then(FaultyLink::poll_timeout)
                 .map(|t| Instant::now() + t.since(crate::now()));
             let next_due = due.first().map(|(t, _, _)| *t);
-            let wake = [link_timer, next_due, client_gone]
+            // Once the client has gone, its timeouts no longer apply.
+            let (idle_due, frame_due) = if client_gone.is_none() {
+                (
+                    Some(last_read + self.idle),
+                    partial_since.map(|t| t + self.frame_timeout),
+                )
+            } else {
+                (None, None)
+            };
+            let now = Instant::now();
+            if idle_due.is_some_and(|d| d <= now) {
+                break 'conn format!("idle for {:?}", self.idle);
+            }
+            if frame_due.is_some_and(|d| d <= now) {
+                break 'conn format!(
+                    "broken frame: {} bytes of a frame not completed within {:?}",
+                    cbuf.len(),
+                    self.frame_timeout
+                );
+            }
+            let wake = [link_timer, next_due, client_gone, idle_due, frame_due]
                 .into_iter()
                 .flatten()
                 .min()
@@ -360,7 +478,7 @@ impl ProxyConn {
                     Ok(0) | Err(_) => {
                         client_gone = Some(Instant::now() + Duration::from_secs(1));
                     }
-                    Ok(_) => {}
+                    Ok(_) => last_read = Instant::now(),
                 },
                 r = urd.read_buf(&mut ubuf) => match r {
                     Ok(0) | Err(_) => break 'conn "host closed".into(),
@@ -375,8 +493,12 @@ impl ProxyConn {
                 _ = self.shutdown.changed() => break 'conn "proxy shutting down".into(),
             }
         };
-        if self.verbose {
-            log("INFO", &format!("proxy connection {}: {why}", self.id));
+        let broken = why.starts_with("broken");
+        if self.verbose || broken {
+            log(
+                if broken { "WARN" } else { "INFO" },
+                &format!("proxy connection {}: {why}", self.id),
+            );
         }
         if let Some(j) = &self.journal {
             j.note(self.id, json!({"event": "close", "reason": why}));
@@ -453,8 +575,8 @@ impl ProxyConn {
     }
 }
 
-async fn write_frame(
-    wr: &mut OwnedWriteHalf,
+async fn write_frame<W: tokio::io::AsyncWrite + Unpin>(
+    wr: &mut W,
     codec: &mut FrameCodec,
     frame: &Bytes,
 ) -> std::io::Result<()> {

@@ -107,6 +107,16 @@ impl SqliteLedger {
     /// [`LedgerError::Backend`] when the file cannot be opened or is not a
     /// cardwire ledger.
     pub fn open(path: &Path, durability: Durability) -> Result<Self, LedgerError> {
+        // A new ledger is created readable by its owner only; SQLite gives
+        // its WAL and shared-memory files the database file's mode.
+        if !path.exists() {
+            crate::owner_only()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .map_err(|e| backend(format!("creating {}: {e}", path.display())))?;
+        }
         let conn = Connection::open(path).map_err(backend)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(backend)?;

@@ -15,7 +15,7 @@
 //! its [`TerminalState`] in a file so a reversal survives a restart.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -244,6 +244,61 @@ pub async fn run_action(
     }
 }
 
+/// Where `cardwire terminal` keeps the state of terminal `terminal_id`
+/// talking to `host` when no file is given: in the user's state directory
+/// (`$XDG_STATE_HOME/cardwire/`, else `~/.local/state/cardwire/`), one file
+/// per terminal and host address, so it does not depend on the current
+/// directory. `None` when neither variable is set.
+pub fn default_state_path(terminal_id: &str, host: SocketAddr) -> Option<PathBuf> {
+    let nonempty = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let dir = nonempty("XDG_STATE_HOME")
+        .filter(|p| p.is_absolute())
+        .or_else(|| nonempty("HOME").map(|h| h.join(".local").join("state")))?
+        .join("cardwire");
+    let safe = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    Some(dir.join(format!(
+        "terminal-{}-{}-{}.json",
+        safe(terminal_id),
+        safe(&host.ip().to_string()),
+        host.port()
+    )))
+}
+
+/// Creates the directory a state file goes in, readable by its owner only
+/// when it is new.
+///
+/// # Errors
+///
+/// [`NetError::Io`] when it cannot be created.
+pub fn create_state_dir(path: &Path) -> Result<(), NetError> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+        .map_err(|e| NetError::io(format!("creating {}", dir.display()), e))
+}
+
 /// Reads a saved terminal state; a missing file is a fresh terminal.
 ///
 /// # Errors
@@ -269,7 +324,13 @@ pub fn save_state(path: &Path, state: &TerminalState) -> Result<(), NetError> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let text = serde_json::to_vec_pretty(state).map_err(|e| NetError::Other(e.to_string()))?;
-    let mut f = std::fs::File::create(&tmp)
+    // A leftover temporary file would keep its mode: start afresh.
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = crate::owner_only()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
         .map_err(|e| NetError::io(format!("writing {}", tmp.display()), e))?;
     f.write_all(&text)
         .and_then(|()| f.sync_all())

@@ -39,7 +39,7 @@ fn alice() -> Card {
 async fn delayed_and_duplicated_replies_through_the_proxy() {
     let spec = Arc::new(specs::cups().clone());
     let h = host::start(HostOptions {
-        listen: any_port(),
+        listen: Some(any_port()),
         admin: None,
         ..HostOptions::demo(Arc::clone(&spec))
     })
@@ -57,12 +57,16 @@ async fn delayed_and_duplicated_replies_through_the_proxy() {
     let p = proxy::start(ProxyOptions {
         spec: Arc::clone(&spec),
         listen: any_port(),
-        upstream: h.addr,
+        upstream: h.addr.unwrap().into(),
         plan,
         admin: None,
+        admin_token: None,
         journal: None,
         codec: FrameCodec::default(),
         verbose: false,
+        max_connections: 100,
+        idle_timeout: Duration::from_secs(60),
+        frame_timeout: Duration::from_secs(10),
     })
     .await
     .unwrap();

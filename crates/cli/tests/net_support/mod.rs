@@ -39,14 +39,26 @@ impl Proc {
 
     /// SIGINT, as Ctrl-C, and wait for the exit status.
     pub fn interrupt(&mut self) -> std::process::ExitStatus {
+        self.signal("INT")
+    }
+
+    /// SIGTERM, as a service manager stops it, and wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal("TERM")
+    }
+
+    fn signal(&mut self, name: &str) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(s) = self.child.try_wait().unwrap() {
                 return s;
             }
-            assert!(Instant::now() < deadline, "no exit after SIGINT");
+            assert!(Instant::now() < deadline, "no exit after SIG{name}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -130,11 +142,13 @@ pub fn proxy(upstream: &str, args: &[&str]) -> Proc {
     spawn(&all, "cardwire proxy:")
 }
 
-/// Runs `cardwire ARGS` in `dir`.
+/// Runs `cardwire ARGS` in `dir`, with `dir` as the state directory
+/// (terminal state files stay with the test).
 pub fn cardwire(dir: &Path, args: &[&str]) -> Output {
     Command::new(bin())
         .args(args)
         .current_dir(dir)
+        .env("XDG_STATE_HOME", dir)
         .stdin(Stdio::null())
         .output()
         .unwrap()

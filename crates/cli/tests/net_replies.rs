@@ -1,0 +1,188 @@
+//! What the host answers on each dialect, over real loopback TCP: network
+//! management without a terminal, reply codes from the dialect's own
+//! table, and frames it cannot decode.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+mod net_support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cardwire_codec::{Message, MessageRef, Spec, decode, encode_to_vec, specs};
+use net_support::host;
+
+const DIALECTS: [&str; 3] = ["cups", "iso87ascii", "iso87binary"];
+
+fn spec(name: &str) -> &'static Spec {
+    specs::builtin(name).unwrap()
+}
+
+/// Writes one frame (2-byte binary length) and reads one reply frame;
+/// `None` when the host closes the connection or says nothing for 3 s.
+fn exchange(s: &mut TcpStream, frame: &[u8]) -> Option<Vec<u8>> {
+    let len = u16::try_from(frame.len()).unwrap().to_be_bytes();
+    s.write_all(&len).unwrap();
+    s.write_all(frame).unwrap();
+    read_frame(s)
+}
+
+fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).ok()?;
+    let mut out = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    s.read_exact(&mut out).ok()?;
+    Some(out)
+}
+
+fn connect(addr: &str) -> TcpStream {
+    TcpStream::connect(addr).unwrap()
+}
+
+/// A request in `spec_name`'s conventions: UnionPay carries TPDU and
+/// header, and its network management code in 60.3; ISO 8583:1987 in 70.
+fn request(spec_name: &str, mti: &str) -> Message {
+    let mut m = Message::new(mti.parse().unwrap());
+    if spec_name == "cups" {
+        m.tpdu = Some(Bytes::from_static(&[0x60, 0x00, 0x03, 0x00, 0x00]));
+        m.header = Some(Bytes::from_static(&[0x60, 0x31, 0x00, 0x31, 0x10, 0x03]));
+    } else {
+        m.set(7, "1206101010");
+    }
+    m
+}
+
+fn echo_test(spec_name: &str) -> Message {
+    let mut m = request(spec_name, "0800");
+    m.set_stan(4242);
+    if spec_name == "cups" {
+        m.set(60, "00000001301");
+    } else {
+        m.set(70, "301");
+    }
+    m
+}
+
+fn reply_of<'a>(spec_name: &str, bytes: &'a [u8]) -> MessageRef<'a> {
+    decode(spec(spec_name), bytes).unwrap()
+}
+
+fn field(m: &MessageRef<'_>, n: u8) -> Option<String> {
+    m.value(n).map(|v| v.to_string())
+}
+
+#[test]
+fn echo_test_without_terminal_id_is_answered_00_on_every_dialect() {
+    for name in DIALECTS {
+        let h = host(&["--db", ":memory:", "--spec", name]);
+        let mut s = connect(&h.addr);
+        let frame = encode_to_vec(spec(name), &echo_test(name)).unwrap();
+        let reply = exchange(&mut s, &frame).unwrap_or_else(|| panic!("{name}: no reply"));
+        let r = reply_of(name, &reply);
+        assert_eq!(r.mti().as_str(), "0810", "{name}");
+        assert_eq!(field(&r, 39).as_deref(), Some("00"), "{name}");
+        assert_eq!(field(&r, 11).as_deref(), Some("004242"), "{name}");
+    }
+}
+
+/// A sale request from terminal `tid` (no MAC, no card data: the host
+/// answers before it looks at the card).
+fn sale_from(spec_name: &str, tid: &str, stan: u32) -> Vec<u8> {
+    let mut m = sale_without_60(spec_name, tid, stan);
+    if spec_name == "cups" {
+        m.set(60, "22000001000");
+    } else {
+        m.set(60, "000001");
+    }
+    encode_to_vec(spec(spec_name), &m).unwrap()
+}
+
+/// A sale whose last field is the currency (49, a numeric code).
+fn sale_without_60(spec_name: &str, tid: &str, stan: u32) -> Message {
+    let mut m = request(spec_name, "0200");
+    m.set(3, "000000");
+    m.set_amount(100);
+    m.set_stan(stan);
+    m.set(25, "00");
+    m.set_terminal_id(tid);
+    m.set_merchant_id("123456789012345");
+    m.set(49, "156");
+    m
+}
+
+#[test]
+fn reply_codes_come_from_the_dialects_own_table() {
+    // (dialect, unknown terminal, no working keys / bad MAC)
+    for (name, unknown, mac) in [
+        ("cups", "97", "A0"),
+        ("iso87ascii", "58", "63"),
+        ("iso87binary", "58", "63"),
+    ] {
+        let h = host(&["--db", ":memory:", "--spec", name]);
+        let table = spec(name).codes;
+        let mut s = connect(&h.addr);
+        let reply = exchange(&mut s, &sale_from(name, "99999999", 1)).unwrap();
+        let got = field(&reply_of(name, &reply), 39).unwrap();
+        assert_eq!(got, unknown, "{name}: unknown terminal");
+        assert!(table.lookup(&got).known, "{name}: {got} not in its table");
+        // The demo terminal has not signed on: no keys to check a MAC with.
+        let reply = exchange(&mut s, &sale_from(name, "12345678", 2)).unwrap();
+        let got = field(&reply_of(name, &reply), 39).unwrap();
+        assert_eq!(got, mac, "{name}: no working keys");
+        assert!(table.lookup(&got).known, "{name}: {got} not in its table");
+    }
+}
+
+/// Reads until the host closes the connection; `false` if it stays open
+/// for 3 s.
+fn closed_by_host(s: &mut TcpStream) -> bool {
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn an_undecodable_request_is_answered_with_a_format_error_or_closed() {
+    for name in DIALECTS {
+        let h = host(&["--db", ":memory:", "--spec", name]);
+        let mut s = connect(&h.addr);
+        // A sale whose last field (49, numeric) holds a byte no numeric
+        // encoding allows: the fields before it are intact.
+        let mut frame = encode_to_vec(spec(name), &sale_without_60(name, "12345678", 31)).unwrap();
+        let last = frame.len() - 1;
+        frame[last] = 0xEE;
+        assert!(decode(spec(name), &frame).is_err(), "{name}: still decodes");
+        let reply = exchange(&mut s, &frame)
+            .unwrap_or_else(|| panic!("{name}: silence for a broken frame"));
+        let r = reply_of(name, &reply);
+        assert_eq!(r.mti().as_str(), "0210", "{name}");
+        assert_eq!(field(&r, 39).as_deref(), Some("30"), "{name}");
+        assert_eq!(field(&r, 11).as_deref(), Some("000031"), "{name}");
+        assert_eq!(field(&r, 41).as_deref(), Some("12345678"), "{name}");
+        // The connection stays: a good request on it is still answered.
+        let frame = encode_to_vec(spec(name), &echo_test(name)).unwrap();
+        let reply = exchange(&mut s, &frame).unwrap();
+        assert_eq!(field(&reply_of(name, &reply), 39).as_deref(), Some("00"));
+
+        // No MTI to read (three bytes): the host closes, saying why.
+        let mut s = connect(&h.addr);
+        s.write_all(&[0x00, 0x03, 0x60, 0x00, 0x03]).unwrap();
+        assert!(closed_by_host(&mut s), "{name}: {}", h.stderr_text());
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            h.stderr_text().contains("no MTI to answer"),
+            "{name}: {}",
+            h.stderr_text()
+        );
+    }
+}
