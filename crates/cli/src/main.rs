@@ -5,10 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use cardwire_codec::spec::{Length, Sensitivity, Subfields};
-use cardwire_codec::{
-    CodeTable, Field, MessageRef, Spec, decode, encode_to_vec, json, mask, spec_file, specs, tlv,
-};
+use cardwire_codec::{CodeTable, Spec, encode_to_vec, json, spec_file, specs};
 use clap::{Args, Parser, Subcommand};
 
 /// `writeln!` into a `String`, which cannot fail.
@@ -26,6 +23,7 @@ fn emit(s: &str) {
     let _ = o.write_all(s.as_bytes()).and_then(|()| o.flush());
 }
 
+mod decode_cmd;
 mod input;
 mod net_cmd;
 mod samples;
@@ -46,7 +44,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Decode a frame: hex (any spacing, 0x, colons, Wireshark dump), raw file or a shipped sample.
-    Decode(DecodeArgs),
+    Decode(decode_cmd::DecodeArgs),
     /// Encode the JSON form of a message (as `decode --json --unmask` prints it) read from stdin.
     Encode(EncodeArgs),
     /// List the built-in specs, or print one as a spec file to start your own dialect from.
@@ -88,27 +86,6 @@ enum Cmd {
 }
 
 #[derive(Args)]
-struct DecodeArgs {
-    /// Built-in spec name or spec file (TOML/JSON); by default each built-in is tried.
-    #[arg(long)]
-    spec: Option<String>,
-    /// Print the JSON form.
-    #[arg(long)]
-    json: bool,
-    /// Show card data, PIN blocks, keys and MACs in clear.
-    #[arg(long)]
-    unmask: bool,
-    /// Read raw bytes from this file.
-    #[arg(long, conflicts_with_all = ["hex", "sample"])]
-    file: Option<std::path::PathBuf>,
-    /// Decode a shipped sample (see `cardwire samples`).
-    #[arg(long, conflicts_with = "hex")]
-    sample: Option<String>,
-    /// Hex text, or `-` (the default) for stdin.
-    hex: Option<String>,
-}
-
-#[derive(Args)]
 struct EncodeArgs {
     /// Built-in spec name or spec file; defaults to the JSON's "spec".
     #[arg(long)]
@@ -144,25 +121,6 @@ fn read_stdin() -> Result<String> {
     Ok(s)
 }
 
-/// The frame, and whether an outer 2-byte length prefix was removed.
-fn candidates(bytes: &[u8]) -> Vec<(&[u8], Option<&'static str>)> {
-    let mut out = vec![(bytes, None)];
-    if bytes.len() >= 2 && usize::from(u16::from_be_bytes([bytes[0], bytes[1]])) == bytes.len() - 2
-    {
-        out.push((&bytes[2..], Some("2-byte binary length prefix")));
-    }
-    if bytes.len() >= 4
-        && bytes[..4].iter().all(u8::is_ascii_digit)
-        && std::str::from_utf8(&bytes[..4])
-            .ok()
-            .and_then(|s| s.parse::<usize>().ok())
-            == Some(bytes.len() - 4)
-    {
-        out.push((&bytes[4..], Some("4-digit ASCII length prefix")));
-    }
-    out
-}
-
 fn field_label(spec: &Spec, n: u8) -> String {
     cardwire_codec::FieldNo::new(u16::from(n))
         .and_then(|no| spec.field(no))
@@ -170,197 +128,6 @@ fn field_label(spec: &Spec, n: u8) -> String {
             || format!("field {n}"),
             |f| format!("field {n} ({})", f.name),
         )
-}
-
-fn cmd_decode(a: DecodeArgs) -> Result<()> {
-    let (bytes, sample_spec) = if let Some(path) = &a.file {
-        (
-            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-            None,
-        )
-    } else if let Some(name) = &a.sample {
-        let (spec, _, hex) = samples::sample(name)
-            .with_context(|| format!("no sample {name:?}; `cardwire samples` lists them"))?;
-        (input::parse_hex(hex)?, Some(spec))
-    } else {
-        let text = match a.hex.as_deref() {
-            None | Some("-") => read_stdin()?,
-            Some(h) => h.to_string(),
-        };
-        (input::parse_hex(&text)?, None)
-    };
-    let specs_to_try: Vec<Arc<Spec>> = match (a.spec.as_deref(), sample_spec) {
-        (Some(s), _) | (None, Some(s)) => vec![load_spec(s)?],
-        (None, None) => ["cups", "iso87binary", "iso87ascii", "iso93ascii"]
-            .iter()
-            .filter_map(|n| specs::builtin(n).cloned())
-            .collect(),
-    };
-    let mut errors = Vec::new();
-    for spec in &specs_to_try {
-        for (frame, stripped) in candidates(&bytes) {
-            match decode(spec, frame) {
-                Ok(msg) => {
-                    let mut out = String::new();
-                    if a.json {
-                        w!(
-                            out,
-                            "{}",
-                            serde_json::to_string_pretty(&json::to_json(&msg, a.unmask))?
-                        );
-                    } else {
-                        if let Some(s) = stripped {
-                            w!(out, "(removed a {s})");
-                        }
-                        print_human(&mut out, &msg, a.unmask);
-                    }
-                    emit(&out);
-                    return Ok(());
-                }
-                Err(e) => {
-                    let where_ = e.field.map(|f| field_label(spec, f.get()));
-                    let text = match where_ {
-                        Some(w) => format!("{w} at byte {}: {}", e.offset, e.kind),
-                        None => format!("at byte {}: {}", e.offset, e.kind),
-                    };
-                    let note =
-                        stripped.map_or(String::new(), |s| format!(" (after removing a {s})"));
-                    errors.push(format!("{}{note}: {text}", spec.name));
-                }
-            }
-        }
-    }
-    bail!(
-        "cannot decode the frame ({} bytes):\n  {}",
-        bytes.len(),
-        errors.join("\n  ")
-    )
-}
-
-fn describe_mti(msg: &MessageRef<'_>) -> String {
-    let m = msg.mti();
-    format!(
-        "{:?} {:?}, {:?} from {:?}",
-        m.version(),
-        m.class(),
-        m.function(),
-        m.origin()
-    )
-}
-
-fn shown(f: &Field<'_>, unmask: bool) -> String {
-    if unmask || f.spec.sensitivity == Sensitivity::Public {
-        f.value.to_string()
-    } else {
-        mask::masked(f)
-    }
-}
-
-fn print_tlv(out: &mut String, data: &[u8], depth: usize, unmask: bool) {
-    for t in tlv::walk(data) {
-        let pad = "      ".to_string() + &"  ".repeat(depth);
-        match t {
-            Ok(t) => {
-                let name = t.name().unwrap_or("");
-                if t.is_constructed() {
-                    w!(out, "{pad}{:X} {name} ({} bytes)", t.tag, t.value.len());
-                    print_tlv(out, t.value, depth + 1, unmask);
-                } else {
-                    let v = if t.is_sensitive() && !unmask {
-                        "*".repeat(t.value.len() * 2)
-                    } else {
-                        hex::encode_upper(t.value)
-                    };
-                    w!(out, "{pad}{:X} {name} ({}): {v}", t.tag, t.value.len());
-                }
-            }
-            Err(e) => w!(out, "{pad}! {e}"),
-        }
-    }
-}
-
-fn print_human(out: &mut String, msg: &MessageRef<'_>, unmask: bool) {
-    let spec = msg.spec();
-    w!(out, "spec    {}", spec.name);
-    if let Some(t) = msg.tpdu() {
-        w!(
-            out,
-            "TPDU    {}  (id {:02X}, destination {}, source {})",
-            hex::encode_upper(t),
-            t[0],
-            hex::encode_upper(&t[1..3]),
-            hex::encode_upper(&t[3..5])
-        );
-    }
-    if let Some(h) = msg.header() {
-        if spec.header.text {
-            w!(out, "header  {}", String::from_utf8_lossy(h));
-        } else {
-            w!(out, "header  {}", hex::encode_upper(h));
-        }
-    }
-    w!(
-        out,
-        "MTI     {}  ({}; {})",
-        msg.mti(),
-        describe_mti(msg),
-        msg.transaction().as_str()
-    );
-    let bitmap: Vec<String> = msg.bitmap().iter().map(|n| n.to_string()).collect();
-    w!(out, "bitmap  {}", bitmap.join(" "));
-    for f in msg.fields() {
-        let len = match f.spec.length {
-            Length::Fixed(_) => format!("{:>4}", f.value.len()),
-            Length::Variable { digits, .. } => {
-                format!("{}{:>4}", "L".repeat(digits as usize), f.value.len())
-            }
-        };
-        let mut line = format!(
-            "{:>4}  {:<44} {:>8}  {}",
-            f.no.get(),
-            truncate(&f.spec.name, 44),
-            len,
-            shown(&f, unmask)
-        );
-        if f.no.get() == 39 {
-            let info = spec.codes.lookup(&f.value.to_string());
-            line.push_str(&format!(
-                "  {} | {} [{}]",
-                info.meaning,
-                info.display,
-                info.category.as_str()
-            ));
-        }
-        if f.no.get() == 4 {
-            if let Some(a) = msg.amount() {
-                line.push_str(&format!("  ({a})"));
-            }
-        }
-        w!(out, "{line}");
-        match &f.spec.subfields {
-            Subfields::Tlv => {
-                if let Some(data) = f.value.as_binary() {
-                    print_tlv(out, data, 0, unmask);
-                } else if f.value.is_binary() {
-                    print_tlv(out, &f.value.to_vec(), 0, unmask);
-                }
-            }
-            Subfields::Positional(_) if unmask || !f.is_sensitive() => {
-                for (p, v) in f.subfields() {
-                    w!(out, "      {:<6} {:<38} {v}", p.id, p.name);
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        s.chars().take(n - 1).collect::<String>() + "…"
-    }
 }
 
 fn cmd_encode(a: EncodeArgs) -> Result<()> {
@@ -451,7 +218,7 @@ fn cmd_codes(spec: &str, code: Option<String>) -> Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Decode(a) => cmd_decode(a),
+        Cmd::Decode(a) => decode_cmd::cmd_decode(a),
         Cmd::Encode(a) => cmd_encode(a),
         Cmd::Specs { dump } => cmd_specs(dump),
         Cmd::Codes { spec, code } => cmd_codes(&spec, code),

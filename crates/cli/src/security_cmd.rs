@@ -138,7 +138,7 @@ pub(crate) fn cmd_mac(a: MacArgs) -> Result<bool> {
     let bytes = crate::input::parse_hex(&text)?;
     let mut errors = Vec::new();
     let mut found = None;
-    for (frame, stripped) in crate::candidates(&bytes) {
+    for (frame, stripped) in crate::decode_cmd::candidates(&bytes) {
         match decode(&spec, frame) {
             Ok(msg) => {
                 found = Some((msg, stripped));

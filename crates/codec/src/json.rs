@@ -7,7 +7,9 @@
 //! ```
 //!
 //! Text and numeric fields are strings; binary fields are uppercase hex.
-//! Text that is not UTF-8 (GBK names in field 43, say) is `{"hex": "..."}`.
+//! Text that is not UTF-8 (GBK names in field 43, say) is `{"hex": "..."}`
+//! with the exact bytes, plus `"text"` when it reads as text in the
+//! field's character set (for display; [`from_json`] reads `"hex"`).
 //! Sensitive fields are masked unless the caller asks otherwise, and a
 //! masked message cannot be encoded back (its digits are gone).
 
@@ -45,7 +47,12 @@ pub fn to_json(msg: &MessageRef<'_>, unmask: bool) -> Json {
         } else if f.value.is_binary() || f.value.is_utf8() {
             Json::String(f.value.to_string())
         } else {
-            json!({ "hex": hex::encode_upper(f.value.to_vec()) })
+            let mut v = Map::new();
+            v.insert("hex".into(), hex::encode_upper(f.value.to_vec()).into());
+            if let Some(text) = f.text() {
+                v.insert("text".into(), text.into());
+            }
+            Json::Object(v)
         };
         fields.insert(f.no.to_string(), v);
     }

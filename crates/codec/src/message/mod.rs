@@ -117,6 +117,38 @@ impl<'a> Field<'a> {
             .map_while(|x| x)
     }
 
+    /// The value as text to show, in the field's character set: for a
+    /// text value that decodes in it (GBK for fields that declare it,
+    /// else UTF-8) and has no control characters. `None` for binary
+    /// values and for bytes that are not text, which are best shown as
+    /// hex. The wire bytes are unchanged either way.
+    ///
+    /// ```
+    /// use cardwire_codec::{Message, decode, encode_to_vec, specs};
+    /// let mut m = Message::new("0210".parse().unwrap());
+    /// m.tpdu = Some(vec![0x60, 0, 0, 0, 3].into());
+    /// m.header = Some(vec![0x60, 0x31, 0, 0x31, 0x10, 0x03].into());
+    /// // "CUP" and 交易成功 ("approved") in GBK.
+    /// m.set(63, &b"CUP\xBD\xBB\xD2\xD7\xB3\xC9\xB9\xA6"[..]);
+    /// let wire = encode_to_vec(specs::cups(), &m)?;
+    /// let msg = decode(specs::cups(), &wire)?;
+    /// assert_eq!(msg.field(63).unwrap().text().as_deref(), Some("CUP交易成功"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn text(&self) -> Option<String> {
+        if self.value.is_binary() {
+            return None;
+        }
+        let bytes = self.value.to_vec();
+        let text = match self.spec.charset {
+            crate::spec::Charset::Gbk => encoding_rs::GBK
+                .decode_without_bom_handling_and_without_replacement(&bytes)?
+                .into_owned(),
+            _ => String::from_utf8(bytes).ok()?,
+        };
+        (!text.chars().any(char::is_control)).then_some(text)
+    }
+
     /// Whether the field's value must be masked when shown.
     pub fn is_sensitive(&self) -> bool {
         self.spec.sensitivity.is_sensitive()
