@@ -124,12 +124,14 @@ fn all_by(buf: &[u8], start: usize, end: usize, good: impl Fn(u8) -> bool + Copy
         return false;
     };
     let all = &[true; LANES];
-    let (blocks, rest) = data.as_chunks::<LANES>();
-    for block in blocks {
-        if !block_ok(block, all, good) {
-            return false;
+    let mut blocks = data.chunks_exact(LANES);
+    for block in &mut blocks {
+        match <&[u8; LANES]>::try_from(block) {
+            Ok(block) if block_ok(block, all, good) => {}
+            _ => return false,
         }
     }
+    let rest = blocks.remainder();
     if rest.is_empty() {
         return true;
     }
@@ -152,110 +154,23 @@ fn all_by(buf: &[u8], start: usize, end: usize, good: impl Fn(u8) -> bool + Copy
     }
 }
 
+/// EBCDIC (code page 037) of the printable ASCII characters 0x20-0x7E, in
+/// order.
+const EBCDIC_OF_PRINTABLE: [u8; 95] = [
+    0x40, 0x5A, 0x7F, 0x7B, 0x5B, 0x6C, 0x50, 0x7D, 0x4D, 0x5D, 0x5C, 0x4E, 0x6B, 0x60, 0x4B, 0x61,
+    0xF0, 0xF1, 0xF2, 0xF3, 0xF4, 0xF5, 0xF6, 0xF7, 0xF8, 0xF9, 0x7A, 0x5E, 0x4C, 0x7E, 0x6E, 0x6F,
+    0x7C, 0xC1, 0xC2, 0xC3, 0xC4, 0xC5, 0xC6, 0xC7, 0xC8, 0xC9, 0xD1, 0xD2, 0xD3, 0xD4, 0xD5, 0xD6,
+    0xD7, 0xD8, 0xD9, 0xE2, 0xE3, 0xE4, 0xE5, 0xE6, 0xE7, 0xE8, 0xE9, 0xBA, 0xE0, 0xBB, 0xB0, 0x6D,
+    0x79, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96,
+    0x97, 0x98, 0x99, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8, 0xA9, 0xC0, 0x4F, 0xD0, 0xA1,
+];
+
 const fn ebcdic_tables() -> ([u8; 256], [u8; 256]) {
-    // (ASCII, EBCDIC 037) pairs for the printable ASCII range.
-    const PAIRS: [(u8, u8); 95] = [
-        (b' ', 0x40),
-        (b'!', 0x5A),
-        (b'"', 0x7F),
-        (b'#', 0x7B),
-        (b'$', 0x5B),
-        (b'%', 0x6C),
-        (b'&', 0x50),
-        (b'\'', 0x7D),
-        (b'(', 0x4D),
-        (b')', 0x5D),
-        (b'*', 0x5C),
-        (b'+', 0x4E),
-        (b',', 0x6B),
-        (b'-', 0x60),
-        (b'.', 0x4B),
-        (b'/', 0x61),
-        (b'0', 0xF0),
-        (b'1', 0xF1),
-        (b'2', 0xF2),
-        (b'3', 0xF3),
-        (b'4', 0xF4),
-        (b'5', 0xF5),
-        (b'6', 0xF6),
-        (b'7', 0xF7),
-        (b'8', 0xF8),
-        (b'9', 0xF9),
-        (b':', 0x7A),
-        (b';', 0x5E),
-        (b'<', 0x4C),
-        (b'=', 0x7E),
-        (b'>', 0x6E),
-        (b'?', 0x6F),
-        (b'@', 0x7C),
-        (b'A', 0xC1),
-        (b'B', 0xC2),
-        (b'C', 0xC3),
-        (b'D', 0xC4),
-        (b'E', 0xC5),
-        (b'F', 0xC6),
-        (b'G', 0xC7),
-        (b'H', 0xC8),
-        (b'I', 0xC9),
-        (b'J', 0xD1),
-        (b'K', 0xD2),
-        (b'L', 0xD3),
-        (b'M', 0xD4),
-        (b'N', 0xD5),
-        (b'O', 0xD6),
-        (b'P', 0xD7),
-        (b'Q', 0xD8),
-        (b'R', 0xD9),
-        (b'S', 0xE2),
-        (b'T', 0xE3),
-        (b'U', 0xE4),
-        (b'V', 0xE5),
-        (b'W', 0xE6),
-        (b'X', 0xE7),
-        (b'Y', 0xE8),
-        (b'Z', 0xE9),
-        (b'[', 0xBA),
-        (b'\\', 0xE0),
-        (b']', 0xBB),
-        (b'^', 0xB0),
-        (b'_', 0x6D),
-        (b'`', 0x79),
-        (b'a', 0x81),
-        (b'b', 0x82),
-        (b'c', 0x83),
-        (b'd', 0x84),
-        (b'e', 0x85),
-        (b'f', 0x86),
-        (b'g', 0x87),
-        (b'h', 0x88),
-        (b'i', 0x89),
-        (b'j', 0x91),
-        (b'k', 0x92),
-        (b'l', 0x93),
-        (b'm', 0x94),
-        (b'n', 0x95),
-        (b'o', 0x96),
-        (b'p', 0x97),
-        (b'q', 0x98),
-        (b'r', 0x99),
-        (b's', 0xA2),
-        (b't', 0xA3),
-        (b'u', 0xA4),
-        (b'v', 0xA5),
-        (b'w', 0xA6),
-        (b'x', 0xA7),
-        (b'y', 0xA8),
-        (b'z', 0xA9),
-        (b'{', 0xC0),
-        (b'|', 0x4F),
-        (b'}', 0xD0),
-        (b'~', 0xA1),
-    ];
     let mut to_ascii = [0u8; 256];
     let mut to_ebcdic = [0u8; 256];
     let mut i = 0;
-    while i < PAIRS.len() {
-        let (a, e) = PAIRS[i];
+    while i < EBCDIC_OF_PRINTABLE.len() {
+        let (a, e) = (0x20 + i as u8, EBCDIC_OF_PRINTABLE[i]);
         to_ascii[e as usize] = a;
         to_ebcdic[a as usize] = e;
         i += 1;

@@ -730,19 +730,20 @@ fn read_field<T: Tolerance>(
         }
         return Ok((start, end));
     }
-    if !data_ok(fl, data, chars) {
+    if !quick_ok(fl, data) {
         let fs = spec
             .field(no)
             .ok_or_else(|| err_t::<T>(Some(no), pos, DecodeErrorKind::UndefinedField(no.get())))?;
-        bad_data(fs, fl, no, data, chars, start, tolerance).map_err(T::fail)?;
+        check_field(fs, fl, no, data, chars, start, tolerance).map_err(T::fail)?;
     }
     Ok((start, end))
 }
 
-/// Whether a field's data is all the spec allows: the fast check, 16
-/// bytes a step for text.
+/// Whether a field's data is all the spec allows, for the layouts that
+/// a block check settles (raw bytes, hex text, unsigned ASCII text);
+/// `false` sends the others, and every failure, to [`check_field`].
 #[inline(always)]
-fn data_ok(fl: &FieldLayout, data: &[u8], chars: usize) -> bool {
+fn quick_ok(fl: &FieldLayout, data: &[u8]) -> bool {
     match fl.data {
         Data::Binary => true,
         Data::Hex => Class::HexUpper.all(data),
@@ -750,66 +751,15 @@ fn data_ok(fl: &FieldLayout, data: &[u8], chars: usize) -> bool {
             class,
             signed: false,
         } => class.all(data),
-        Data::Text {
-            class,
-            signed: true,
-        } => matches!(data.split_first(), Some((b'C' | b'D', rest)) if class.all(rest)),
-        Data::Ebcdic { class, signed } => ebcdic_ok(data, class, signed),
-        Data::Bcd { signed, .. } => {
-            let (body, digits) = if signed {
-                match data.split_first() {
-                    Some((b'C' | b'D', rest)) => (rest, chars.saturating_sub(1)),
-                    _ => return false,
-                }
-            } else {
-                (data, chars)
-            };
-            bcd_ok(fl, body, digits)
-        }
+        _ => false,
     }
 }
 
-fn ebcdic_ok(data: &[u8], class: Class, signed: bool) -> bool {
-    let body = if signed {
-        match data.split_first() {
-            Some((&s, rest)) if matches!(charset::ebcdic_to_ascii(s), b'C' | b'D') => rest,
-            _ => return false,
-        }
-    } else {
-        data
-    };
-    body.iter().all(|&e| {
-        let a = charset::ebcdic_to_ascii(e);
-        a != 0 && class.accepts(a)
-    })
-}
-
-/// Whether packed BCD holds `digits` digits (or track data) with the
-/// spec's pad nibble where a pad goes.
-#[inline]
-fn bcd_ok(fl: &FieldLayout, data: &[u8], digits: usize) -> bool {
-    let Data::Bcd { track, pad, .. } = fl.data else {
-        return false;
-    };
-    let first = fl.first_nibble(digits);
-    data.iter().enumerate().all(|(i, &b)| {
-        [(2 * i, b >> 4), (2 * i + 1, b & 15)]
-            .into_iter()
-            .all(|(at, n)| {
-                if at < first || at >= first + digits {
-                    n == pad
-                } else {
-                    n <= 9 || (track && n == 0xD)
-                }
-            })
-    })
-}
-
-/// A field whose data failed [`data_ok`]: the precise error, or in
-/// lenient mode a warning when the deviation leaves the value readable.
-#[cold]
+/// Checks a field [`quick_ok`] did not settle: nothing when it holds,
+/// else the precise error, or in lenient mode a warning when the
+/// deviation leaves the value readable.
 #[inline(never)]
-fn bad_data<T: Tolerance>(
+fn check_field<T: Tolerance>(
     fs: &FieldSpec,
     fl: &FieldLayout,
     no: FieldNo,
