@@ -35,27 +35,7 @@ fn fnv(data: &[u8]) -> u64 {
     })
 }
 
-/// xorshift64*: the mutations' generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
+use common::Rng;
 
 /// A spec using the encodings the built-ins leave out, built from
 /// `iso87binary` as a user would.

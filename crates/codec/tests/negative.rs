@@ -759,27 +759,7 @@ fn odd_digit_count_with_a_byte_counted_bcd_prefix_is_odd_digits() {
     );
 }
 
-/// xorshift64*: a fixed, dependency-free source of test bytes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-}
+use common::Rng;
 
 /// A byte the specs often accept: a digit, a hex letter, a separator, packed BCD.
 fn plausible(rng: &mut Rng) -> u8 {

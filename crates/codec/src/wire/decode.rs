@@ -119,10 +119,20 @@ pub struct DecodeError {
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.field {
-            Some(n) => write!(f, "field {n} at byte {}: {}", self.offset, self.kind),
-            None => write!(f, "at byte {}: {}", self.offset, self.kind),
-        }
+        located(f, self.field, self.offset, &self.kind)
+    }
+}
+
+/// "field 2 at byte 20: reason", or "at byte 4: reason".
+fn located(
+    f: &mut fmt::Formatter<'_>,
+    field: Option<FieldNo>,
+    offset: usize,
+    what: &dyn fmt::Display,
+) -> fmt::Result {
+    match field {
+        Some(n) => write!(f, "field {n} at byte {offset}: {what}"),
+        None => write!(f, "at byte {offset}: {what}"),
     }
 }
 
@@ -197,10 +207,7 @@ pub struct DecodeWarning {
 
 impl fmt::Display for DecodeWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.field {
-            Some(n) => write!(f, "field {n} at byte {}: {}", self.offset, self.kind),
-            None => write!(f, "at byte {}: {}", self.offset, self.kind),
-        }
+        located(f, self.field, self.offset, &self.kind)
     }
 }
 
