@@ -63,3 +63,18 @@ fn decoded_field55_with_a_template_shows_no_track_data_in_display_or_json() {
             .contains(track)
     );
 }
+
+/// Found by `message`: an iso93ascii message with a tertiary field and no
+/// secondary one. Its secondary bitmap only announces the tertiary
+/// bitmap, which the lenient decode called an empty secondary bitmap.
+#[test]
+fn a_secondary_bitmap_that_announces_a_tertiary_is_not_empty() {
+    use cardwire_codec::{DecodeMode, decode_with};
+    let m = Message::new("1200".parse().unwrap_or_else(|_| unreachable!()))
+        .with(3, "000000")
+        .with(129, "PRIVATE 129");
+    let wire = encode_to_vec(specs::iso93ascii(), &m).unwrap_or_else(|e| panic!("{e}"));
+    let d = decode_with(specs::iso93ascii(), &wire, DecodeMode::Lenient);
+    assert!(d.error.is_none(), "{:?}", d.error);
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+}

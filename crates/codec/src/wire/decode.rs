@@ -602,15 +602,9 @@ fn read_head<T: Tolerance>(
         words[k] = word;
         layout.bitmaps = k as u8 + 1;
         rest = next;
-        if k == 1 && T::LENIENT {
-            let data = if spec.tertiary_bitmap {
-                word & !(1 << 63)
-            } else {
-                word
-            };
-            if data == 0 {
-                tolerance.warn(None, start, DecodeWarningKind::EmptySecondaryBitmap);
-            }
+        // Empty: no field, and no tertiary bitmap announced.
+        if k == 1 && T::LENIENT && word == 0 {
+            tolerance.warn(None, start, DecodeWarningKind::EmptySecondaryBitmap);
         }
     }
     layout.bitmap = Bitmap::from_words(words);
@@ -712,17 +706,17 @@ fn read_field<T: Tolerance>(
             (pos + width, chars, wire)
         }
     };
-    let end = start.saturating_add(wire);
-    let Some(data) = buf.get(start..end) else {
-        let available = buf.len().saturating_sub(start);
+    let rest = buf.get(start..).unwrap_or_default();
+    let Ok((_, data)) = read::bytes(wire)(rest) else {
         return Err(truncated_t::<T>(
             Some(no),
             start,
             "field data",
             wire,
-            available,
+            rest.len(),
         ));
     };
+    let end = start + wire;
     if let (true, Some(class)) = (T::MERGE, fl.run) {
         let from = if fl.prefix_joins { pos } else { start };
         if run.class == class && run.end == from {
