@@ -61,9 +61,14 @@ impl Class {
         }
     }
 
-    /// Whether every byte of `data` is in the class.
+    /// Whether every byte of `data` is in the class. A value shorter than
+    /// a block is checked byte by byte: there is nothing around it to
+    /// read a whole block from.
     #[inline]
     pub(crate) fn all(self, data: &[u8]) -> bool {
+        if data.len() < LANES {
+            return data.iter().all(|&b| self.accepts(b));
+        }
         self.all_in(data, 0, data.len())
     }
 

@@ -108,11 +108,27 @@ fn ferr(no: FieldNo, kind: EncodeErrorKind) -> EncodeError {
 /// was.
 pub fn encode(spec: &Spec, msg: &Message, out: &mut BytesMut) -> Result<(), EncodeError> {
     let mark = out.len();
-    let result = write(spec, msg, out);
-    if result.is_err() {
-        out.truncate(mark);
+    if write::<true>(spec, msg, out).is_ok() {
+        return Ok(());
     }
-    result
+    out.truncate(mark);
+    Err(precise_error(spec, msg))
+}
+
+/// The error of a message the writer refused: the writer again, each
+/// value checked before it is written, stops at the first broken rule.
+#[cold]
+#[inline(never)]
+fn precise_error(spec: &Spec, msg: &Message) -> EncodeError {
+    let mut scratch = BytesMut::new();
+    match write::<false>(spec, msg, &mut scratch) {
+        Err(e) => e,
+        // Unreachable: both ways apply the same rules.
+        Ok(()) => EncodeError {
+            field: None,
+            kind: EncodeErrorKind::Header("inconsistent encoder".into()),
+        },
+    }
 }
 
 /// [`encode`] into a new `Vec`.
@@ -125,8 +141,26 @@ pub fn encode_to_vec(spec: &Spec, msg: &Message) -> Result<Vec<u8>, EncodeError>
     Ok(out.to_vec())
 }
 
-/// The writer: head, then every field.
-fn write(spec: &Spec, msg: &Message, out: &mut BytesMut) -> Result<(), EncodeError> {
+/// A run of text written consecutively, of one character class, checked
+/// at once in the output (as the decoder checks it).
+#[derive(Clone, Copy)]
+struct Run {
+    class: Class,
+    start: usize,
+    end: usize,
+}
+
+/// The writer: head, then every field. With `RUNS`, unsigned ASCII text
+/// is checked after it is written, on runs of consecutive fields of one
+/// class (their ASCII digit prefixes included) 16 bytes a step; an error
+/// then does not name the first broken rule, which [`precise_error`]
+/// finds.
+#[inline(always)]
+fn write<const RUNS: bool>(
+    spec: &Spec,
+    msg: &Message,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
     let bitmap = compute_bitmap(spec, msg)?;
     let (tpdu, header) = head_parts(spec, msg)?;
     // Room for the worst case (BCD and hex at most double a value).
@@ -146,15 +180,51 @@ fn write(spec: &Spec, msg: &Message, out: &mut BytesMut) -> Result<(), EncodeErr
     for word in bitmap.words().iter().take(bitmaps(spec, bitmap)) {
         match spec.bitmap {
             BitmapEncoding::Binary => out.put_u64(*word),
-            BitmapEncoding::Hex => put_hex(out, &word.to_be_bytes()),
+            BitmapEncoding::Hex => put_hex(grow(out, 16), &word.to_be_bytes()),
         }
     }
+    let mut run = Run {
+        class: Class::Any,
+        start: out.len(),
+        end: out.len(),
+    };
+    let placeholder = || EncodeError {
+        field: None,
+        kind: EncodeErrorKind::Header(String::new()),
+    };
     for (no, v) in msg.fields() {
         // compute_bitmap checked that the spec defines every field.
         let (Some(fs), Some(fl)) = (spec.field(no), spec.layout(no)) else {
             return Err(ferr(no, EncodeErrorKind::UndefinedField(no.get())));
         };
-        write_field(fs, fl, no, v, out)?;
+        let joins = match (RUNS, fl.run, fl.data) {
+            (true, Some(class), Data::Text { .. }) => Some(class),
+            _ => None,
+        };
+        let from = out.len();
+        write_field(fs, fl, no, v, out, joins.is_none())?;
+        if let Some(class) = joins {
+            let start = if fl.prefix_joins {
+                from
+            } else {
+                from + fl.prefix_width()
+            };
+            if run.class == class && run.end == start {
+                run.end = out.len();
+            } else {
+                if !run.class.all_in(out, run.start, run.end) {
+                    return Err(placeholder());
+                }
+                run = Run {
+                    class,
+                    start,
+                    end: out.len(),
+                };
+            }
+        }
+    }
+    if !run.class.all_in(out, run.start, run.end) {
+        return Err(placeholder());
     }
     Ok(())
 }
@@ -240,15 +310,19 @@ fn compute_bitmap(spec: &Spec, msg: &Message) -> Result<Bitmap, EncodeError> {
     Ok(b)
 }
 
-/// Checks field `no`'s value and appends the field.
+/// Checks field `no`'s value (its characters only when `check`: else
+/// the caller checks them where they are written) and appends the
+/// field.
+#[inline(always)]
 fn write_field(
     fs: &FieldSpec,
     fl: &FieldLayout,
     no: FieldNo,
     v: &[u8],
     out: &mut BytesMut,
+    check: bool,
 ) -> Result<(), EncodeError> {
-    if !chars_ok(fs, fl, v) {
+    if check && !chars_ok(fs, fl, v) {
         return Err(bad_chars(fs, no, v));
     }
     let chars = v.len();
@@ -287,8 +361,12 @@ fn write_field(
     }
     match fl.data {
         Data::Text { .. } | Data::Binary => out.extend_from_slice(v),
-        Data::Ebcdic { .. } => out.extend(v.iter().map(|&c| charset::ascii_to_ebcdic(c))),
-        Data::Hex => put_hex(out, v),
+        Data::Ebcdic { .. } => {
+            for (d, &c) in grow(out, v.len()).iter_mut().zip(v) {
+                *d = charset::ascii_to_ebcdic(c);
+            }
+        }
+        Data::Hex => put_hex(grow(out, 2 * v.len()), v),
         Data::Bcd { signed: true, .. } => {
             let (sign, digits) = v.split_first().map_or((b'C', &[][..]), |(s, r)| (*s, r));
             out.put_u8(sign);
@@ -383,11 +461,18 @@ fn put_prefix(out: &mut BytesMut, encoding: PrefixEncoding, digits: u8, width: u
     }
 }
 
-/// Bytes as uppercase hex text.
-fn put_hex(out: &mut BytesMut, v: &[u8]) {
+/// `n` more bytes at the end of `out`, to be written.
+fn grow(out: &mut BytesMut, n: usize) -> &mut [u8] {
+    let at = out.len();
+    out.resize(at + n, 0);
+    out.get_mut(at..).unwrap_or_default()
+}
+
+/// Bytes as uppercase hex text into `dst` (twice as long).
+fn put_hex(dst: &mut [u8], v: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in v {
-        out.put_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
+    for (pair, &b) in dst.chunks_exact_mut(2).zip(v) {
+        pair.copy_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
     }
 }
 
@@ -398,18 +483,16 @@ fn put_bcd(out: &mut BytesMut, fl: &FieldLayout, digits: &[u8]) {
         return;
     };
     let first = fl.first_nibble(digits.len());
-    let total = (digits.len() + first).div_ceil(2) * 2;
     let nibble = |i: usize| match i.checked_sub(first).and_then(|k| digits.get(k)) {
         Some(&c @ b'0'..=b'9') => c - b'0',
         // '=' or 'D', checked before.
         Some(_) => 0xD,
         None => pad,
     };
-    out.extend(
-        (0..total)
-            .step_by(2)
-            .map(|i| nibble(i) << 4 | nibble(i + 1)),
-    );
+    let bytes = (digits.len() + first).div_ceil(2);
+    for (i, b) in grow(out, bytes).iter_mut().enumerate() {
+        *b = nibble(2 * i) << 4 | nibble(2 * i + 1);
+    }
 }
 
 #[cfg(test)]
@@ -420,7 +503,7 @@ mod tests {
     #[test]
     fn hex_text_is_uppercase_and_in_order() {
         let all: Vec<u8> = (0..=255).collect();
-        let mut out = BytesMut::new();
+        let mut out = vec![0; 512];
         put_hex(&mut out, &all);
         assert_eq!(&out[..], hex::encode_upper(&all).as_bytes());
     }
