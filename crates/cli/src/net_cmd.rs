@@ -10,11 +10,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use cardwire_codec::Spec;
 use cardwire_engine::Money;
-use cardwire_engine::config::{DEMO_TMK, HostConfig, IssuerState};
+use cardwire_engine::config::{HostConfig, IssuerState};
 use cardwire_engine::fault::FaultPlan;
 use cardwire_engine::reply_codes::Reason;
 use cardwire_engine::terminal::{
-    Action, Card, EntryMode, GiveUpPolicy, Outcome, Terminal, TerminalConfig, TerminalEvent,
+    Action, Card, EntryMode, GiveUpPolicy, Outcome, Terminal, TerminalEvent,
 };
 use cardwire_net::control::AdminToken;
 use cardwire_net::framing::{FrameCodec, parse_prefix};
@@ -30,6 +30,7 @@ use cardwire_net::terminal::{
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
+use crate::client_profile::ProfileArgs;
 use crate::load_spec;
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -132,7 +133,7 @@ fn parse_addr_or_off(s: &str) -> Result<MaybeAddr, String> {
 /// Reads a TOML or JSON file, taking the `[key]` table when the file has
 /// one (a scenario file), the whole file otherwise.
 /// A TOML or JSON file (by extension) as a JSON value.
-fn read_value(path: &Path) -> Result<Value> {
+pub(crate) fn read_value(path: &Path) -> Result<Value> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     if path.extension().is_some_and(|e| e == "json") {
@@ -480,15 +481,14 @@ pub(crate) struct TerminalArgs {
     /// Built-in spec name or spec file.
     #[arg(long, default_value = "cups")]
     spec: String,
-    /// Terminal id (41).
-    #[arg(long, default_value = "12345678")]
-    terminal_id: String,
-    /// Merchant id (42).
-    #[arg(long, default_value = "123456789012345")]
-    merchant_id: String,
-    /// Terminal master key, hex (default: the demo TMK).
+    /// Terminal id (41) [default: the profile's, else 12345678].
     #[arg(long)]
-    tmk: Option<String>,
+    terminal_id: Option<String>,
+    /// Merchant id (42) [default: the profile's, else 123456789012345].
+    #[arg(long)]
+    merchant_id: Option<String>,
+    #[command(flatten)]
+    profile: ProfileArgs,
     /// State file (STAN, batch, pending reversal, journal). Default: one
     /// file per terminal id and host address in `$XDG_STATE_HOME/cardwire/`
     /// (else `~/.local/state/cardwire/`); the path is printed on stderr.
@@ -625,15 +625,25 @@ fn money(s: &str) -> Result<Money> {
 /// Returns whether the action was approved.
 pub(crate) fn cmd_terminal(a: TerminalArgs) -> Result<bool> {
     let spec = spec_arg(&a.spec)?;
+    let mut cfg = a.profile.config()?;
+    if let Some(t) = &a.terminal_id {
+        cfg.terminal_id = t.clone();
+    }
+    if let Some(m) = &a.merchant_id {
+        cfg.merchant_id = m.clone();
+    }
+    cfg.timeout = a.timeout;
+    cfg.conforming = !a.reversal.non_conforming;
+    cfg.give_up = a.reversal.give_up;
     let state_path = match &a.state {
         Some(p) => p.clone(),
         None => {
-            let p = default_state_path(&a.terminal_id, a.connect)
+            let p = default_state_path(&cfg.terminal_id, a.connect)
                 .context("no state directory: set XDG_STATE_HOME or HOME, or give --state FILE")?;
             create_state_dir(&p)?;
             // The former default location: point at it rather than start
             // afresh without a word (it may hold a pending reversal).
-            let legacy = PathBuf::from(format!("cardwire-terminal-{}.json", a.terminal_id));
+            let legacy = PathBuf::from(format!("cardwire-terminal-{}.json", cfg.terminal_id));
             if legacy.exists() && !p.exists() {
                 eprintln!(
                     "cardwire terminal: note: {} is a state file of an earlier version; pass --state {} to use it",
@@ -684,15 +694,6 @@ pub(crate) fn cmd_terminal(a: TerminalArgs) -> Result<bool> {
         },
         TermAction::Settle => Action::Settle,
         TermAction::Reverse => Action::Reverse,
-    };
-    let cfg = TerminalConfig {
-        terminal_id: a.terminal_id.clone(),
-        merchant_id: a.merchant_id.clone(),
-        tmk: a.tmk.clone().unwrap_or_else(|| DEMO_TMK.into()),
-        timeout: a.timeout,
-        conforming: !a.reversal.non_conforming,
-        give_up: a.reversal.give_up,
-        ..TerminalConfig::default()
     };
     let mut term = match saved {
         Some(s) => Terminal::restore(Arc::clone(&spec), cfg, s),
@@ -863,6 +864,8 @@ pub(crate) struct LoadArgs {
     timeout: Duration,
     #[command(flatten)]
     reversal: ReversalArgs,
+    #[command(flatten)]
+    profile: ProfileArgs,
     /// Length prefix.
     #[arg(long, default_value = "binary2", value_parser = parse_prefix)]
     prefix: cardwire_codec::frame::FramePrefix,
@@ -879,6 +882,9 @@ pub(crate) struct LoadArgs {
 
 pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
     let spec = spec_arg(&a.spec)?;
+    let profile = a.profile.config()?;
+    // A bad key or mode stops here, not in every terminal.
+    Terminal::new(Arc::clone(&spec), profile.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let plan: Option<FaultPlan> = match &a.faults {
         Some(p) => Some(read_section(p, "faults")?),
         None => None,
@@ -922,6 +928,7 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
             give_up: a.reversal.give_up,
             admin: a.admin.0,
             admin_token: a.admin_token.clone(),
+            profile,
         };
         let counters = Arc::new(LoadCounters::default());
         let bar = (!a.quiet).then(|| progress_bar(a.duration));

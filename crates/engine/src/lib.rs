@@ -44,6 +44,7 @@ pub mod exercise;
 pub mod fault;
 pub mod host;
 pub mod invariants;
+pub mod keys;
 pub mod ledger;
 pub mod pair;
 pub mod reply_codes;

@@ -436,12 +436,21 @@ impl Request {
                         (TxnKind::PreAuthCompletion, _) => "0100",
                         _ => "0200",
                     };
+                    // 90.3 is MMDDhhmmss; a date alone gets a zero time.
+                    let when = match o.date.as_deref() {
+                        Some(d) if d.len() == 10 && d.bytes().all(|b| b.is_ascii_digit()) => {
+                            d.to_owned()
+                        }
+                        Some(d) if d.len() == 4 && d.bytes().all(|b| b.is_ascii_digit()) => {
+                            format!("{d}000000")
+                        }
+                        _ => "0000000000".to_owned(),
+                    };
                     m.set(
                         90,
                         format!(
-                            "{orig_mti}{:06}{}000000{:011}{:011}",
+                            "{orig_mti}{:06}{when}{:011}{:011}",
                             o.stan.unwrap_or(0),
-                            o.date.clone().unwrap_or_else(|| "0000".into()),
                             0,
                             0
                         ),

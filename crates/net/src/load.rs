@@ -153,6 +153,10 @@ pub struct LoadOptions {
     pub admin: Option<SocketAddr>,
     /// The admin socket's token, if it has one.
     pub admin_token: Option<crate::control::AdminToken>,
+    /// What every terminal starts from: keys, sign-on, MAC algorithm, TMK,
+    /// merchant (its terminal id, timeout and reversal settings are the
+    /// load's own).
+    pub profile: TerminalConfig,
 }
 
 /// Counters the caller can watch while the load runs (progress bar).
@@ -458,7 +462,7 @@ async fn terminal_task(
         timeout: o.timeout,
         conforming: o.conforming,
         give_up: o.give_up,
-        ..TerminalConfig::default()
+        ..o.profile.clone()
     };
     let state = TerminalState {
         stan: first_stan % 999_999,
@@ -498,7 +502,8 @@ async fn terminal_task(
     let offset = period.map_or(Duration::ZERO, |p| {
         p.mul_f64(f64::from(i) / f64::from(o.terminals))
     });
-    let mut first = true;
+    // Sign on first, unless the profile says this host takes none.
+    let mut first = o.profile.sign_on_mode() != cardwire_engine::keys::SignOnMode::None;
     loop {
         if let Some(p) = period {
             let due = t0 + offset + p.mul_f64(k as f64);
