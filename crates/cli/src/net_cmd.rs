@@ -489,6 +489,10 @@ pub(crate) struct TerminalArgs {
     merchant_id: Option<String>,
     #[command(flatten)]
     profile: ProfileArgs,
+    /// Card file (TOML `[[cards]]`: label, pan, expiry, track2, pin,
+    /// entry).
+    #[arg(long)]
+    cards: Option<PathBuf>,
     /// State file (STAN, batch, pending reversal, journal). Default: one
     /// file per terminal id and host address in `$XDG_STATE_HOME/cardwire/`
     /// (else `~/.local/state/cardwire/`); the path is printed on stderr.
@@ -525,15 +529,16 @@ struct ReversalArgs {
 
 #[derive(Args, Clone)]
 struct CardArgs {
-    /// A demo card (alice, bob, lost) or a PAN.
+    /// A card of --cards by its label, a demo card (alice, bob, lost) or a PAN.
     #[arg(long)]
     card: String,
     /// The PIN the cardholder types (default: the demo card's PIN; none for a PAN).
     #[arg(long)]
     pin: Option<String>,
-    /// How the card is read: swipe, chip, contactless, manual.
-    #[arg(long, default_value = "swipe")]
-    entry: String,
+    /// How the card is read: swipe, chip, contactless, manual [default:
+    /// the card file's, else swipe].
+    #[arg(long)]
+    entry: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -593,10 +598,30 @@ fn parse_give_up(s: &str) -> Result<GiveUpPolicy, String> {
     serde_json::from_value(json!(s)).map_err(|_| format!("{s:?}: drop or keep"))
 }
 
-fn card_of(c: &CardArgs) -> Result<Card> {
+fn card_of(c: &CardArgs, file: &[Card]) -> Result<Card> {
     let demo = HostConfig::demo();
-    let entry: EntryMode = serde_json::from_value(json!(c.entry))
-        .with_context(|| format!("{:?}: swipe, chip, contactless, manual", c.entry))?;
+    let entry: Option<EntryMode> = c
+        .entry
+        .as_ref()
+        .map(|e| {
+            serde_json::from_value(json!(e))
+                .with_context(|| format!("{e:?}: swipe, chip, contactless, manual"))
+        })
+        .transpose()?;
+    if let Some(card) = file
+        .iter()
+        .find(|f| f.id.as_deref() == Some(c.card.as_str()))
+    {
+        let mut card = card.clone();
+        if c.pin.is_some() {
+            card.pin = c.pin.clone();
+        }
+        if let Some(e) = entry {
+            card.entry = e;
+        }
+        return Ok(card);
+    }
+    let entry = entry.unwrap_or_default();
     if let Some(d) = demo.cards.iter().find(|d| d.id == c.card) {
         return Ok(Card {
             id: Some(d.id.clone()),
@@ -604,10 +629,13 @@ fn card_of(c: &CardArgs) -> Result<Card> {
             expiry: Some(d.expiry.clone()),
             pin: c.pin.clone().or_else(|| Some(d.pin.clone())),
             entry,
+            track2: None,
         });
     }
     if c.card.len() < 12 || !c.card.bytes().all(|b| b.is_ascii_digit()) {
-        bail!("--card: a demo card (alice, bob, lost) or a PAN of 12-19 digits");
+        bail!(
+            "--card: a label of --cards, a demo card (alice, bob, lost) or a PAN of 12-19 digits"
+        );
     }
     Ok(Card {
         id: None,
@@ -615,7 +643,15 @@ fn card_of(c: &CardArgs) -> Result<Card> {
         expiry: None,
         pin: c.pin.clone(),
         entry,
+        track2: None,
     })
+}
+
+/// A card file, checked.
+pub(crate) fn read_cards(path: &Path) -> Result<Vec<Card>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    cardwire_engine::cards::parse_cards(&text).with_context(|| format!("{}", path.display()))
 }
 
 fn money(s: &str) -> Result<Money> {
@@ -656,6 +692,10 @@ pub(crate) fn cmd_terminal(a: TerminalArgs) -> Result<bool> {
     };
     eprintln!("cardwire terminal: state {}", state_path.display());
     let saved = load_state(&state_path)?;
+    let cards = match &a.cards {
+        Some(p) => read_cards(p)?,
+        None => Vec::new(),
+    };
     let action = match &a.action {
         TermAction::Status => {
             let s = saved.unwrap_or_default();
@@ -664,7 +704,7 @@ pub(crate) fn cmd_terminal(a: TerminalArgs) -> Result<bool> {
         }
         TermAction::Signon => Action::SignOn,
         TermAction::Sale { amount, card } => Action::Sale {
-            card: card_of(card)?,
+            card: card_of(card, &cards)?,
             amount: money(amount)?,
         },
         TermAction::Void {
@@ -672,7 +712,7 @@ pub(crate) fn cmd_terminal(a: TerminalArgs) -> Result<bool> {
             password,
             card,
         } => Action::Void {
-            card: card_of(card)?,
+            card: card_of(card, &cards)?,
             voucher: *voucher,
             password: password.clone(),
         },
@@ -683,14 +723,14 @@ pub(crate) fn cmd_terminal(a: TerminalArgs) -> Result<bool> {
             password,
             card,
         } => Action::Refund {
-            card: card_of(card)?,
+            card: card_of(card, &cards)?,
             amount: money(amount)?,
             rrn: rrn.clone(),
             date: date.clone(),
             password: password.clone(),
         },
         TermAction::Balance { card } => Action::Balance {
-            card: card_of(card)?,
+            card: card_of(card, &cards)?,
         },
         TermAction::Settle => Action::Settle,
         TermAction::Reverse => Action::Reverse,
@@ -866,6 +906,10 @@ pub(crate) struct LoadArgs {
     reversal: ReversalArgs,
     #[command(flatten)]
     profile: ProfileArgs,
+    /// Card file (TOML `[[cards]]`: label, pan, expiry, track2, pin,
+    /// entry).
+    #[arg(long)]
+    cards: Option<PathBuf>,
     /// Length prefix.
     #[arg(long, default_value = "binary2", value_parser = parse_prefix)]
     prefix: cardwire_codec::frame::FramePrefix,
@@ -929,6 +973,10 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
             admin: a.admin.0,
             admin_token: a.admin_token.clone(),
             profile,
+            cards: match &a.cards {
+                Some(p) => read_cards(p)?,
+                None => Vec::new(),
+            },
         };
         let counters = Arc::new(LoadCounters::default());
         let bar = (!a.quiet).then(|| progress_bar(a.duration));

@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cards;
 pub mod clock;
 pub mod config;
 pub mod exercise;

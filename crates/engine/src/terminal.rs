@@ -62,6 +62,9 @@ pub struct Card {
     /// How the card was read.
     #[serde(default)]
     pub entry: EntryMode,
+    /// Track 2 equivalent data (35), sent when present. Sensitive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track2: Option<String>,
 }
 
 impl core::fmt::Debug for Card {
@@ -70,6 +73,7 @@ impl core::fmt::Debug for Card {
             .field("id", &self.id)
             .field("pan", &cardwire_codec::mask::mask_pan(self.pan.as_bytes()))
             .field("pin", &self.pin.as_ref().map(|_| "<hidden>"))
+            .field("track2", &self.track2.as_ref().map(|_| "<hidden>"))
             .field("entry", &self.entry)
             .finish_non_exhaustive()
     }
@@ -1215,6 +1219,7 @@ impl Terminal {
     ) -> Result<(), (&'static str, String)> {
         req.pan = Some(card.pan.clone());
         req.expiry = card.expiry.clone();
+        req.track2 = card.track2.clone();
         // Without keys there is no PIN block: the PIN is not entered.
         let pin = card
             .pin

@@ -183,6 +183,8 @@ pub struct Request {
     pub pan: Option<String>,
     /// Card expiry `YYMM` (14).
     pub expiry: Option<String>,
+    /// Track 2 equivalent data (35). Sensitive.
+    pub track2: Option<String>,
     /// Amount in minor units (4).
     pub amount: Option<u64>,
     /// ISO 4217 numeric currency (49).
@@ -373,6 +375,9 @@ impl Request {
         m.set_stan(self.stan);
         if let Some(e) = &self.expiry {
             m.set(14, e.clone());
+        }
+        if let Some(t) = &self.track2 {
+            m.set(35, t.clone());
         }
         if let Some(e) = &self.entry_mode {
             m.set(22, e.clone());

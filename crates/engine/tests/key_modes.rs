@@ -25,6 +25,7 @@ fn card() -> Card {
         expiry: Some("3012".into()),
         pin: Some("123456".into()),
         entry: Default::default(),
+        track2: None,
     }
 }
 

@@ -157,6 +157,8 @@ pub struct LoadOptions {
     /// merchant (its terminal id, timeout and reversal settings are the
     /// load's own).
     pub profile: TerminalConfig,
+    /// The cards to present, in turn (empty: the host's `load` card).
+    pub cards: Vec<Card>,
 }
 
 /// Counters the caller can watch while the load runs (progress bar).
@@ -478,6 +480,7 @@ async fn terminal_task(
         expiry: Some("3012".into()),
         pin: Some(LOAD_CARD_PIN.into()),
         entry: Default::default(),
+        track2: None,
     };
     let mut r = TermResult {
         hist: new_hist(),
@@ -521,6 +524,16 @@ async fn terminal_task(
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
+        // Each terminal walks the card list from its own place.
+        let card = if o.cards.is_empty() {
+            card.clone()
+        } else {
+            let at = (u64::from(i) + k) % o.cards.len() as u64;
+            o.cards
+                .get(usize::try_from(at).unwrap_or(0))
+                .cloned()
+                .unwrap_or_else(|| card.clone())
+        };
         let action = if first {
             first = false;
             Action::SignOn
@@ -534,7 +547,13 @@ async fn terminal_task(
                     .find(|j| j.kind == "sale" && !j.voided)
                 {
                     Some(j) => Action::Void {
-                        card: card.clone(),
+                        // The sale's own card.
+                        card: o
+                            .cards
+                            .iter()
+                            .find(|c| c.id.is_some() && c.id == j.card)
+                            .cloned()
+                            .unwrap_or_else(|| card.clone()),
                         voucher: j.voucher,
                         password: "123456".into(),
                     },
