@@ -17,13 +17,19 @@
 //! mak = "0123456789ABCDEFFEDCBA9876543210:08D7B4"   # HEX[:KCV]
 //! pik = "89ABCDEF01234567FEDCBA9876543210"
 //! under_tmk = false
+//!
+//! [terminal.templates.sale]   # as in a --templates file
+//! mti = "0200"
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use cardwire_codec::Spec;
 use cardwire_engine::keys::{KeyMode, SignOnMode};
+use cardwire_engine::template::TemplateSet;
 use cardwire_engine::terminal::TerminalConfig;
+use cardwire_engine::wire::Dialect;
 use cardwire_security::MacAlgorithm;
 use clap::Args;
 
@@ -61,6 +67,10 @@ pub(crate) struct ProfileArgs {
     /// Terminal master key, hex (default: the demo TMK).
     #[arg(long)]
     pub tmk: Option<String>,
+    /// Message templates (TOML, one table per transaction: mti and fields
+    /// with placeholders); start from `cardwire terminal --show-templates`.
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
 }
 
 fn parse_key_mode(s: &str) -> Result<KeyMode, String> {
@@ -123,10 +133,40 @@ impl ProfileArgs {
         if let Some(t) = &self.tmk {
             cfg.tmk = t.clone();
         }
+        if let Some(p) = &self.templates {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            cfg.templates =
+                Some(TemplateSet::parse(&text).with_context(|| format!("{}", p.display()))?);
+        }
         // Keys given without a mode mean static keys.
         if self.keys.is_none() && cfg.keys == KeyMode::Cups && self.mak.is_some() {
             cfg.keys = KeyMode::Static;
         }
         Ok(cfg)
     }
+}
+
+/// Prints the templates `terminal` would use on `spec`: the dialect's
+/// own, with `user`'s on top.
+///
+/// # Errors
+///
+/// A spec the terminal does not speak, or templates it cannot encode.
+pub(crate) fn show_templates(spec: &Spec, user: Option<&TemplateSet>) -> Result<()> {
+    let dialect = Dialect::for_spec(spec)?;
+    let mut set = TemplateSet::default_for(dialect);
+    if let Some(u) = user {
+        u.check(spec, dialect).context("templates")?;
+        set.overlay(u);
+    }
+    let mut out = format!(
+        "# Message templates of `cardwire terminal --spec {}`: one table per transaction.\n\
+         # A placeholder without a value leaves its field out; {{name|default}} gives one.\n\
+         # PIN block (52, 26, 53) and MAC (64/128) are added by the terminal.\n\n",
+        spec.name
+    );
+    out.push_str(&set.to_toml());
+    crate::emit(&out);
+    Ok(())
 }

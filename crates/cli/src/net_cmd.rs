@@ -509,8 +509,13 @@ pub(crate) struct TerminalArgs {
     /// Print every terminal event and the outcome as JSON lines.
     #[arg(long)]
     json: bool,
+    /// Print the message templates in use (the spec's defaults, with
+    /// --templates or a profile's on top) as a file to start from; no
+    /// connection.
+    #[arg(long)]
+    show_templates: bool,
     #[command(subcommand)]
-    action: TermAction,
+    action: Option<TermAction>,
 }
 
 /// How a terminal (`terminal`, and every terminal of `load`) treats its
@@ -662,6 +667,15 @@ fn money(s: &str) -> Result<Money> {
 pub(crate) fn cmd_terminal(a: TerminalArgs) -> Result<bool> {
     let spec = spec_arg(&a.spec)?;
     let mut cfg = a.profile.config()?;
+    if a.show_templates {
+        crate::client_profile::show_templates(&spec, cfg.templates.as_ref())?;
+        return Ok(true);
+    }
+    let Some(term_action) = &a.action else {
+        bail!(
+            "what should the terminal do? signon, sale, void, refund, balance, settle, reverse or status (or --show-templates)"
+        );
+    };
     if let Some(t) = &a.terminal_id {
         cfg.terminal_id = t.clone();
     }
@@ -696,7 +710,7 @@ pub(crate) fn cmd_terminal(a: TerminalArgs) -> Result<bool> {
         Some(p) => read_cards(p)?,
         None => Vec::new(),
     };
-    let action = match &a.action {
+    let action = match term_action {
         TermAction::Status => {
             let s = saved.unwrap_or_default();
             crate::emit(&format!("{}\n", serde_json::to_string_pretty(&s)?));

@@ -52,6 +52,7 @@ pub mod reply_codes;
 pub mod rules;
 pub mod salvage;
 pub mod scenario;
+pub mod template;
 pub mod terminal;
 pub mod wire;
 

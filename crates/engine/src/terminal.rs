@@ -43,6 +43,7 @@ use crate::config::{Money, duration, mac_serde};
 use crate::host::{Totals, totals_field};
 use crate::keys::{KeyMode, SignOnMode, StaticKeys, TerminalKeys};
 use crate::reply_codes::Reason;
+use crate::template::TemplateSet;
 use crate::wire::{Dialect, OriginalRef, Reply, Request, WireError, check_mac, seal};
 
 /// A card presented at the terminal.
@@ -287,6 +288,11 @@ pub struct TerminalConfig {
     /// The working keys of `keys = "static"`.
     #[serde(default)]
     pub static_keys: StaticKeys,
+    /// What each request carries, per transaction (see
+    /// [`crate::template`]); kinds without a template send the dialect's
+    /// own message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub templates: Option<TemplateSet>,
 }
 
 fn default_tid() -> String {
@@ -333,6 +339,7 @@ impl Default for TerminalConfig {
             keys: KeyMode::Cups,
             signon: None,
             static_keys: StaticKeys::default(),
+            templates: None,
         }
     }
 }
@@ -606,6 +613,10 @@ enum Step {
 struct InFlight {
     step: Step,
     kind: TxnKind,
+    /// The request's MTI: a reply with its response MTI and the STAN
+    /// matches even when the spec's rules classify it otherwise (a
+    /// template's own processing code).
+    mti: cardwire_codec::Mti,
     stan: u32,
     deadline: Timestamp,
     request: Request,
@@ -719,6 +730,10 @@ impl Terminal {
             ),
             KeyMode::Cups | KeyMode::None => None,
         };
+        if let Some(t) = &cfg.templates {
+            t.check(&spec, dialect)
+                .map_err(|e| TerminalError::Config(format!("templates: {e}")))?;
+        }
         if cfg.keys == KeyMode::Cups && cfg.sign_on_mode() != SignOnMode::Keys {
             return Err(TerminalError::Config(format!(
                 "keys = \"cups\" come with the sign-on: signon = \"{}\" cannot give them (use signon \"keys\", or keys \"static\" or \"none\")",
@@ -853,7 +868,9 @@ impl Terminal {
             .and_then(|v| u32::try_from(v).ok());
         let reply = Reply::parse(self.dialect, &msg);
         let matches = self.inflight.as_ref().is_some_and(|f| {
-            Some(f.stan) == stan && msg.mti().is_response() && msg.transaction() == f.kind
+            Some(f.stan) == stan
+                && msg.mti().is_response()
+                && (msg.transaction() == f.kind || msg.mti() == f.mti.response())
         });
         if !matches {
             self.events.push_back(TerminalEvent::UnexpectedReply {
@@ -1279,7 +1296,15 @@ impl Terminal {
         if !matches!(step, Step::Reversal) {
             req.stan = self.next_stan();
         }
-        let mut m = req.to_message(self.dialect, now)?;
+        let templated = self
+            .cfg
+            .templates
+            .as_ref()
+            .and_then(|t| t.render(&req, self.dialect, now));
+        let mut m = match templated {
+            Some(m) => m,
+            None => req.to_message(self.dialect, now)?,
+        };
         let mac = match (&self.keys, kind) {
             (Some(k), k2) if !matches!(k2, TxnKind::SignOn | TxnKind::Echo) => {
                 Some((self.cfg.mac, k.mak.clone()))
@@ -1320,6 +1345,7 @@ impl Terminal {
         self.inflight = Some(InFlight {
             step,
             kind,
+            mti: m.mti,
             stan: req.stan,
             deadline: now.plus(self.cfg.timeout),
             request: req,
