@@ -907,9 +907,11 @@ pub(crate) struct LoadArgs {
     /// Fault plan (TOML/JSON): an in-process proxy applies it between the terminals and the host.
     #[arg(long)]
     faults: Option<PathBuf>,
-    /// The host's admin socket, for the double-debit audit, or `off`.
-    #[arg(long, default_value = "127.0.0.1:8584", value_parser = parse_addr_or_off)]
-    admin: MaybeAddr,
+    /// The host's admin socket, for the double-debit audit, or `off`
+    /// [default: 127.0.0.1:8584 if it answers; a host without one (not
+    /// cardwire's) gets a report of what the terminals saw].
+    #[arg(long, value_parser = parse_addr_or_off)]
+    admin: Option<MaybeAddr>,
     /// The admin socket's token (`host --admin-token`).
     #[arg(long, value_parser = parse_token)]
     admin_token: Option<AdminToken>,
@@ -949,6 +951,36 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
     };
     let codec = FrameCodec::new(a.prefix, cardwire_net::framing::DEFAULT_MAX_FRAME);
     let rt = runtime_with(a.threads)?;
+    let admin = match a.admin {
+        Some(m) => m.0,
+        None => {
+            // Not asked for: use the default admin socket only if
+            // something answers there.
+            let default = SocketAddr::from(([127, 0, 0, 1], 8584));
+            let probe = rt.block_on(async {
+                tokio::time::timeout(
+                    Duration::from_secs(1),
+                    cardwire_net::control::request_with_token(
+                        default,
+                        &json!({"cmd": "status"}),
+                        a.admin_token.as_ref(),
+                    ),
+                )
+                .await
+            });
+            match probe {
+                Ok(Ok(_)) => Some(default),
+                _ => {
+                    if !a.quiet {
+                        eprintln!(
+                            "cardwire load: no admin socket at {default}: no host-side audit, the report counts what the terminals saw (--admin ADDR for a cardwire host's)"
+                        );
+                    }
+                    None
+                }
+            }
+        }
+    };
     let report: LoadReport = rt.block_on(async {
         let proxy = match plan {
             Some(plan) => Some(
@@ -984,7 +1016,7 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
             timeout: a.timeout,
             conforming: !a.reversal.non_conforming,
             give_up: a.reversal.give_up,
-            admin: a.admin.0,
+            admin,
             admin_token: a.admin_token.clone(),
             profile,
             cards: match &a.cards {
@@ -994,6 +1026,30 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
         };
         let counters = Arc::new(LoadCounters::default());
         let bar = (!a.quiet).then(|| progress_bar(a.duration));
+        let rate = (a.rate > 0.0).then_some(a.rate);
+        let watch = {
+            // Say so while it happens when the schedule slips.
+            let c = Arc::clone(&counters);
+            let bar = bar.clone();
+            tokio::spawn(async move {
+                let Some(rate) = rate else { return };
+                loop {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    let late = c.late.load(Ordering::Relaxed);
+                    let done = c.done.load(Ordering::Relaxed).max(1);
+                    if late * 20 > done && late >= 5 {
+                        let text = format!(
+                            "cardwire load: WARN the host is not keeping up with {rate:.0}/s: {late} starts late so far"
+                        );
+                        match &bar {
+                            Some(b) => b.println(text),
+                            None => eprintln!("{text}"),
+                        }
+                        return;
+                    }
+                }
+            })
+        };
         let ticker = bar.clone().map(|bar| {
             let c = Arc::clone(&counters);
             let start = std::time::Instant::now();
@@ -1019,6 +1075,7 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
         if let Some(t) = ticker {
             t.abort();
         }
+        watch.abort();
         if let Some(b) = bar {
             b.finish_and_clear();
         }
@@ -1087,6 +1144,18 @@ fn render_report(r: &LoadReport, table: cardwire_codec::CodeTable) -> String {
         r.exchanges,
         r.exchanges_per_s
     );
+    if let Some(t) = r.target_rate {
+        w!(
+            out,
+            "rate           {:.1}/s started of {t:.0}/s{}",
+            r.started_per_s,
+            if r.fell_behind {
+                "  WARN: the host (or this machine) did not keep up"
+            } else {
+                ""
+            }
+        );
+    }
     if r.late_starts > 0 {
         w!(
             out,
@@ -1105,8 +1174,38 @@ fn render_report(r: &LoadReport, table: cardwire_codec::CodeTable) -> String {
         l.max_ms,
         l.mean_ms
     );
+    for (kind, l) in &r.latency_by_kind {
+        w!(
+            out,
+            "  {kind:<12} p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}  ({} replies)",
+            l.p50_ms,
+            l.p90_ms,
+            l.p99_ms,
+            l.max_ms,
+            l.count
+        );
+    }
     let codes: Vec<String> = r.codes.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     w!(out, "codes          {}", codes.join(", "));
+    let c = &r.client;
+    w!(
+        out,
+        "outcomes       {} approved, {} declined, {} no reply",
+        c.approved,
+        c.declined,
+        c.no_reply
+    );
+    w!(
+        out,
+        "unknown        {} sales/voids the terminals could not learn the outcome of; {} never reversed{}",
+        c.unknown_outcomes,
+        c.unreversed,
+        if c.unreversed > 0 {
+            " (possible double debits)"
+        } else {
+            ""
+        }
+    );
     let unknown = Reason::UnknownTerminal.code(table);
     if r.codes.contains_key(unknown) {
         w!(
@@ -1138,7 +1237,10 @@ fn render_report(r: &LoadReport, table: cardwire_codec::CodeTable) -> String {
         }
         None => match &r.audit_error {
             Some(e) => w!(out, "audit          could not run: {e}"),
-            None => w!(out, "audit          off (no admin socket)"),
+            None => w!(
+                out,
+                "audit          none: no admin socket, so no host-side audit; the counts above are what the terminals saw"
+            ),
         },
     }
     out
