@@ -3,6 +3,8 @@
 //! (approvals, no replies, reversals, outcomes they could not learn), per
 //! transaction latency, on any framing.
 
+#![allow(missing_docs, clippy::unwrap_used)]
+
 mod net_support;
 
 use net_support::{cardwire, host, scratch, text};
