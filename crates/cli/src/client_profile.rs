@@ -92,7 +92,32 @@ fn parse_mac(s: &str) -> Result<MacAlgorithm, String> {
 /// A file that cannot be read or is not a terminal configuration, with
 /// the reason (unknown keys are named).
 pub(crate) fn read_profile(path: &Path) -> Result<TerminalConfig> {
-    let value = crate::net_cmd::read_value(path)?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    // A profile may hold keys: errors give the reason and the place,
+    // never the line (the TOML parser would quote it).
+    let value: serde_json::Value = if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: not JSON (line {}, column {})",
+                path.display(),
+                e.line(),
+                e.column()
+            )
+        })?
+    } else {
+        let t: toml::Value = toml::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: not TOML: {}{}",
+                path.display(),
+                e.message(),
+                e.span()
+                    .map(|s| format!(" (at byte {})", s.start))
+                    .unwrap_or_default()
+            )
+        })?;
+        serde_json::to_value(t)?
+    };
     let part = value.get("terminal").cloned().unwrap_or(value);
     serde_json::from_value(part).with_context(|| format!("{}: [terminal]", path.display()))
 }

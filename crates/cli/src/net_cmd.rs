@@ -133,7 +133,7 @@ fn parse_addr_or_off(s: &str) -> Result<MaybeAddr, String> {
 /// Reads a TOML or JSON file, taking the `[key]` table when the file has
 /// one (a scenario file), the whole file otherwise.
 /// A TOML or JSON file (by extension) as a JSON value.
-pub(crate) fn read_value(path: &Path) -> Result<Value> {
+fn read_value(path: &Path) -> Result<Value> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     if path.extension().is_some_and(|e| e == "json") {
