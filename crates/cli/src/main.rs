@@ -23,6 +23,7 @@ fn emit(s: &str) {
     let _ = o.write_all(s.as_bytes()).and_then(|()| o.flush());
 }
 
+mod client_profile;
 mod decode_cmd;
 mod input;
 mod net_cmd;

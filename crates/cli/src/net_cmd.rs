@@ -10,11 +10,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use cardwire_codec::Spec;
 use cardwire_engine::Money;
-use cardwire_engine::config::{DEMO_TMK, HostConfig, IssuerState};
+use cardwire_engine::config::{HostConfig, IssuerState};
 use cardwire_engine::fault::FaultPlan;
 use cardwire_engine::reply_codes::Reason;
 use cardwire_engine::terminal::{
-    Action, Card, EntryMode, GiveUpPolicy, Outcome, Terminal, TerminalConfig, TerminalEvent,
+    Action, Card, EntryMode, GiveUpPolicy, Outcome, Terminal, TerminalEvent,
 };
 use cardwire_net::control::AdminToken;
 use cardwire_net::framing::{FrameCodec, parse_prefix};
@@ -30,6 +30,7 @@ use cardwire_net::terminal::{
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
+use crate::client_profile::ProfileArgs;
 use crate::load_spec;
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -480,15 +481,18 @@ pub(crate) struct TerminalArgs {
     /// Built-in spec name or spec file.
     #[arg(long, default_value = "cups")]
     spec: String,
-    /// Terminal id (41).
-    #[arg(long, default_value = "12345678")]
-    terminal_id: String,
-    /// Merchant id (42).
-    #[arg(long, default_value = "123456789012345")]
-    merchant_id: String,
-    /// Terminal master key, hex (default: the demo TMK).
+    /// Terminal id (41) [default: the profile's, else 12345678].
     #[arg(long)]
-    tmk: Option<String>,
+    terminal_id: Option<String>,
+    /// Merchant id (42) [default: the profile's, else 123456789012345].
+    #[arg(long)]
+    merchant_id: Option<String>,
+    #[command(flatten)]
+    profile: ProfileArgs,
+    /// Card file (TOML `[[cards]]`: label, pan, expiry, track2, pin,
+    /// entry).
+    #[arg(long)]
+    cards: Option<PathBuf>,
     /// State file (STAN, batch, pending reversal, journal). Default: one
     /// file per terminal id and host address in `$XDG_STATE_HOME/cardwire/`
     /// (else `~/.local/state/cardwire/`); the path is printed on stderr.
@@ -505,8 +509,13 @@ pub(crate) struct TerminalArgs {
     /// Print every terminal event and the outcome as JSON lines.
     #[arg(long)]
     json: bool,
+    /// Print the message templates in use (the spec's defaults, with
+    /// --templates or a profile's on top) as a file to start from; no
+    /// connection.
+    #[arg(long)]
+    show_templates: bool,
     #[command(subcommand)]
-    action: TermAction,
+    action: Option<TermAction>,
 }
 
 /// How a terminal (`terminal`, and every terminal of `load`) treats its
@@ -525,15 +534,16 @@ struct ReversalArgs {
 
 #[derive(Args, Clone)]
 struct CardArgs {
-    /// A demo card (alice, bob, lost) or a PAN.
+    /// A card of --cards by its label, a demo card (alice, bob, lost) or a PAN.
     #[arg(long)]
     card: String,
     /// The PIN the cardholder types (default: the demo card's PIN; none for a PAN).
     #[arg(long)]
     pin: Option<String>,
-    /// How the card is read: swipe, chip, contactless, manual.
-    #[arg(long, default_value = "swipe")]
-    entry: String,
+    /// How the card is read: swipe, chip, contactless, manual [default:
+    /// the card file's, else swipe].
+    #[arg(long)]
+    entry: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -593,10 +603,30 @@ fn parse_give_up(s: &str) -> Result<GiveUpPolicy, String> {
     serde_json::from_value(json!(s)).map_err(|_| format!("{s:?}: drop or keep"))
 }
 
-fn card_of(c: &CardArgs) -> Result<Card> {
+fn card_of(c: &CardArgs, file: &[Card]) -> Result<Card> {
     let demo = HostConfig::demo();
-    let entry: EntryMode = serde_json::from_value(json!(c.entry))
-        .with_context(|| format!("{:?}: swipe, chip, contactless, manual", c.entry))?;
+    let entry: Option<EntryMode> = c
+        .entry
+        .as_ref()
+        .map(|e| {
+            serde_json::from_value(json!(e))
+                .with_context(|| format!("{e:?}: swipe, chip, contactless, manual"))
+        })
+        .transpose()?;
+    if let Some(card) = file
+        .iter()
+        .find(|f| f.id.as_deref() == Some(c.card.as_str()))
+    {
+        let mut card = card.clone();
+        if c.pin.is_some() {
+            card.pin = c.pin.clone();
+        }
+        if let Some(e) = entry {
+            card.entry = e;
+        }
+        return Ok(card);
+    }
+    let entry = entry.unwrap_or_default();
     if let Some(d) = demo.cards.iter().find(|d| d.id == c.card) {
         return Ok(Card {
             id: Some(d.id.clone()),
@@ -604,10 +634,13 @@ fn card_of(c: &CardArgs) -> Result<Card> {
             expiry: Some(d.expiry.clone()),
             pin: c.pin.clone().or_else(|| Some(d.pin.clone())),
             entry,
+            track2: None,
         });
     }
     if c.card.len() < 12 || !c.card.bytes().all(|b| b.is_ascii_digit()) {
-        bail!("--card: a demo card (alice, bob, lost) or a PAN of 12-19 digits");
+        bail!(
+            "--card: a label of --cards, a demo card (alice, bob, lost) or a PAN of 12-19 digits"
+        );
     }
     Ok(Card {
         id: None,
@@ -615,7 +648,15 @@ fn card_of(c: &CardArgs) -> Result<Card> {
         expiry: None,
         pin: c.pin.clone(),
         entry,
+        track2: None,
     })
+}
+
+/// A card file, checked.
+pub(crate) fn read_cards(path: &Path) -> Result<Vec<Card>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    cardwire_engine::cards::parse_cards(&text).with_context(|| format!("{}", path.display()))
 }
 
 fn money(s: &str) -> Result<Money> {
@@ -625,15 +666,34 @@ fn money(s: &str) -> Result<Money> {
 /// Returns whether the action was approved.
 pub(crate) fn cmd_terminal(a: TerminalArgs) -> Result<bool> {
     let spec = spec_arg(&a.spec)?;
+    let mut cfg = a.profile.config()?;
+    if a.show_templates {
+        crate::client_profile::show_templates(&spec, cfg.templates.as_ref())?;
+        return Ok(true);
+    }
+    let Some(term_action) = &a.action else {
+        bail!(
+            "what should the terminal do? signon, sale, void, refund, balance, settle, reverse or status (or --show-templates)"
+        );
+    };
+    if let Some(t) = &a.terminal_id {
+        cfg.terminal_id = t.clone();
+    }
+    if let Some(m) = &a.merchant_id {
+        cfg.merchant_id = m.clone();
+    }
+    cfg.timeout = a.timeout;
+    cfg.conforming = !a.reversal.non_conforming;
+    cfg.give_up = a.reversal.give_up;
     let state_path = match &a.state {
         Some(p) => p.clone(),
         None => {
-            let p = default_state_path(&a.terminal_id, a.connect)
+            let p = default_state_path(&cfg.terminal_id, a.connect)
                 .context("no state directory: set XDG_STATE_HOME or HOME, or give --state FILE")?;
             create_state_dir(&p)?;
             // The former default location: point at it rather than start
             // afresh without a word (it may hold a pending reversal).
-            let legacy = PathBuf::from(format!("cardwire-terminal-{}.json", a.terminal_id));
+            let legacy = PathBuf::from(format!("cardwire-terminal-{}.json", cfg.terminal_id));
             if legacy.exists() && !p.exists() {
                 eprintln!(
                     "cardwire terminal: note: {} is a state file of an earlier version; pass --state {} to use it",
@@ -646,7 +706,11 @@ pub(crate) fn cmd_terminal(a: TerminalArgs) -> Result<bool> {
     };
     eprintln!("cardwire terminal: state {}", state_path.display());
     let saved = load_state(&state_path)?;
-    let action = match &a.action {
+    let cards = match &a.cards {
+        Some(p) => read_cards(p)?,
+        None => Vec::new(),
+    };
+    let action = match term_action {
         TermAction::Status => {
             let s = saved.unwrap_or_default();
             crate::emit(&format!("{}\n", serde_json::to_string_pretty(&s)?));
@@ -654,7 +718,7 @@ pub(crate) fn cmd_terminal(a: TerminalArgs) -> Result<bool> {
         }
         TermAction::Signon => Action::SignOn,
         TermAction::Sale { amount, card } => Action::Sale {
-            card: card_of(card)?,
+            card: card_of(card, &cards)?,
             amount: money(amount)?,
         },
         TermAction::Void {
@@ -662,7 +726,7 @@ pub(crate) fn cmd_terminal(a: TerminalArgs) -> Result<bool> {
             password,
             card,
         } => Action::Void {
-            card: card_of(card)?,
+            card: card_of(card, &cards)?,
             voucher: *voucher,
             password: password.clone(),
         },
@@ -673,26 +737,17 @@ pub(crate) fn cmd_terminal(a: TerminalArgs) -> Result<bool> {
             password,
             card,
         } => Action::Refund {
-            card: card_of(card)?,
+            card: card_of(card, &cards)?,
             amount: money(amount)?,
             rrn: rrn.clone(),
             date: date.clone(),
             password: password.clone(),
         },
         TermAction::Balance { card } => Action::Balance {
-            card: card_of(card)?,
+            card: card_of(card, &cards)?,
         },
         TermAction::Settle => Action::Settle,
         TermAction::Reverse => Action::Reverse,
-    };
-    let cfg = TerminalConfig {
-        terminal_id: a.terminal_id.clone(),
-        merchant_id: a.merchant_id.clone(),
-        tmk: a.tmk.clone().unwrap_or_else(|| DEMO_TMK.into()),
-        timeout: a.timeout,
-        conforming: !a.reversal.non_conforming,
-        give_up: a.reversal.give_up,
-        ..TerminalConfig::default()
     };
     let mut term = match saved {
         Some(s) => Terminal::restore(Arc::clone(&spec), cfg, s),
@@ -852,9 +907,11 @@ pub(crate) struct LoadArgs {
     /// Fault plan (TOML/JSON): an in-process proxy applies it between the terminals and the host.
     #[arg(long)]
     faults: Option<PathBuf>,
-    /// The host's admin socket, for the double-debit audit, or `off`.
-    #[arg(long, default_value = "127.0.0.1:8584", value_parser = parse_addr_or_off)]
-    admin: MaybeAddr,
+    /// The host's admin socket, for the double-debit audit, or `off`
+    /// [default: 127.0.0.1:8584 if it answers; a host without one (not
+    /// cardwire's) gets a report of what the terminals saw].
+    #[arg(long, value_parser = parse_addr_or_off)]
+    admin: Option<MaybeAddr>,
     /// The admin socket's token (`host --admin-token`).
     #[arg(long, value_parser = parse_token)]
     admin_token: Option<AdminToken>,
@@ -863,6 +920,12 @@ pub(crate) struct LoadArgs {
     timeout: Duration,
     #[command(flatten)]
     reversal: ReversalArgs,
+    #[command(flatten)]
+    profile: ProfileArgs,
+    /// Card file (TOML `[[cards]]`: label, pan, expiry, track2, pin,
+    /// entry).
+    #[arg(long)]
+    cards: Option<PathBuf>,
     /// Length prefix.
     #[arg(long, default_value = "binary2", value_parser = parse_prefix)]
     prefix: cardwire_codec::frame::FramePrefix,
@@ -879,12 +942,45 @@ pub(crate) struct LoadArgs {
 
 pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
     let spec = spec_arg(&a.spec)?;
+    let profile = a.profile.config()?;
+    // A bad key or mode stops here, not in every terminal.
+    Terminal::new(Arc::clone(&spec), profile.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let plan: Option<FaultPlan> = match &a.faults {
         Some(p) => Some(read_section(p, "faults")?),
         None => None,
     };
     let codec = FrameCodec::new(a.prefix, cardwire_net::framing::DEFAULT_MAX_FRAME);
     let rt = runtime_with(a.threads)?;
+    let admin = match a.admin {
+        Some(m) => m.0,
+        None => {
+            // Not asked for: use the default admin socket only if
+            // something answers there.
+            let default = SocketAddr::from(([127, 0, 0, 1], 8584));
+            let probe = rt.block_on(async {
+                tokio::time::timeout(
+                    Duration::from_secs(1),
+                    cardwire_net::control::request_with_token(
+                        default,
+                        &json!({"cmd": "status"}),
+                        a.admin_token.as_ref(),
+                    ),
+                )
+                .await
+            });
+            match probe {
+                Ok(Ok(_)) => Some(default),
+                _ => {
+                    if !a.quiet {
+                        eprintln!(
+                            "cardwire load: no admin socket at {default}: no host-side audit, the report counts what the terminals saw (--admin ADDR for a cardwire host's)"
+                        );
+                    }
+                    None
+                }
+            }
+        }
+    };
     let report: LoadReport = rt.block_on(async {
         let proxy = match plan {
             Some(plan) => Some(
@@ -920,11 +1016,40 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
             timeout: a.timeout,
             conforming: !a.reversal.non_conforming,
             give_up: a.reversal.give_up,
-            admin: a.admin.0,
+            admin,
             admin_token: a.admin_token.clone(),
+            profile,
+            cards: match &a.cards {
+                Some(p) => read_cards(p)?,
+                None => Vec::new(),
+            },
         };
         let counters = Arc::new(LoadCounters::default());
         let bar = (!a.quiet).then(|| progress_bar(a.duration));
+        let rate = (a.rate > 0.0).then_some(a.rate);
+        let watch = {
+            // Say so while it happens when the schedule slips.
+            let c = Arc::clone(&counters);
+            let bar = bar.clone();
+            tokio::spawn(async move {
+                let Some(rate) = rate else { return };
+                loop {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    let late = c.late.load(Ordering::Relaxed);
+                    let done = c.done.load(Ordering::Relaxed).max(1);
+                    if late * 20 > done && late >= 5 {
+                        let text = format!(
+                            "cardwire load: WARN the host is not keeping up with {rate:.0}/s: {late} starts late so far"
+                        );
+                        match &bar {
+                            Some(b) => b.println(text),
+                            None => eprintln!("{text}"),
+                        }
+                        return;
+                    }
+                }
+            })
+        };
         let ticker = bar.clone().map(|bar| {
             let c = Arc::clone(&counters);
             let start = std::time::Instant::now();
@@ -950,6 +1075,7 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
         if let Some(t) = ticker {
             t.abort();
         }
+        watch.abort();
         if let Some(b) = bar {
             b.finish_and_clear();
         }
@@ -1018,6 +1144,18 @@ fn render_report(r: &LoadReport, table: cardwire_codec::CodeTable) -> String {
         r.exchanges,
         r.exchanges_per_s
     );
+    if let Some(t) = r.target_rate {
+        w!(
+            out,
+            "rate           {:.1}/s started of {t:.0}/s{}",
+            r.started_per_s,
+            if r.fell_behind {
+                "  WARN: the host (or this machine) did not keep up"
+            } else {
+                ""
+            }
+        );
+    }
     if r.late_starts > 0 {
         w!(
             out,
@@ -1036,8 +1174,38 @@ fn render_report(r: &LoadReport, table: cardwire_codec::CodeTable) -> String {
         l.max_ms,
         l.mean_ms
     );
+    for (kind, l) in &r.latency_by_kind {
+        w!(
+            out,
+            "  {kind:<12} p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}  ({} replies)",
+            l.p50_ms,
+            l.p90_ms,
+            l.p99_ms,
+            l.max_ms,
+            l.count
+        );
+    }
     let codes: Vec<String> = r.codes.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     w!(out, "codes          {}", codes.join(", "));
+    let c = &r.client;
+    w!(
+        out,
+        "outcomes       {} approved, {} declined, {} no reply",
+        c.approved,
+        c.declined,
+        c.no_reply
+    );
+    w!(
+        out,
+        "unknown        {} sales/voids the terminals could not learn the outcome of; {} never reversed{}",
+        c.unknown_outcomes,
+        c.unreversed,
+        if c.unreversed > 0 {
+            " (possible double debits)"
+        } else {
+            ""
+        }
+    );
     let unknown = Reason::UnknownTerminal.code(table);
     if r.codes.contains_key(unknown) {
         w!(
@@ -1069,7 +1237,10 @@ fn render_report(r: &LoadReport, table: cardwire_codec::CodeTable) -> String {
         }
         None => match &r.audit_error {
             Some(e) => w!(out, "audit          could not run: {e}"),
-            None => w!(out, "audit          off (no admin socket)"),
+            None => w!(
+                out,
+                "audit          none: no admin socket, so no host-side audit; the counts above are what the terminals saw"
+            ),
         },
     }
     out

@@ -70,6 +70,41 @@ impl Timestamp {
         format!("{}{}", self.mmdd(), self.hhmmss())
     }
 
+    /// The time written by `pattern`: `YYYY`, `YY`, `MM`, `DD`, `hh`,
+    /// `mm`, `ss` are replaced, digits and `-`, `:`, `.`, `T`, ` ` are
+    /// kept; `None` for anything else.
+    pub fn format(self, pattern: &str) -> Option<String> {
+        let c = self.civil();
+        let mut out = String::with_capacity(pattern.len());
+        let mut rest = pattern;
+        while !rest.is_empty() {
+            let (text, len) = if rest.starts_with("YYYY") {
+                (format!("{:04}", c.year()), 4)
+            } else if rest.starts_with("YY") {
+                (format!("{:02}", c.year().rem_euclid(100)), 2)
+            } else if rest.starts_with("MM") {
+                (format!("{:02}", u8::from(c.month())), 2)
+            } else if rest.starts_with("DD") {
+                (format!("{:02}", c.day()), 2)
+            } else if rest.starts_with("hh") {
+                (format!("{:02}", c.hour()), 2)
+            } else if rest.starts_with("mm") {
+                (format!("{:02}", c.minute()), 2)
+            } else if rest.starts_with("ss") {
+                (format!("{:02}", c.second()), 2)
+            } else {
+                let ch = rest.chars().next()?;
+                if !(ch.is_ascii_digit() || "-:.T ".contains(ch)) {
+                    return None;
+                }
+                (ch.to_string(), ch.len_utf8())
+            };
+            out.push_str(&text);
+            rest = rest.get(len..)?;
+        }
+        Some(out)
+    }
+
     /// `YYMM`, as card expiry dates are written.
     pub fn yymm(self) -> String {
         let c = self.civil();

@@ -38,18 +38,21 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cards;
 pub mod clock;
 pub mod config;
 pub mod exercise;
 pub mod fault;
 pub mod host;
 pub mod invariants;
+pub mod keys;
 pub mod ledger;
 pub mod pair;
 pub mod reply_codes;
 pub mod rules;
 pub mod salvage;
 pub mod scenario;
+pub mod template;
 pub mod terminal;
 pub mod wire;
 

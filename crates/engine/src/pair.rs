@@ -167,6 +167,7 @@ impl Pair {
             expiry: Some(c.expiry.clone()),
             pin: Some(c.pin.clone()),
             entry: EntryMode::Swipe,
+            track2: None,
         })
     }
 

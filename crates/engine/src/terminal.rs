@@ -41,7 +41,9 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::config::{Money, duration, mac_serde};
 use crate::host::{Totals, totals_field};
+use crate::keys::{KeyMode, SignOnMode, StaticKeys, TerminalKeys};
 use crate::reply_codes::Reason;
+use crate::template::TemplateSet;
 use crate::wire::{Dialect, OriginalRef, Reply, Request, WireError, check_mac, seal};
 
 /// A card presented at the terminal.
@@ -61,6 +63,9 @@ pub struct Card {
     /// How the card was read.
     #[serde(default)]
     pub entry: EntryMode,
+    /// Track 2 equivalent data (35), sent when present. Sensitive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track2: Option<String>,
 }
 
 impl core::fmt::Debug for Card {
@@ -69,6 +74,7 @@ impl core::fmt::Debug for Card {
             .field("id", &self.id)
             .field("pan", &cardwire_codec::mask::mask_pan(self.pan.as_bytes()))
             .field("pin", &self.pin.as_ref().map(|_| "<hidden>"))
+            .field("track2", &self.track2.as_ref().map(|_| "<hidden>"))
             .field("entry", &self.entry)
             .finish_non_exhaustive()
     }
@@ -272,6 +278,21 @@ pub struct TerminalConfig {
     /// Currency (ISO 4217 numeric).
     #[serde(default = "cny")]
     pub currency: u16,
+    /// Where the working keys come from (see [`crate::keys`]).
+    #[serde(default)]
+    pub keys: KeyMode,
+    /// What goes out before the first transaction (default: the key
+    /// mode's, [`KeyMode::default_sign_on`]).
+    #[serde(default)]
+    pub signon: Option<SignOnMode>,
+    /// The working keys of `keys = "static"`.
+    #[serde(default)]
+    pub static_keys: StaticKeys,
+    /// What each request carries, per transaction (see
+    /// [`crate::template`]); kinds without a template send the dialect's
+    /// own message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub templates: Option<TemplateSet>,
 }
 
 fn default_tid() -> String {
@@ -315,7 +336,19 @@ impl Default for TerminalConfig {
             give_up: GiveUpPolicy::Drop,
             conforming: true,
             currency: cny(),
+            keys: KeyMode::Cups,
+            signon: None,
+            static_keys: StaticKeys::default(),
+            templates: None,
         }
+    }
+}
+
+impl TerminalConfig {
+    /// The sign-on this terminal does: the configured one, else its key
+    /// mode's default.
+    pub fn sign_on_mode(&self) -> SignOnMode {
+        self.signon.unwrap_or_else(|| self.keys.default_sign_on())
     }
 }
 
@@ -327,6 +360,9 @@ impl core::fmt::Debug for TerminalConfig {
             .field("tmk", &"<hidden>")
             .field("timeout", &self.timeout)
             .field("conforming", &self.conforming)
+            .field("keys", &self.keys)
+            .field("signon", &self.signon)
+            .field("static_keys", &self.static_keys)
             .finish_non_exhaustive()
     }
 }
@@ -385,6 +421,10 @@ pub struct PendingReversal {
     pub attempts: u8,
     /// Card label.
     pub card: Option<String>,
+    /// The original's transmission date and time (7), `MMDDhhmmss`, for
+    /// the original data elements (90) of a 1987 reversal.
+    #[serde(default)]
+    pub transmitted: Option<String>,
 }
 
 impl core::fmt::Debug for PendingReversal {
@@ -573,6 +613,10 @@ enum Step {
 struct InFlight {
     step: Step,
     kind: TxnKind,
+    /// The request's MTI: a reply with its response MTI and the STAN
+    /// matches even when the spec's rules classify it otherwise (a
+    /// template's own processing code).
+    mti: cardwire_codec::Mti,
     stan: u32,
     deadline: Timestamp,
     request: Request,
@@ -625,7 +669,8 @@ pub struct Terminal {
     spec: Arc<Spec>,
     dialect: Dialect,
     tmk: DesKey,
-    keys: Option<WorkingKeys>,
+    keys: Option<TerminalKeys>,
+    signed_on: bool,
     state: TerminalState,
     action: Option<Action>,
     plan: VecDeque<Step>,
@@ -641,7 +686,7 @@ impl core::fmt::Debug for Terminal {
         f.debug_struct("Terminal")
             .field("cfg", &self.cfg)
             .field("state", &self.state)
-            .field("signed_on", &self.keys.is_some())
+            .field("signed_on", &self.signed_on)
             .finish_non_exhaustive()
     }
 }
@@ -677,12 +722,31 @@ impl Terminal {
         let dialect = Dialect::for_spec(&spec).map_err(|e| TerminalError::Config(e.to_string()))?;
         let tmk =
             DesKey::from_hex(&cfg.tmk).map_err(|e| TerminalError::Config(format!("TMK: {e}")))?;
+        let keys = match cfg.keys {
+            KeyMode::Static => Some(
+                cfg.static_keys
+                    .load(&tmk)
+                    .map_err(|e| TerminalError::Config(e.to_string()))?,
+            ),
+            KeyMode::Cups | KeyMode::None => None,
+        };
+        if let Some(t) = &cfg.templates {
+            t.check(&spec, dialect)
+                .map_err(|e| TerminalError::Config(format!("templates: {e}")))?;
+        }
+        if cfg.keys == KeyMode::Cups && cfg.sign_on_mode() != SignOnMode::Keys {
+            return Err(TerminalError::Config(format!(
+                "keys = \"cups\" come with the sign-on: signon = \"{}\" cannot give them (use signon \"keys\", or keys \"static\" or \"none\")",
+                cfg.sign_on_mode().as_str()
+            )));
+        }
         Ok(Terminal {
             cfg,
             spec,
             dialect,
             tmk,
-            keys: None,
+            keys,
+            signed_on: false,
             state,
             action: None,
             plan: VecDeque::new(),
@@ -709,9 +773,25 @@ impl Terminal {
         &self.state.journal
     }
 
-    /// Whether the terminal holds working keys.
+    /// Whether the terminal may send a transaction without signing on
+    /// first: signed on (with its keys, in `cups` mode), or configured
+    /// not to sign on.
     pub fn is_signed_on(&self) -> bool {
-        self.keys.is_some()
+        self.signed_on || self.cfg.sign_on_mode() == SignOnMode::None
+    }
+
+    /// Whether a transaction must be preceded by a sign-on.
+    fn needs_sign_on(&self) -> bool {
+        !self.is_signed_on()
+    }
+
+    /// The host asked for a new sign-on (or a reply failed its MAC):
+    /// downloaded keys are gone, configured ones stay.
+    fn forget_sign_on(&mut self) {
+        self.signed_on = false;
+        if self.cfg.keys == KeyMode::Cups {
+            self.keys = None;
+        }
     }
 
     /// Whether an action is in progress.
@@ -748,7 +828,7 @@ impl Terminal {
         self.main_outcome = None;
         self.upload_seen = false;
         let kind = action.kind();
-        if self.keys.is_none() && kind != TxnKind::SignOn && kind != TxnKind::Echo {
+        if self.needs_sign_on() && kind != TxnKind::SignOn && kind != TxnKind::Echo {
             self.plan.push_back(Step::SignOn);
         }
         if self.cfg.conforming
@@ -788,7 +868,9 @@ impl Terminal {
             .and_then(|v| u32::try_from(v).ok());
         let reply = Reply::parse(self.dialect, &msg);
         let matches = self.inflight.as_ref().is_some_and(|f| {
-            Some(f.stan) == stan && msg.mti().is_response() && msg.transaction() == f.kind
+            Some(f.stan) == stan
+                && msg.mti().is_response()
+                && (msg.transaction() == f.kind || msg.mti() == f.mti.response())
         });
         if !matches {
             self.events.push_back(TerminalEvent::UnexpectedReply {
@@ -802,7 +884,8 @@ impl Terminal {
         let Some(f) = self.inflight.take() else {
             return;
         };
-        let financial = !matches!(f.kind, TxnKind::SignOn | TxnKind::Echo);
+        let financial =
+            !matches!(f.kind, TxnKind::SignOn | TxnKind::Echo) && self.cfg.keys != KeyMode::None;
         let mac_ok = match (&self.keys, financial) {
             (Some(k), true) => {
                 if msg.has(64) || msg.has(128) {
@@ -940,14 +1023,24 @@ impl Terminal {
             ..Request::default()
         };
         match step {
-            Step::SignOn => Ok(Some((
-                Request {
-                    kind: Some(TxnKind::SignOn),
-                    ..base
-                },
-                TxnKind::SignOn,
-                false,
-            ))),
+            Step::SignOn => {
+                // An operator's explicit sign-on is a sign-on whatever the
+                // mode; before a transaction, the configured one goes out.
+                let kind = match self.cfg.sign_on_mode() {
+                    SignOnMode::Echo if !matches!(self.action, Some(Action::SignOn)) => {
+                        TxnKind::Echo
+                    }
+                    _ => TxnKind::SignOn,
+                };
+                Ok(Some((
+                    Request {
+                        kind: Some(kind),
+                        ..base
+                    },
+                    kind,
+                    false,
+                )))
+            }
             Step::Reversal => {
                 let Some(p) = self.state.pending_reversal.as_mut() else {
                     return Ok(None);
@@ -964,11 +1057,21 @@ impl Terminal {
                     txn_type: txn_type_of(self.dialect, &p.kind),
                     entry_mode: p.entry_mode.clone(),
                     reason: Some(p.reason.clone()),
-                    original: p.original.clone().map(|(b, s, d)| OriginalRef {
-                        batch: b,
-                        stan: s,
-                        date: d,
-                    }),
+                    original: match self.dialect {
+                        // 90 names the request reversed: its MTI, STAN and
+                        // transmission date and time.
+                        Dialect::Iso87 => Some(OriginalRef {
+                            batch: Some(p.batch),
+                            stan: Some(p.stan),
+                            date: p.transmitted.clone(),
+                        }),
+                        // 61 names the original of a void reversed.
+                        Dialect::UnionPay => p.original.clone().map(|(b, s, d)| OriginalRef {
+                            batch: b,
+                            stan: s,
+                            date: d,
+                        }),
+                    },
                     ..base
                 };
                 Ok(Some((req, TxnKind::Reversal, false)))
@@ -1050,7 +1153,8 @@ impl Terminal {
                         };
                         let orig = self.find_voucher(*voucher, want)?;
                         req.amount = Some(orig.amount);
-                        req.rrn = Some(orig.rrn.clone());
+                        // A host that gave no RRN gets none back.
+                        req.rrn = Some(orig.rrn.clone()).filter(|r| !r.is_empty());
                         req.auth_code = orig.auth_code.clone();
                         req.original = Some(OriginalRef {
                             batch: Some(orig.batch),
@@ -1132,17 +1236,26 @@ impl Terminal {
     ) -> Result<(), (&'static str, String)> {
         req.pan = Some(card.pan.clone());
         req.expiry = card.expiry.clone();
-        let pin = card.pin.as_deref().filter(|_| with_pin);
+        req.track2 = card.track2.clone();
+        // Without keys there is no PIN block: the PIN is not entered.
+        let pin = card
+            .pin
+            .as_deref()
+            .filter(|_| with_pin && self.cfg.keys != KeyMode::None);
         req.entry_mode = Some(card.entry.field22(pin.is_some()));
         if let Some(pin) = pin {
             let keys = self
                 .keys
                 .as_ref()
                 .ok_or(("NO KEYS", "not signed on".to_owned()))?;
+            let pik = keys.pik.as_ref().ok_or((
+                "NO PIN KEY",
+                "a PIN was entered but the terminal has no PIK (--pik)".to_owned(),
+            ))?;
             let pin = Pin::new(pin).map_err(|e| ("PIN ERROR", e.to_string()))?;
             let pan = Pan::new(&card.pan).map_err(|e| ("CARD ERROR", e.to_string()))?;
             let block = encrypt_pin(
-                &keys.pik,
+                pik,
                 PinBlockFormat::Iso0,
                 &pin,
                 Some(&pan),
@@ -1183,7 +1296,15 @@ impl Terminal {
         if !matches!(step, Step::Reversal) {
             req.stan = self.next_stan();
         }
-        let mut m = req.to_message(self.dialect, now)?;
+        let templated = self
+            .cfg
+            .templates
+            .as_ref()
+            .and_then(|t| t.render(&req, self.dialect, now));
+        let mut m = match templated {
+            Some(m) => m,
+            None => req.to_message(self.dialect, now)?,
+        };
         let mac = match (&self.keys, kind) {
             (Some(k), k2) if !matches!(k2, TxnKind::SignOn | TxnKind::Echo) => {
                 Some((self.cfg.mac, k.mak.clone()))
@@ -1206,6 +1327,7 @@ impl Terminal {
                 reason: "98".into(),
                 attempts: 0,
                 card: self.card_label(),
+                transmitted: m.get_str(7).map(str::to_owned),
             });
             self.events.push_back(TerminalEvent::ReversalStored {
                 at: now,
@@ -1223,6 +1345,7 @@ impl Terminal {
         self.inflight = Some(InFlight {
             step,
             kind,
+            mti: m.mti,
             stan: req.stan,
             deadline: now.plus(self.cfg.timeout),
             request: req,
@@ -1257,7 +1380,7 @@ impl Terminal {
         if info.category == Category::SignOnAgain
             || Reason::from_code(self.spec.codes, &reply.code).is_some_and(Reason::asks_for_sign_on)
         {
-            self.keys = None;
+            self.forget_sign_on();
         }
         match f.step {
             Step::SignOn => {
@@ -1266,14 +1389,29 @@ impl Terminal {
                     self.finish(now, o);
                     return;
                 }
-                let keys = reply
-                    .keys
-                    .as_deref()
-                    .ok_or_else(|| "sign-on reply without field 62".to_owned())
-                    .and_then(|k| WorkingKeys::unwrap(&self.tmk, k).map_err(|e| e.to_string()));
+                let keys = match self.cfg.keys {
+                    KeyMode::Cups => reply
+                        .keys
+                        .as_deref()
+                        .ok_or_else(|| {
+                            "sign-on reply without field 62: this host gives no keys (try --keys static or --keys none)"
+                                .to_owned()
+                        })
+                        .and_then(|k| {
+                            WorkingKeys::unwrap(&self.tmk, k)
+                                .map(TerminalKeys::from)
+                                .map_err(|e| e.to_string())
+                        })
+                        .map(Some),
+                    // Keys of their own, or none: the reply's 62 is not theirs.
+                    KeyMode::Static | KeyMode::None => Ok(None),
+                };
                 match keys {
                     Ok(k) => {
-                        self.keys = Some(k);
+                        if let Some(k) = k {
+                            self.keys = Some(k);
+                        }
+                        self.signed_on = true;
                         if let Some(b) = reply.batch {
                             if b != self.state.batch {
                                 self.state.journal.retain(|r| r.batch == b);
@@ -1325,7 +1463,7 @@ impl Terminal {
         let stan = p.stan;
         if p.attempts < retries {
             self.plan.push_front(Step::Reversal);
-            if self.keys.is_none() {
+            if self.needs_sign_on() {
                 // The host asked for a new sign-on (A0, 77, 99): keys first.
                 self.plan.push_front(Step::SignOn);
             }
@@ -1375,7 +1513,7 @@ impl Terminal {
                     reason: "A0".into(),
                 });
             }
-            self.keys = None;
+            self.forget_sign_on();
             self.main_outcome = Some(o);
             self.plan.clear();
             self.advance(now);

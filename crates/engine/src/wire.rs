@@ -183,6 +183,8 @@ pub struct Request {
     pub pan: Option<String>,
     /// Card expiry `YYMM` (14).
     pub expiry: Option<String>,
+    /// Track 2 equivalent data (35). Sensitive.
+    pub track2: Option<String>,
     /// Amount in minor units (4).
     pub amount: Option<u64>,
     /// ISO 4217 numeric currency (49).
@@ -374,6 +376,9 @@ impl Request {
         if let Some(e) = &self.expiry {
             m.set(14, e.clone());
         }
+        if let Some(t) = &self.track2 {
+            m.set(35, t.clone());
+        }
         if let Some(e) = &self.entry_mode {
             m.set(22, e.clone());
         }
@@ -413,8 +418,8 @@ impl Request {
                         ),
                     );
                 }
-                m.tpdu = Some(Bytes::from_static(&[0x60, 0x00, 0x03, 0x00, 0x00]));
-                m.header = Some(Bytes::from_static(&[0x60, 0x31, 0x00, 0x31, 0x10, 0x03]));
+                m.tpdu = Some(Bytes::from_static(&UNIONPAY_TPDU));
+                m.header = Some(Bytes::from_static(&UNIONPAY_HEADER));
             }
             Dialect::Iso87 => {
                 m.set(7, now.mmddhhmmss());
@@ -427,21 +432,13 @@ impl Request {
                     m.set(70, n);
                 }
                 if let Some(o) = &self.original {
-                    // 90.1: the MTI of the transaction referred to. A
-                    // reversal refers to the request it reverses (its kind is
-                    // in 60.1 terms), a completion to its pre-auth.
-                    let orig_mti = match (kind, self.txn_type.as_deref()) {
-                        (TxnKind::Reversal, Some("10" | "11")) => "0100",
-                        (TxnKind::Reversal, Some("20")) => "0220",
-                        (TxnKind::PreAuthCompletion, _) => "0100",
-                        _ => "0200",
-                    };
+                    let orig_mti = original_mti(kind, self.txn_type.as_deref());
+                    let when = transmitted(o.date.as_deref());
                     m.set(
                         90,
                         format!(
-                            "{orig_mti}{:06}{}000000{:011}{:011}",
+                            "{orig_mti}{:06}{when}{:011}{:011}",
                             o.stan.unwrap_or(0),
-                            o.date.clone().unwrap_or_else(|| "0000".into()),
                             0,
                             0
                         ),
@@ -450,6 +447,32 @@ impl Request {
             }
         }
         Ok(m)
+    }
+}
+
+/// The TPDU of a UnionPay request: to NII 0003 from 0000.
+pub const UNIONPAY_TPDU: [u8; 5] = [0x60, 0x00, 0x03, 0x00, 0x00];
+/// The 6-byte header of a UnionPay request (app 60, version 31 ...).
+pub const UNIONPAY_HEADER: [u8; 6] = [0x60, 0x31, 0x00, 0x31, 0x10, 0x03];
+
+/// 90.1: the MTI of the transaction referred to. A reversal refers to the
+/// request it reverses (its kind is in 60.1 terms), a completion to its
+/// pre-auth.
+pub(crate) fn original_mti(kind: TxnKind, txn_type: Option<&str>) -> &'static str {
+    match (kind, txn_type) {
+        (TxnKind::Reversal, Some("10" | "11")) => "0100",
+        (TxnKind::Reversal, Some("20")) => "0220",
+        (TxnKind::PreAuthCompletion, _) => "0100",
+        _ => "0200",
+    }
+}
+
+/// 90.3, `MMDDhhmmss`: a date alone gets a zero time.
+pub(crate) fn transmitted(date: Option<&str>) -> String {
+    match date {
+        Some(d) if d.len() == 10 && d.bytes().all(|b| b.is_ascii_digit()) => d.to_owned(),
+        Some(d) if d.len() == 4 && d.bytes().all(|b| b.is_ascii_digit()) => format!("{d}000000"),
+        _ => "0000000000".to_owned(),
     }
 }
 

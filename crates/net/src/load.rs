@@ -153,6 +153,12 @@ pub struct LoadOptions {
     pub admin: Option<SocketAddr>,
     /// The admin socket's token, if it has one.
     pub admin_token: Option<crate::control::AdminToken>,
+    /// What every terminal starts from: keys, sign-on, MAC algorithm, TMK,
+    /// merchant (its terminal id, timeout and reversal settings are the
+    /// load's own).
+    pub profile: TerminalConfig,
+    /// The cards to present, in turn (empty: the host's `load` card).
+    pub cards: Vec<Card>,
 }
 
 /// Counters the caller can watch while the load runs (progress bar).
@@ -164,6 +170,8 @@ pub struct LoadCounters {
     pub approved: AtomicU64,
     /// Actions that timed out or lost the link.
     pub failed: AtomicU64,
+    /// Actions started later than their schedule.
+    pub late: AtomicU64,
 }
 
 /// Latency percentiles in milliseconds.
@@ -230,6 +238,37 @@ pub struct LoadReport {
     /// Faults the plan struck (when run through a fault proxy; the
     /// caller fills it in).
     pub faults_struck: Option<u64>,
+    /// What the terminals saw, host audit or not.
+    pub client: ClientView,
+    /// Exchange latency per transaction kind (sign-on, sale, reversal ...).
+    pub latency_by_kind: BTreeMap<String, Latency>,
+    /// Actions (sign-ons included) started per second, against the
+    /// target rate.
+    pub started_per_s: f64,
+    /// The schedule slipped: over 5 % of the starts were late, or fewer
+    /// than 90 % of the scheduled starts happened (the host, or this
+    /// machine, did not keep up with `--rate`).
+    pub fell_behind: bool,
+}
+
+/// The outcome of the run as the terminals saw it: all a load against a
+/// host without an admin socket can know.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClientView {
+    /// Actions approved.
+    pub approved: u64,
+    /// Actions the host answered with another code.
+    pub declined: u64,
+    /// Actions without a reply (timeout or link down after sending).
+    pub no_reply: u64,
+    /// Sales and voids whose outcome the terminal could not learn: no
+    /// reply, or an approval that failed its MAC. The host may have
+    /// booked them.
+    pub unknown_outcomes: u64,
+    /// Of those, the ones never reversed (the reversal given up and
+    /// dropped, still pending at the end, or a non-conforming terminal
+    /// that never reverses): possible double debits.
+    pub unreversed: u64,
 }
 
 /// The audit against the host's ledger.
@@ -247,6 +286,10 @@ pub struct Audit {
 
 struct TermResult {
     hist: Histogram<u64>,
+    by_kind: BTreeMap<String, Histogram<u64>>,
+    view: ClientView,
+    starts: u64,
+    dropped: u64,
     codes: BTreeMap<String, u64>,
     approved_sales: Vec<u32>,
     stored: u64,
@@ -333,10 +376,24 @@ pub async fn run(opts: LoadOptions, counters: Arc<LoadCounters>) -> Result<LoadR
     }
     let elapsed = t0.elapsed().as_secs_f64().max(1e-9);
     let mut hist = new_hist();
+    let mut by_kind: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+    let mut client = ClientView::default();
     let mut codes = BTreeMap::new();
     let (mut stored, mut cleared, mut pending, mut late, mut actions) = (0, 0, 0, 0, 0);
     for r in &results {
         let _ = hist.add(&r.hist);
+        for (k, h) in &r.by_kind {
+            let _ = by_kind.entry(k.clone()).or_insert_with(new_hist).add(h);
+        }
+        client.approved += r.view.approved;
+        client.declined += r.view.declined;
+        client.no_reply += r.view.no_reply;
+        client.unknown_outcomes += r.view.unknown_outcomes;
+        client.unreversed += if opts.conforming {
+            r.dropped + u64::from(r.pending)
+        } else {
+            r.view.unknown_outcomes
+        };
         for (k, v) in &r.codes {
             *codes.entry(k.clone()).or_insert(0) += v;
         }
@@ -346,16 +403,16 @@ pub async fn run(opts: LoadOptions, counters: Arc<LoadCounters>) -> Result<LoadR
         late += r.late;
         actions += r.actions;
     }
-    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
-    let latency = Latency {
-        count: hist.len(),
-        p50_ms: ms(0.50),
-        p90_ms: ms(0.90),
-        p99_ms: ms(0.99),
-        p999_ms: ms(0.999),
-        max_ms: hist.max() as f64 / 1000.0,
-        mean_ms: hist.mean() / 1000.0,
-    };
+    let latency = latency_of(&hist);
+    let latency_by_kind = by_kind
+        .iter()
+        .map(|(k, h)| (k.clone(), latency_of(h)))
+        .collect();
+    let starts: u64 = results.iter().map(|r| r.starts).sum();
+    let started_per_s = starts as f64 / elapsed;
+    let fell_behind = opts.rate.is_some_and(|rate| {
+        late * 20 > starts || (starts as f64) < 0.9 * rate * opts.duration.as_secs_f64()
+    });
     // A report is worth having without its audit: say why it is missing.
     let audit = match admin {
         Some(a) => match audit(a, since, &opts, &results).await {
@@ -400,7 +457,24 @@ pub async fn run(opts: LoadOptions, counters: Arc<LoadCounters>) -> Result<LoadR
         audit,
         audit_error,
         faults_struck: None,
+        client,
+        latency_by_kind,
+        started_per_s,
+        fell_behind,
     })
+}
+
+fn latency_of(hist: &Histogram<u64>) -> Latency {
+    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    Latency {
+        count: hist.len(),
+        p50_ms: ms(0.50),
+        p90_ms: ms(0.90),
+        p99_ms: ms(0.99),
+        p999_ms: ms(0.999),
+        max_ms: hist.max() as f64 / 1000.0,
+        mean_ms: hist.mean() / 1000.0,
+    }
 }
 
 async fn audit(
@@ -458,7 +532,7 @@ async fn terminal_task(
         timeout: o.timeout,
         conforming: o.conforming,
         give_up: o.give_up,
-        ..TerminalConfig::default()
+        ..o.profile.clone()
     };
     let state = TerminalState {
         stan: first_stan % 999_999,
@@ -474,9 +548,14 @@ async fn terminal_task(
         expiry: Some("3012".into()),
         pin: Some(LOAD_CARD_PIN.into()),
         entry: Default::default(),
+        track2: None,
     };
     let mut r = TermResult {
         hist: new_hist(),
+        by_kind: BTreeMap::new(),
+        view: ClientView::default(),
+        starts: 0,
+        dropped: 0,
         codes: BTreeMap::new(),
         approved_sales: Vec::new(),
         stored: 0,
@@ -498,7 +577,8 @@ async fn terminal_task(
     let offset = period.map_or(Duration::ZERO, |p| {
         p.mul_f64(f64::from(i) / f64::from(o.terminals))
     });
-    let mut first = true;
+    // Sign on first, unless the profile says this host takes none.
+    let mut first = o.profile.sign_on_mode() != cardwire_engine::keys::SignOnMode::None;
     loop {
         if let Some(p) = period {
             let due = t0 + offset + p.mul_f64(k as f64);
@@ -507,15 +587,27 @@ async fn terminal_task(
                 tokio::time::sleep_until(due.into()).await;
             } else if now.duration_since(due) > Duration::from_millis(10) && k > 0 {
                 r.late += 1;
+                counters.late.fetch_add(1, Ordering::Relaxed);
             }
         }
         if Instant::now() >= deadline {
             break;
         }
         k += 1;
+        r.starts += 1;
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
+        // Each terminal walks the card list from its own place.
+        let card = if o.cards.is_empty() {
+            card.clone()
+        } else {
+            let at = (u64::from(i) + k) % o.cards.len() as u64;
+            o.cards
+                .get(usize::try_from(at).unwrap_or(0))
+                .cloned()
+                .unwrap_or_else(|| card.clone())
+        };
         let action = if first {
             first = false;
             Action::SignOn
@@ -529,7 +621,13 @@ async fn terminal_task(
                     .find(|j| j.kind == "sale" && !j.voided)
                 {
                     Some(j) => Action::Void {
-                        card: card.clone(),
+                        // The sale's own card.
+                        card: o
+                            .cards
+                            .iter()
+                            .find(|c| c.id.is_some() && c.id == j.card)
+                            .cloned()
+                            .unwrap_or_else(|| card.clone()),
                         voucher: j.voucher,
                         password: "123456".into(),
                     },
@@ -539,6 +637,7 @@ async fn terminal_task(
             }
         };
         let counted = !matches!(action, Action::SignOn);
+        let reversible = action.kind().is_reversible();
         let out = drive(&mut term, &mut conn, &dial, action, &mut r).await?;
         if counted {
             r.actions += 1;
@@ -550,8 +649,26 @@ async fn terminal_task(
             };
             if out.approved {
                 counters.approved.fetch_add(1, Ordering::Relaxed);
+                r.view.approved += 1;
             } else if out.code.is_none() {
                 counters.failed.fetch_add(1, Ordering::Relaxed);
+                r.view.no_reply += 1;
+            } else {
+                r.view.declined += 1;
+            }
+            // Sent (it has a STAN) and no trustworthy answer: no reply, or
+            // an approval that failed its MAC.
+            let unknown = out.stan.is_some()
+                && !out.approved
+                && (out.timed_out
+                    || (out.code.is_none()
+                        && out
+                            .local_error
+                            .as_deref()
+                            .is_some_and(|e| e.starts_with("link down")))
+                    || out.code.as_deref() == Some("00"));
+            if reversible && unknown {
+                r.view.unknown_outcomes += 1;
             }
             *r.codes.entry(key).or_insert(0) += 1;
         }
@@ -584,12 +701,23 @@ async fn drive(
     action: Action,
     r: &mut TermResult,
 ) -> Result<cardwire_engine::terminal::Outcome, NetError> {
-    let hist = &mut r.hist;
-    let (stored, cleared) = (&mut r.stored, &mut r.cleared);
+    let (hist, by_kind) = (&mut r.hist, &mut r.by_kind);
+    let (stored, cleared, dropped) = (&mut r.stored, &mut r.cleared, &mut r.dropped);
+    let mut last: Option<u64> = None;
     run_action(term, conn, dial, action, |p| match p {
         Progress::Latency(d) => {
             let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
             let _ = hist.record(us);
+            last = Some(us);
+        }
+        Progress::Event(TerminalEvent::Received { kind, .. }, _) => {
+            if let Some(us) = last.take() {
+                let h = match by_kind.get_mut(kind.as_str()) {
+                    Some(h) => h,
+                    None => by_kind.entry(kind.clone()).or_insert_with(new_hist),
+                };
+                let _ = h.record(us);
+            }
         }
         Progress::Event(TerminalEvent::Sent { kind, .. }, _) if kind == "reversal" => *stored += 1,
         Progress::Event(TerminalEvent::ReversalCleared { by, .. }, _)
@@ -597,6 +725,7 @@ async fn drive(
         {
             *cleared += 1;
         }
+        Progress::Event(TerminalEvent::ReversalGivenUp { dropped: true, .. }, _) => *dropped += 1,
         _ => {}
     })
     .await

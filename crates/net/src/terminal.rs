@@ -106,7 +106,8 @@ impl Connection {
 pub enum Progress<'a> {
     /// A terminal event (after which the state may have changed).
     Event(&'a TerminalEvent, &'a Terminal),
-    /// A reply arrived this long after its request was written.
+    /// A reply arrived this long after its request was written (given
+    /// just before the reply's `Received` event, which names the kind).
     Latency(Duration),
     /// The connection dropped (reason).
     Disconnected(&'a str),
@@ -174,6 +175,9 @@ pub async fn run_action(
     term.start(crate::now(), action)
         .map_err(|e| NetError::Engine(e.to_string()))?;
     let mut sent_at: Option<Instant> = None;
+    // Taken when the reply is read, before the terminal sends its next
+    // request (a sale right after its reversal's reply).
+    let mut reply_latency: Option<Duration> = None;
     let timer = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(timer);
     loop {
@@ -193,8 +197,8 @@ pub async fn run_action(
         let mut done = None;
         while let Some(ev) = term.poll_event() {
             if let TerminalEvent::Received { .. } = &ev {
-                if let Some(t) = sent_at.take() {
-                    progress(Progress::Latency(t.elapsed()));
+                if let Some(d) = reply_latency.take() {
+                    progress(Progress::Latency(d));
                 }
             }
             progress(Progress::Event(&ev, term));
@@ -227,7 +231,10 @@ pub async fn run_action(
         };
         tokio::select! {
             r = c.recv() => match r {
-                Ok(Some(frame)) => term.handle_message(crate::now(), &frame),
+                Ok(Some(frame)) => {
+                    reply_latency = sent_at.map(|t| t.elapsed());
+                    term.handle_message(crate::now(), &frame);
+                }
                 Ok(None) => {
                     progress(Progress::Disconnected("closed by host"));
                     *conn = None;

@@ -32,6 +32,7 @@ fn alice() -> Card {
         expiry: Some(c.expiry),
         pin: Some(c.pin),
         entry: Default::default(),
+        track2: None,
     }
 }
 
