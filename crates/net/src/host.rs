@@ -219,15 +219,21 @@ impl Shared {
     /// the journal.
     fn process(&self, origin: ConnId, f: impl FnOnce(&mut Host<GroupLedger>)) -> Batch {
         let mut h = self.host();
+        let before = h.ledger().appended();
         f(&mut h);
         let mut close = None;
         while let Some(ev) = h.poll_event() {
             let conn = match &ev {
                 HostEvent::Rejected { conn, reason, .. } => {
-                    log(
-                        "WARN",
-                        &format!("connection {}: rejected: {reason}", conn.0),
-                    );
+                    // While the ledger cannot commit, every financial
+                    // request is refused for that one cause, logged once
+                    // by the committer.
+                    if !(reason.starts_with("ledger:") && self.ledger_failing()) {
+                        log(
+                            "WARN",
+                            &format!("connection {}: rejected: {reason}", conn.0),
+                        );
+                    }
                     conn.0
                 }
                 HostEvent::Unreadable { conn, reason, .. } => {
@@ -250,12 +256,24 @@ impl Shared {
         while let Some(t) = h.poll_transmit() {
             out.push(t);
         }
+        let appended = h.ledger().appended();
         Batch {
             out,
-            seq: h.ledger().appended(),
+            // While the ledger cannot commit, a request that booked nothing
+            // (refused with 96, a sign-on, an echo) is answered at once; it
+            // does not wait behind the entries whose commit is held.
+            seq: if appended == before && origin.0 != 0 && self.ledger_failing() {
+                0
+            } else {
+                appended
+            },
             timer: h.poll_timeout().is_some(),
             close,
         }
+    }
+
+    fn ledger_failing(&self) -> bool {
+        self.queue.as_ref().is_some_and(|q| q.failed())
     }
 
     /// Waits until the ledger holds entry `seq`; `false` when it never will.
@@ -343,7 +361,7 @@ impl RunningHost {
             .map_err(|e| NetError::Other(format!("host task: {e}")))?
     }
 
-    /// Waits until the host stops by itself (a ledger failure).
+    /// Waits until the host stops by itself (its accept loop failed).
     ///
     /// # Errors
     ///
@@ -363,13 +381,31 @@ impl RunningHost {
 /// for a configuration the engine refuses, [`NetError::Ledger`] when the
 /// ledger cannot be opened or replayed.
 pub async fn start(opts: HostOptions) -> Result<RunningHost, NetError> {
-    let (ledger, queue, committer) = match &opts.ledger {
-        LedgerChoice::Memory => (GroupLedger::memory(), None, None),
+    match &opts.ledger {
+        LedgerChoice::Memory => launch(opts, GroupLedger::memory(), None, None).await,
         LedgerChoice::Sqlite { path, durability } => {
-            let (l, q, h) = GroupLedger::durable(SqliteLedger::open(path, *durability)?)?;
-            (l, Some(q), Some(h))
+            let backend = SqliteLedger::open(path, *durability)?;
+            start_on(opts, backend).await
         }
-    };
+    }
+}
+
+/// Starts the host on a durable ledger `backend` (committed by a
+/// committer thread).
+pub(crate) async fn start_on<L: cardwire_engine::ledger::Ledger + Send + 'static>(
+    opts: HostOptions,
+    backend: L,
+) -> Result<RunningHost, NetError> {
+    let (l, q, h) = GroupLedger::durable(backend)?;
+    launch(opts, l, Some(q), Some(h)).await
+}
+
+async fn launch(
+    opts: HostOptions,
+    ledger: GroupLedger,
+    queue: Option<Arc<CommitQueue>>,
+    committer: Option<std::thread::JoinHandle<()>>,
+) -> Result<RunningHost, NetError> {
     let mut host = Host::with_ledger(Arc::clone(&opts.spec), opts.config.clone(), ledger)
         .map_err(|e| NetError::Engine(e.to_string()))?;
     // Frames are journaled by the driver; bookings and SMS only when there
@@ -468,7 +504,6 @@ async fn accept_loop(
     let limit = Arc::new(Semaphore::new(opts.max_connections));
     let mut next_conn = 0u64;
     let codec = FrameCodec::new(opts.prefix, opts.max_frame);
-    let mut failed = shared.queue.as_ref().map(|q| q.subscribe());
     loop {
         let accepted: std::io::Result<(Box<dyn Stream>, String)> = tokio::select! {
             a = async {
@@ -484,16 +519,6 @@ async fn accept_loop(
                 Ok((Box::new(s) as Box<dyn Stream>, "in-process".to_owned()))
             }
             _ = shutdown.changed() => break,
-            _ = async {
-                match failed.as_mut() {
-                    Some(rx) => {
-                        if rx.wait_for(|failed| *failed).await.is_err() {
-                            std::future::pending::<()>().await;
-                        }
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            } => break,
         };
         let (stream, peer) = match accepted {
             Ok(a) => a,
@@ -537,10 +562,10 @@ async fn accept_loop(
     // ends; wait (bounded) for all of them.
     let all = u32::try_from(opts.max_connections).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(Duration::from_secs(5), limit.acquire_many(all)).await;
-    let failed = shared.queue.as_ref().is_some_and(|q| q.failed());
     if let Some(q) = &shared.queue {
         q.close();
     }
+    let queue = shared.queue.clone();
     let journal_tx = shared.journal.clone();
     drop(shared);
     drop(journal_tx);
@@ -554,7 +579,7 @@ async fn accept_loop(
     })
     .await
     .map_err(|e| NetError::Other(format!("host shutdown: {e}")))?;
-    if failed {
+    if queue.is_some_and(|q| q.gave_up()) {
         return Err(NetError::Other(
             "the ledger failed; the host stopped without sending unrecorded replies".into(),
         ));
@@ -631,7 +656,7 @@ async fn serve_conn(stream: Box<dyn Stream>, mut ctx: ConnCtx, shared: &Shared) 
                     }
                     let b = shared.process(conn, |h| h.handle_message(crate::now(), conn, &frame));
                     batch.out.extend(b.out);
-                    batch.seq = b.seq;
+                    batch.seq = batch.seq.max(b.seq);
                     batch.timer |= b.timer;
                     if let Some(why) = b.close {
                         shared.stats.broken.fetch_add(1, Ordering::Relaxed);
@@ -768,6 +793,8 @@ fn control(shared: &Shared, req: ControlRequest) -> Value {
                 "opening_total": host.opening_total(),
                 "total": total,
                 "money_conserved": total == host.opening_total(),
+                "ledger_error": shared.queue.as_ref().and_then(|q| q.cause()),
+                "journal_error": shared.journal.as_ref().and_then(JournalSender::error),
             })
         }
         ControlRequest::Issuer { state } => {
@@ -834,5 +861,217 @@ fn control(shared: &Shared, req: ControlRequest) -> Value {
         ControlRequest::Faults | ControlRequest::SetFaults { .. } => {
             error_reply("faults live in `cardwire proxy`; this is a host")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::atomic::AtomicBool;
+
+    use cardwire_codec::specs;
+    use cardwire_engine::ledger::{Entry, Ledger, LedgerError};
+    use cardwire_engine::terminal::{Action, Card, Terminal, TerminalConfig};
+
+    use super::*;
+    use crate::terminal::{Connection, Dial, run_action};
+
+    /// A SQLite ledger whose commits fail while `full` is set, as on a
+    /// full disk (SQLite's own words).
+    struct FullDisk {
+        inner: SqliteLedger,
+        full: Arc<AtomicBool>,
+    }
+
+    impl Ledger for FullDisk {
+        fn append(&mut self, entry: &Entry) -> Result<(), LedgerError> {
+            self.inner.append(entry)
+        }
+        fn commit(&mut self) -> Result<(), LedgerError> {
+            if self.full.load(Ordering::Acquire) {
+                return Err(LedgerError::Backend("database or disk is full".into()));
+            }
+            self.inner.commit()
+        }
+        fn entries(&self) -> Result<Vec<Entry>, LedgerError> {
+            self.inner.entries()
+        }
+    }
+
+    fn load_card() -> Card {
+        Card {
+            id: Some(LOAD_CARD_ID.into()),
+            pan: LOAD_CARD_PAN.into(),
+            expiry: Some("3012".into()),
+            pin: Some(LOAD_CARD_PIN.into()),
+            entry: Default::default(),
+        }
+    }
+
+    fn terminal(spec: &Arc<Spec>, i: u32) -> Terminal {
+        Terminal::new(
+            Arc::clone(spec),
+            TerminalConfig {
+                terminal_id: load_terminal_id(i),
+                timeout: Duration::from_millis(800),
+                ..TerminalConfig::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failed_commits_answer_96_keep_connections_and_resume() {
+        let dir = std::env::temp_dir().join(format!("cardwire-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ledger.db");
+        let _ = std::fs::remove_file(&path);
+        let spec = Arc::new(specs::cups().clone());
+        let mut config = HostConfig::demo();
+        add_load_terminals(&mut config, 2);
+        let full = Arc::new(AtomicBool::new(false));
+        let backend = FullDisk {
+            inner: SqliteLedger::open(&path, Durability::Normal).unwrap(),
+            full: Arc::clone(&full),
+        };
+        let h = start_on(
+            HostOptions {
+                listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+                admin: None,
+                config,
+                ..HostOptions::demo(Arc::clone(&spec))
+            },
+            backend,
+        )
+        .await
+        .unwrap();
+        let dial = Dial::new(h.addr.unwrap(), FrameCodec::default(), &spec);
+        let (mut a, mut b) = (terminal(&spec, 0), terminal(&spec, 1));
+        let (mut ca, mut cb): (Option<Connection>, Option<Connection>) = (None, None);
+        let sale = || Action::sale(load_card(), Money(100));
+
+        let o = run_action(&mut a, &mut ca, &dial, sale(), |_| {})
+            .await
+            .unwrap();
+        assert!(o.approved, "{o:?}");
+        let o = run_action(&mut b, &mut cb, &dial, sale(), |_| {})
+            .await
+            .unwrap();
+        assert!(o.approved, "{o:?}");
+
+        // The disk fills. A's sale was decided but cannot be written: its
+        // reply is held, A times out and keeps a reversal.
+        full.store(true, Ordering::Release);
+        let o = run_action(&mut a, &mut ca, &dial, sale(), |_| {})
+            .await
+            .unwrap();
+        assert!(o.timed_out && o.code.is_none(), "{o:?}");
+        assert!(a.pending_reversal().is_some());
+        // B is refused with 96 ("system malfunction"), nothing booked,
+        // on the same connection, again and again.
+        for _ in 0..3 {
+            let o = run_action(&mut b, &mut cb, &dial, sale(), |_| {})
+                .await
+                .unwrap();
+            assert_eq!(o.code.as_deref(), Some("96"), "{o:?}");
+            assert!(cb.is_some(), "the connection stays open");
+        }
+
+        // Space again: the held commit goes through, the host books again.
+        full.store(false, Ordering::Release);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let o = run_action(&mut b, &mut cb, &dial, sale(), |_| {})
+                .await
+                .unwrap();
+            if o.approved {
+                break;
+            }
+            assert_eq!(o.code.as_deref(), Some("96"), "{o:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the host never resumed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // A sends its reversal first, then its sale is approved.
+        let o = run_action(&mut a, &mut ca, &dial, sale(), |_| {})
+            .await
+            .unwrap();
+        assert!(o.approved, "{o:?}");
+        assert!(a.pending_reversal().is_none());
+        h.shutdown().await.unwrap();
+
+        // Every decision is in the ledger, in order; no 96 was booked.
+        let l = SqliteLedger::open_read_only(&path).unwrap();
+        let entries = l.entries().unwrap();
+        let kinds: Vec<(&str, &str)> = entries
+            .iter()
+            .map(|e| (e.kind.as_str(), e.code.as_str()))
+            .collect();
+        assert!(!kinds.iter().any(|(_, c)| *c == "96"), "{kinds:?}");
+        assert_eq!(
+            entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=entries.len() as u64).collect::<Vec<_>>()
+        );
+        // A's held sale, then its reversal.
+        let a_id = load_terminal_id(0);
+        let of_a: Vec<&str> = entries
+            .iter()
+            .filter(|e| e.terminal == a_id)
+            .map(|e| e.kind.as_str())
+            .collect();
+        assert_eq!(of_a, ["sale", "sale", "reversal", "sale"], "{kinds:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// `/dev/full` takes the open and fails every write with "no space".
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn journal_write_errors_show_in_status_and_the_host_goes_on() {
+        let spec = Arc::new(specs::cups().clone());
+        let mut config = HostConfig::demo();
+        add_load_terminals(&mut config, 1);
+        let h = start(HostOptions {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            admin: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            journal: Some("/dev/full".into()),
+            config,
+            ..HostOptions::demo(Arc::clone(&spec))
+        })
+        .await
+        .unwrap();
+        let admin = h.admin_addr.unwrap();
+        let status = || async {
+            control::request(admin, &json!({"cmd": "status"}))
+                .await
+                .unwrap()
+        };
+        assert_eq!(status().await["journal_error"], Value::Null);
+        let dial = Dial::new(h.addr.unwrap(), FrameCodec::default(), &spec);
+        let (mut t, mut c) = (terminal(&spec, 0), None);
+        for _ in 0..2 {
+            let o = run_action(
+                &mut t,
+                &mut c,
+                &dial,
+                Action::sale(load_card(), Money(100)),
+                |_| {},
+            )
+            .await
+            .unwrap();
+            assert!(o.approved, "{o:?}");
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        let s = loop {
+            let s = status().await;
+            if s["journal_error"] != Value::Null || tokio::time::Instant::now() > deadline {
+                break s;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let e = s["journal_error"].as_str().unwrap_or_default();
+        assert!(e.contains("/dev/full") && e.contains("lines lost"), "{s:#}");
+        h.shutdown().await.unwrap();
     }
 }

@@ -22,13 +22,19 @@
 //! decode is journaled with its length and the decode error (field,
 //! offset, reason), never its bytes. Lines are flushed whenever the
 //! writer has nothing else to do, so `tail -f` shows them at once.
+//!
+//! A write that fails (disk full) loses the lines it carried and is
+//! logged, at most once a minute; the error is kept for the host's
+//! admin `status` ([`JournalSender::error`]) until a write succeeds
+//! again. The journal never stops the host.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cardwire_codec::{CodeTable, Spec, decode, json::to_json};
@@ -79,9 +85,35 @@ pub enum Item {
 #[derive(Debug, Clone)]
 pub struct JournalSender {
     tx: mpsc::Sender<Item>,
+    health: Arc<Health>,
 }
 
+/// How the writer is doing, shared with the senders.
+#[derive(Debug, Default)]
+struct Health {
+    /// The last write error, while writes fail.
+    error: Mutex<Option<String>>,
+    /// Lines lost to failed writes, ever.
+    lost: AtomicU64,
+}
+
+/// Failed writes are logged at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(60);
+
 impl JournalSender {
+    /// Why the last write to the journal file failed, while writes fail
+    /// (with the number of lines lost so far).
+    pub fn error(&self) -> Option<String> {
+        let e = self
+            .health
+            .error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()?;
+        let lost = self.health.lost.load(Ordering::Relaxed);
+        Some(format!("{e} ({lost} lines lost)"))
+    }
+
     /// Journals a frame.
     pub fn frame(&self, conn: u64, dir: Dir, bytes: &Bytes) {
         let _ = self.tx.send(Item::Frame {
@@ -123,11 +155,19 @@ impl JournalWriter {
             .open(path)
             .map_err(|e| NetError::io(format!("opening journal {}", path.display()), e))?;
         let (tx, rx) = mpsc::channel();
+        let health = Arc::new(Health::default());
+        let sink = Sink {
+            path: path.to_owned(),
+            file,
+            buf: Vec::with_capacity(1 << 16),
+            health: Arc::clone(&health),
+            logged: None,
+        };
         let handle = std::thread::Builder::new()
             .name("cardwire-journal".into())
-            .spawn(move || write_loop(rx, BufWriter::with_capacity(1 << 16, file), &spec))
+            .spawn(move || write_loop(rx, sink, &spec))
             .map_err(|e| NetError::io("starting the journal thread", e))?;
-        Ok((JournalSender { tx }, JournalWriter { handle }))
+        Ok((JournalSender { tx, health }, JournalWriter { handle }))
     }
 
     /// Waits until every line sent so far is written (after the senders
@@ -137,27 +177,85 @@ impl JournalWriter {
     }
 }
 
-fn write_loop(rx: mpsc::Receiver<Item>, mut out: impl Write, spec: &Spec) {
+/// The journal file and the lines not yet written to it.
+struct Sink {
+    path: PathBuf,
+    file: std::fs::File,
+    buf: Vec<u8>,
+    health: Arc<Health>,
+    /// When a failed write was last logged.
+    logged: Option<Instant>,
+}
+
+impl Sink {
+    fn line(&mut self, v: &Value) {
+        if serde_json::to_writer(&mut self.buf, v).is_ok() {
+            self.buf.push(b'\n');
+        }
+        if self.buf.len() >= 1 << 16 {
+            self.flush();
+        }
+    }
+
+    /// Writes the buffered lines; on failure they are lost, counted, and
+    /// the error kept (and logged at most once a minute).
+    fn flush(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let res = self.file.write_all(&self.buf);
+        let mut error = self
+            .health
+            .error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match res {
+            Ok(()) => {
+                if error.take().is_some() {
+                    crate::log(
+                        "INFO",
+                        &format!("journal {}: writes succeed again", self.path.display()),
+                    );
+                }
+            }
+            Err(e) => {
+                let lines = self.buf.iter().filter(|&&b| b == b'\n').count() as u64;
+                let lost = self.health.lost.fetch_add(lines, Ordering::Relaxed) + lines;
+                *error = Some(format!("writing {}: {e}", self.path.display()));
+                if self.logged.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+                    self.logged = Some(Instant::now());
+                    crate::log(
+                        "ERROR",
+                        &format!(
+                            "journal {}: write failed: {e}; {lost} lines lost so far \
+                             (logged at most once a minute)",
+                            self.path.display()
+                        ),
+                    );
+                }
+            }
+        }
+        self.buf.clear();
+    }
+}
+
+fn write_loop(rx: mpsc::Receiver<Item>, mut out: Sink, spec: &Spec) {
     let mut pending: HashMap<(u64, u32), Instant> = HashMap::new();
     while let Ok(first) = rx.recv() {
         let mut item = Some(first);
         while let Some(it) = item {
             let line = render(spec, it, &mut pending);
-            if serde_json::to_writer(&mut out, &line).is_err() || out.write_all(b"\n").is_err() {
-                return;
-            }
+            out.line(&line);
             item = rx.try_recv().ok();
         }
-        if out.flush().is_err() {
-            return;
-        }
+        out.flush();
         if pending.len() > 100_000 {
             // Requests that never got a reply: forget the oldest half.
             let now = Instant::now();
             pending.retain(|_, t| now.duration_since(*t).as_secs() < 120);
         }
     }
-    let _ = out.flush();
+    out.flush();
 }
 
 fn render(spec: &Spec, item: Item, pending: &mut HashMap<(u64, u32), Instant>) -> Value {
