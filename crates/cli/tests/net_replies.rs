@@ -186,3 +186,38 @@ fn an_undecodable_request_is_answered_with_a_format_error_or_closed() {
         );
     }
 }
+
+#[test]
+fn junk_on_one_connection_is_logged_as_a_summary_at_most_once_a_second() {
+    let h = host(&["--db", ":memory:"]);
+    let mut s = connect(&h.addr);
+    let mut frame = encode_to_vec(spec("cups"), &sale_without_60("cups", "12345678", 31)).unwrap();
+    let last = frame.len() - 1;
+    frame[last] = 0xEE;
+    let len = u16::try_from(frame.len()).unwrap().to_be_bytes();
+    let sent = 500;
+    let mut all = Vec::new();
+    for _ in 0..sent {
+        all.extend_from_slice(&len);
+        all.extend_from_slice(&frame);
+    }
+    s.write_all(&all).unwrap();
+    for _ in 0..sent {
+        assert!(read_frame(&mut s).is_some(), "every junk frame is answered");
+    }
+    drop(s);
+    std::thread::sleep(Duration::from_millis(300));
+    let log = h.stderr_text();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("rejected")).collect();
+    assert!(
+        !lines.is_empty() && lines.len() <= 3,
+        "{} lines for one connection:\n{log}",
+        lines.len()
+    );
+    // The summaries count every frame.
+    let counted: u64 = lines
+        .iter()
+        .filter_map(|l| l.split(": ").nth(1)?.split(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(counted, sent, "{log}");
+}

@@ -52,7 +52,7 @@ use tokio_util::codec::{Decoder, Encoder};
 use crate::control::{self, ControlRequest, error_reply};
 use crate::framing::FrameCodec;
 use crate::group::{CommitQueue, GroupLedger};
-use crate::journal::{Dir, JournalSender, JournalWriter};
+use crate::journal::{Dir, JournalSender, JournalWriter, Rotation};
 use crate::sqlite::{Durability, SqliteLedger};
 use crate::{NetError, log};
 
@@ -90,6 +90,8 @@ pub struct HostOptions {
     pub ledger: LedgerChoice,
     /// The message journal file (`None`: none).
     pub journal: Option<PathBuf>,
+    /// When the journal file rotates.
+    pub journal_rotation: Rotation,
     /// Length prefix.
     pub prefix: FramePrefix,
     /// Frame size limit.
@@ -121,6 +123,7 @@ impl HostOptions {
             admin_token: None,
             ledger: LedgerChoice::Memory,
             journal: None,
+            journal_rotation: Rotation::default(),
             prefix: FramePrefix::Binary2,
             max_frame: crate::framing::DEFAULT_MAX_FRAME,
             max_connections: 10_000,
@@ -200,6 +203,8 @@ struct Shared {
     timer: Notify,
     stats: Stats,
     journal: Option<JournalSender>,
+    /// Warnings about connections closed for broken frames.
+    close_log: Mutex<crate::Throttle>,
 }
 
 impl Shared {
@@ -207,6 +212,12 @@ impl Shared {
         // A panic inside the engine would poison the lock; the engine's
         // state is still consistent between calls, so go on serving.
         self.host.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn close_log(&self) -> MutexGuard<'_, crate::Throttle> {
+        self.close_log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn routes(&self) -> MutexGuard<'_, HashMap<ConnId, tmpsc::UnboundedSender<Bytes>>> {
@@ -222,17 +233,18 @@ impl Shared {
         let before = h.ledger().appended();
         f(&mut h);
         let mut close = None;
+        let mut rejected = 0;
+        let mut reject_reason = None;
         while let Some(ev) = h.poll_event() {
             let conn = match &ev {
                 HostEvent::Rejected { conn, reason, .. } => {
                     // While the ledger cannot commit, every financial
                     // request is refused for that one cause, logged once
-                    // by the committer.
+                    // by the committer. Other rejections are logged by the
+                    // connection, a summary at most once a second.
                     if !(reason.starts_with("ledger:") && self.ledger_failing()) {
-                        log(
-                            "WARN",
-                            &format!("connection {}: rejected: {reason}", conn.0),
-                        );
+                        rejected += 1;
+                        reject_reason = Some(reason.clone());
                     }
                     conn.0
                 }
@@ -269,6 +281,8 @@ impl Shared {
             },
             timer: h.poll_timeout().is_some(),
             close,
+            rejected,
+            reject_reason,
         }
     }
 
@@ -299,6 +313,63 @@ struct Batch {
     timer: bool,
     /// Why the connection must close (a frame without a readable MTI).
     close: Option<String>,
+    /// Requests rejected (undecodable ...), and the last reason.
+    rejected: u64,
+    reject_reason: Option<String>,
+}
+
+/// A connection's rejected requests, logged as a summary at most once a
+/// second: a peer sending junk costs one line a second, not one a frame.
+struct RejectLog {
+    throttle: crate::Throttle,
+    count: u64,
+    reason: Option<String>,
+}
+
+impl RejectLog {
+    fn new() -> Self {
+        RejectLog {
+            throttle: crate::Throttle::new(Duration::from_secs(1), 1),
+            count: 0,
+            reason: None,
+        }
+    }
+
+    fn add(&mut self, n: u64, reason: Option<String>, ctx: &ConnCtx) {
+        if n == 0 {
+            return;
+        }
+        self.count += n;
+        self.reason = reason.or(self.reason.take());
+        if self.throttle.pass().is_some() {
+            self.flush(ctx);
+        }
+    }
+
+    fn flush(&mut self, ctx: &ConnCtx) {
+        if self.count == 0 {
+            return;
+        }
+        log(
+            "WARN",
+            &format!(
+                "connection {} from {}: {} rejected (last: {})",
+                ctx.conn.0,
+                ctx.peer,
+                plural(self.count, "request"),
+                self.reason.as_deref().unwrap_or("?")
+            ),
+        );
+        self.count = 0;
+    }
+}
+
+fn plural(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 /// Opens connections to a running host inside the process, without a
@@ -441,7 +512,11 @@ async fn launch(
         None => None,
     };
     let journal = match &opts.journal {
-        Some(p) => Some(JournalWriter::start(p, Arc::clone(&opts.spec))?),
+        Some(p) => Some(JournalWriter::start_rotating(
+            p,
+            Arc::clone(&opts.spec),
+            opts.journal_rotation,
+        )?),
         None => None,
     };
     if replayed > 0 {
@@ -454,6 +529,7 @@ async fn launch(
         timer: Notify::new(),
         stats: Stats::default(),
         journal: journal.as_ref().map(|(s, _)| s.clone()),
+        close_log: Mutex::new(crate::Throttle::new(Duration::from_secs(1), 20)),
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     if let Some(l) = admin {
@@ -504,6 +580,7 @@ async fn accept_loop(
     let limit = Arc::new(Semaphore::new(opts.max_connections));
     let mut next_conn = 0u64;
     let codec = FrameCodec::new(opts.prefix, opts.max_frame);
+    let mut refusals = crate::Throttle::new(Duration::from_secs(1), 1);
     loop {
         let accepted: std::io::Result<(Box<dyn Stream>, String)> = tokio::select! {
             a = async {
@@ -531,13 +608,20 @@ async fn accept_loop(
         };
         let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
             shared.stats.refused.fetch_add(1, Ordering::Relaxed);
-            log(
-                "WARN",
-                &format!(
-                    "connection from {peer} refused: limit of {} reached",
-                    opts.max_connections
-                ),
-            );
+            if let Some(held) = refusals.pass() {
+                let also = if held > 0 {
+                    format!(" ({} more refused since the last line)", held)
+                } else {
+                    String::new()
+                };
+                log(
+                    "WARN",
+                    &format!(
+                        "connection from {peer} refused: limit of {} reached{also}",
+                        opts.max_connections
+                    ),
+                );
+            }
             drop(stream);
             continue;
         };
@@ -633,6 +717,7 @@ async fn serve_conn(stream: Box<dyn Stream>, mut ctx: ConnCtx, shared: &Shared) 
     let mut buf = BytesMut::with_capacity(4096);
     let mut out = BytesMut::with_capacity(1024);
     let mut batch = Batch::default();
+    let mut rejects = RejectLog::new();
     // One timer per connection, pushed back lazily: re-arming a timer on
     // every read costs more than the read. It watches two deadlines: no
     // byte for `idle`, and a frame begun but not finished for
@@ -658,6 +743,7 @@ async fn serve_conn(stream: Box<dyn Stream>, mut ctx: ConnCtx, shared: &Shared) 
                     batch.out.extend(b.out);
                     batch.seq = batch.seq.max(b.seq);
                     batch.timer |= b.timer;
+                    rejects.add(b.rejected, b.reject_reason, &ctx);
                     if let Some(why) = b.close {
                         shared.stats.broken.fetch_add(1, Ordering::Relaxed);
                         broken = Some(why);
@@ -754,8 +840,27 @@ async fn serve_conn(stream: Box<dyn Stream>, mut ctx: ConnCtx, shared: &Shared) 
             _ = ctx.shutdown.changed() => break 'conn "host shutting down".into(),
         }
     };
+    rejects.flush(&ctx);
     let broken = why.starts_with("broken") || why.starts_with("connection closed mid");
-    if ctx.log || broken {
+    let quiet = broken && !ctx.log && {
+        // A flood of broken connections: 20 lines a second, then a count.
+        let mut t = shared.close_log();
+        match t.pass() {
+            Some(0) => false,
+            Some(n) => {
+                log(
+                    "WARN",
+                    &format!(
+                        "{} closed for broken frames (not logged)",
+                        plural(n, "connection")
+                    ),
+                );
+                false
+            }
+            None => true,
+        }
+    };
+    if (ctx.log || broken) && !quiet {
         log(
             if broken { "WARN" } else { "INFO" },
             &format!("connection {} from {}: {why}", conn.0, ctx.peer),

@@ -89,6 +89,49 @@ pub fn log(level: &str, msg: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{} {level:<5} {msg}", now());
 }
 
+/// Lets a repeated warning through at most `burst` times per `every`,
+/// counting the ones it holds back, so junk traffic cannot fill the disk
+/// with logs.
+#[derive(Debug)]
+pub(crate) struct Throttle {
+    every: std::time::Duration,
+    burst: u32,
+    window: Option<std::time::Instant>,
+    used: u32,
+    held: u64,
+}
+
+impl Throttle {
+    pub(crate) const fn new(every: std::time::Duration, burst: u32) -> Self {
+        Throttle {
+            every,
+            burst,
+            window: None,
+            used: 0,
+            held: 0,
+        }
+    }
+
+    /// `Some(n)` when a line may be written now, `n` being how many were
+    /// held back since the last one; `None` (and one more held) otherwise.
+    pub(crate) fn pass(&mut self) -> Option<u64> {
+        let now = std::time::Instant::now();
+        if self
+            .window
+            .is_none_or(|t| now.duration_since(t) >= self.every)
+        {
+            self.window = Some(now);
+            self.used = 0;
+        }
+        if self.used >= self.burst {
+            self.held += 1;
+            return None;
+        }
+        self.used += 1;
+        Some(std::mem::take(&mut self.held))
+    }
+}
+
 /// Options that create a file readable and writable by its owner only
 /// (0600 on Unix): ledgers, journals and terminal state hold card
 /// activity and reversal records.

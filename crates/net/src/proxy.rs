@@ -33,7 +33,7 @@ use tokio_util::codec::{Decoder, Encoder};
 use crate::control::{self, ControlRequest, error_reply};
 use crate::framing::FrameCodec;
 use crate::host::HostConnector;
-use crate::journal::{Dir, JournalSender, JournalWriter};
+use crate::journal::{Dir, JournalSender, JournalWriter, Rotation};
 use crate::{NetError, log};
 
 /// Where the proxy forwards to.
@@ -103,6 +103,8 @@ pub struct ProxyOptions {
     pub admin_token: Option<control::AdminToken>,
     /// Journal file.
     pub journal: Option<PathBuf>,
+    /// When the journal file rotates.
+    pub journal_rotation: Rotation,
     /// Framing, with the frame size limit.
     pub codec: FrameCodec,
     /// Log faults and connections on stderr.
@@ -169,7 +171,11 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, NetError> {
         .local_addr()
         .map_err(|e| NetError::io("local address", e))?;
     let journal = match &opts.journal {
-        Some(p) => Some(JournalWriter::start(p, Arc::clone(&opts.spec))?),
+        Some(p) => Some(JournalWriter::start_rotating(
+            p,
+            Arc::clone(&opts.spec),
+            opts.journal_rotation,
+        )?),
         None => None,
     };
     let shared = Arc::new(Shared {

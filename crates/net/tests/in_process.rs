@@ -62,6 +62,7 @@ async fn delayed_and_duplicated_replies_through_the_proxy() {
         admin: None,
         admin_token: None,
         journal: None,
+        journal_rotation: Default::default(),
         codec: FrameCodec::default(),
         verbose: false,
         max_connections: 100,
