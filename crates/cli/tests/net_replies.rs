@@ -217,7 +217,14 @@ fn junk_on_one_connection_is_logged_as_a_summary_at_most_once_a_second() {
     // The summaries count every frame.
     let counted: u64 = lines
         .iter()
-        .filter_map(|l| l.split(": ").nth(1)?.split(' ').next()?.parse::<u64>().ok())
+        .filter_map(|l| {
+            l.split(" rejected")
+                .next()?
+                .rsplit(' ')
+                .nth(1)?
+                .parse::<u64>()
+                .ok()
+        })
         .sum();
     assert_eq!(counted, sent, "{log}");
 }

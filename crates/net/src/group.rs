@@ -34,8 +34,6 @@ use std::time::Duration;
 use cardwire_engine::ledger::{Entry, Ledger, LedgerError};
 use tokio::sync::oneshot;
 
-use crate::log;
-
 /// The queue between the engine and the committer.
 #[derive(Debug)]
 pub(crate) struct CommitQueue {
@@ -257,28 +255,22 @@ fn commit_batch<L: Ledger>(backend: &mut L, batch: &[Entry], q: &CommitQueue) ->
         let Err(e) = res else {
             if q.failed.swap(false, Ordering::AcqRel) {
                 *q.cause.lock().unwrap_or_else(PoisonError::into_inner) = None;
-                log("INFO", "ledger commits succeed again; the host books again");
+                tracing::info!("ledger commits succeed again; the host books again");
             }
             return true;
         };
         if !q.failed.swap(true, Ordering::AcqRel) {
-            log(
-                "ERROR",
-                &format!(
-                    "ledger commit failed: {e}; new financial requests are answered \
+            tracing::error!(
+                "ledger commit failed: {e}; new financial requests are answered \
                      \"system malfunction\" without booking, replies waiting for the \
                      commit are held, and it is tried again until it succeeds"
-                ),
             );
         }
         *q.cause.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
         if q.closed.load(Ordering::Acquire) {
-            log(
-                "ERROR",
-                &format!(
-                    "ledger: stopping with {} entries not written; their replies were never sent",
-                    batch.len() + q.pending.lock().map_or(0, |p| p.len())
-                ),
+            tracing::error!(
+                "ledger: stopping with {} entries not written; their replies were never sent",
+                batch.len() + q.pending.lock().map_or(0, |p| p.len()),
             );
             q.gave_up.store(true, Ordering::Release);
             // Dropping the senders wakes every waiter with "never".

@@ -48,13 +48,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, mpsc as tmpsc, watch};
 use tokio_util::codec::{Decoder, Encoder};
+use tracing::Instrument;
 
+use crate::NetError;
 use crate::control::{self, ControlRequest, error_reply};
 use crate::framing::FrameCodec;
 use crate::group::{CommitQueue, GroupLedger};
 use crate::journal::{Dir, JournalSender, JournalWriter, Rotation};
 use crate::sqlite::{Durability, SqliteLedger};
-use crate::{NetError, log};
 
 /// Where the host keeps its ledger.
 #[derive(Debug, Clone)]
@@ -350,15 +351,12 @@ impl RejectLog {
         if self.count == 0 {
             return;
         }
-        log(
-            "WARN",
-            &format!(
-                "connection {} from {}: {} rejected (last: {})",
-                ctx.conn.0,
-                ctx.peer,
-                plural(self.count, "request"),
-                self.reason.as_deref().unwrap_or("?")
-            ),
+        tracing::warn!(
+            "connection {} from {}: {} rejected (last: {})",
+            ctx.conn.0,
+            ctx.peer,
+            plural(self.count, "request"),
+            self.reason.as_deref().unwrap_or("?"),
         );
         self.count = 0;
     }
@@ -520,7 +518,7 @@ async fn launch(
         None => None,
     };
     if replayed > 0 {
-        log("INFO", &format!("ledger replayed: {replayed} entries"));
+        tracing::info!("ledger replayed: {replayed} entries");
     }
     let shared = Arc::new(Shared {
         host: Mutex::new(host),
@@ -601,7 +599,7 @@ async fn accept_loop(
             Ok(a) => a,
             Err(e) => {
                 // Out of file descriptors and the like: back off, go on.
-                log("WARN", &format!("accept: {e}"));
+                tracing::warn!("accept: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -614,12 +612,9 @@ async fn accept_loop(
                 } else {
                     String::new()
                 };
-                log(
-                    "WARN",
-                    &format!(
-                        "connection from {peer} refused: limit of {} reached{also}",
-                        opts.max_connections
-                    ),
+                tracing::warn!(
+                    "connection from {peer} refused: limit of {} reached{also}",
+                    opts.max_connections
                 );
             }
             drop(stream);
@@ -635,12 +630,22 @@ async fn accept_loop(
             frame_timeout: opts.frame_timeout,
             shutdown: shutdown.clone(),
             log: opts.log_connections,
+            spec: Arc::clone(&opts.spec),
         };
+        let span = tracing::info_span!(
+            "conn",
+            id = next_conn,
+            peer = %ctx.peer,
+            terminal = tracing::field::Empty
+        );
         let sh = Arc::clone(&shared);
-        tokio::spawn(async move {
-            serve_conn(stream, ctx, &sh).await;
-            drop(permit);
-        });
+        tokio::spawn(
+            async move {
+                serve_conn(stream, ctx, &sh).await;
+                drop(permit);
+            }
+            .instrument(span),
+        );
     }
     // Graceful: every connection task answers what it has read, then
     // ends; wait (bounded) for all of them.
@@ -700,6 +705,25 @@ struct ConnCtx {
     frame_timeout: Duration,
     shutdown: watch::Receiver<bool>,
     log: bool,
+    /// To read the terminal id (41) for the connection's span.
+    spec: Arc<Spec>,
+}
+
+/// The connection's span gets the terminal id of the first requests
+/// that carry one (a terminal id is not card data); tried on the first
+/// few frames only.
+fn note_terminal(ctx: &ConnCtx, frame: &[u8], tries: &mut u8) {
+    if *tries == 0 {
+        return;
+    }
+    *tries -= 1;
+    if let Some(t) = cardwire_codec::decode(&ctx.spec, frame)
+        .ok()
+        .and_then(|m| m.value(41).map(|v| v.to_string()))
+    {
+        tracing::Span::current().record("terminal", tracing::field::display(t.trim()));
+        *tries = 0;
+    }
 }
 
 async fn serve_conn(stream: Box<dyn Stream>, mut ctx: ConnCtx, shared: &Shared) {
@@ -718,6 +742,7 @@ async fn serve_conn(stream: Box<dyn Stream>, mut ctx: ConnCtx, shared: &Shared) 
     let mut out = BytesMut::with_capacity(1024);
     let mut batch = Batch::default();
     let mut rejects = RejectLog::new();
+    let mut terminal_tries = 3u8;
     // One timer per connection, pushed back lazily: re-arming a timer on
     // every read costs more than the read. It watches two deadlines: no
     // byte for `idle`, and a frame begun but not finished for
@@ -739,6 +764,7 @@ async fn serve_conn(stream: Box<dyn Stream>, mut ctx: ConnCtx, shared: &Shared) 
                     if let Some(j) = &shared.journal {
                         j.frame(conn.0, Dir::In, &frame);
                     }
+                    note_terminal(&ctx, &frame, &mut terminal_tries);
                     let b = shared.process(conn, |h| h.handle_message(crate::now(), conn, &frame));
                     batch.out.extend(b.out);
                     batch.seq = batch.seq.max(b.seq);
@@ -848,12 +874,9 @@ async fn serve_conn(stream: Box<dyn Stream>, mut ctx: ConnCtx, shared: &Shared) 
         match t.pass() {
             Some(0) => false,
             Some(n) => {
-                log(
-                    "WARN",
-                    &format!(
-                        "{} closed for broken frames (not logged)",
-                        plural(n, "connection")
-                    ),
+                tracing::warn!(
+                    "{} closed for broken frames (not logged)",
+                    plural(n, "connection"),
                 );
                 false
             }
@@ -861,10 +884,11 @@ async fn serve_conn(stream: Box<dyn Stream>, mut ctx: ConnCtx, shared: &Shared) 
         }
     };
     if (ctx.log || broken) && !quiet {
-        log(
-            if broken { "WARN" } else { "INFO" },
-            &format!("connection {} from {}: {why}", conn.0, ctx.peer),
-        );
+        if broken {
+            tracing::warn!("connection {} from {}: {why}", conn.0, ctx.peer);
+        } else {
+            tracing::info!("connection {} from {}: {why}", conn.0, ctx.peer);
+        }
     }
     if let Some(j) = &shared.journal {
         j.note(conn.0, json!({"event": "close", "reason": why}));

@@ -307,11 +307,8 @@ impl Sink {
         if self.logged.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
             self.logged = Some(Instant::now());
             let lost = self.health.lost.load(Ordering::Relaxed);
-            crate::log(
-                "ERROR",
-                &format!(
-                    "journal: {error}; {lost} lines lost so far (logged at most once a minute)"
-                ),
+            tracing::error!(
+                "journal: {error}; {lost} lines lost so far (logged at most once a minute)"
             );
         }
     }
@@ -332,10 +329,7 @@ impl Sink {
                     .unwrap_or_else(PoisonError::into_inner)
                     .take();
                 if was.is_some() {
-                    crate::log(
-                        "INFO",
-                        &format!("journal {}: writes succeed again", self.path.display()),
-                    );
+                    tracing::info!("journal {}: writes succeed again", self.path.display(),);
                 }
             }
             Err(e) => {

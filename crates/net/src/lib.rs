@@ -21,6 +21,11 @@
 //! - [`proxy`]: a forwarding proxy that applies a fault plan.
 //! - [`control`]: the line-based JSON admin protocol.
 //! - [`journal`]: the JSON-lines message journal.
+//!
+//! Logging goes through [`tracing`]: events at `info`, `warn` and
+//! `error`, inside a `conn` span (connection number, peer, terminal id
+//! once known) for what a connection does. Nothing logged carries card
+//! data. The binary installs the subscriber (`RUST_LOG`, `--log-format`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -80,13 +85,6 @@ impl NetError {
             err,
         }
     }
-}
-
-/// Writes a log line to stderr: `2026-11-21 09:00:00.000 LEVEL message`.
-/// Messages never carry card data (callers pass masked values).
-pub fn log(level: &str, msg: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "{} {level:<5} {msg}", now());
 }
 
 /// Lets a repeated warning through at most `burst` times per `every`,

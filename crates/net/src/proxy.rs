@@ -30,11 +30,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::codec::{Decoder, Encoder};
 
+use crate::NetError;
 use crate::control::{self, ControlRequest, error_reply};
 use crate::framing::FrameCodec;
 use crate::host::HostConnector;
 use crate::journal::{Dir, JournalSender, JournalWriter, Rotation};
-use crate::{NetError, log};
+use tracing::Instrument;
 
 /// Where the proxy forwards to.
 #[derive(Debug, Clone)]
@@ -221,12 +222,9 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, NetError> {
                 continue;
             };
             let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
-                log(
-                    "WARN",
-                    &format!(
-                        "proxy: connection from {peer} refused: limit of {} reached",
-                        opts.max_connections
-                    ),
+                tracing::warn!(
+                    "proxy: connection from {peer} refused: limit of {} reached",
+                    opts.max_connections
                 );
                 drop(client);
                 continue;
@@ -243,12 +241,21 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, NetError> {
                 frame_timeout: opts.frame_timeout,
                 shutdown: shutdown_rx.clone(),
             };
-            tokio::spawn(async move {
-                if let Err(e) = ctx.run(client).await {
-                    log("WARN", &format!("proxy connection from {peer}: {e}"));
+            let span = tracing::info_span!(
+                "conn",
+                id = next,
+                peer = %peer,
+                terminal = tracing::field::Empty
+            );
+            tokio::spawn(
+                async move {
+                    if let Err(e) = ctx.run(client).await {
+                        tracing::warn!("proxy connection from {peer}: {e}");
+                    }
+                    drop(permit);
                 }
-                drop(permit);
-            });
+                .instrument(span),
+            );
         }
     });
     Ok(RunningProxy {
@@ -387,6 +394,7 @@ impl ProxyConn {
                 };
                 if terminal.is_none() {
                     if let Some(t) = terminal_of(&self.shared.spec, &f) {
+                        tracing::Span::current().record("terminal", tracing::field::display(&t));
                         link = Some(self.link_for(&t));
                         terminal = Some(t);
                     }
@@ -501,10 +509,11 @@ impl ProxyConn {
         };
         let broken = why.starts_with("broken");
         if self.verbose || broken {
-            log(
-                if broken { "WARN" } else { "INFO" },
-                &format!("proxy connection {}: {why}", self.id),
-            );
+            if broken {
+                tracing::warn!("proxy connection {}: {why}", self.id);
+            } else {
+                tracing::info!("proxy connection {}: {why}", self.id);
+            }
         }
         if let Some(j) = &self.journal {
             j.note(self.id, json!({"event": "close", "reason": why}));
@@ -554,15 +563,12 @@ impl ProxyConn {
                 .faults
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if self.verbose {
-                log(
-                    "INFO",
-                    &format!(
-                        "fault {} on {} STAN {:?} (connection {})",
-                        ev.fault.as_str(),
-                        ev.kind,
-                        ev.stan,
-                        self.id
-                    ),
+                tracing::info!(
+                    "fault {} on {} STAN {:?} (connection {})",
+                    ev.fault.as_str(),
+                    ev.kind,
+                    ev.stan,
+                    self.id
                 );
             }
             if let Some(j) = &self.journal {
