@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use cardwire_codec::Spec;
+use cardwire_codec::{DecodeMode, Spec};
 use cardwire_engine::Money;
 use cardwire_engine::config::{DEMO_TMK, HostConfig, IssuerState};
 use cardwire_engine::fault::FaultPlan;
@@ -194,6 +194,11 @@ pub(crate) struct HostArgs {
     journal: Option<String>,
     #[command(flatten)]
     journal_rotation: JournalRotationArgs,
+    /// Decode requests leniently: read past deviations that leave a frame
+    /// readable (lowercase hex, an overlong field, bytes after the last
+    /// field ...), decide the request as read, journal each warning.
+    #[arg(long)]
+    lenient: bool,
     /// Admin socket (line-based JSON, see `cardwire host-ctl`), or `off`.
     #[arg(long, default_value = "127.0.0.1:8584", value_parser = parse_addr_or_off)]
     admin: MaybeAddr,
@@ -254,6 +259,14 @@ impl JournalRotationArgs {
             max_size: self.journal_max_size,
             keep: self.journal_keep,
         }
+    }
+}
+
+fn decode_mode(lenient: bool) -> DecodeMode {
+    if lenient {
+        DecodeMode::Lenient
+    } else {
+        DecodeMode::Strict
     }
 }
 
@@ -319,6 +332,7 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
         ledger: ledger.clone(),
         journal: journal.clone(),
         journal_rotation: a.journal_rotation.rotation(),
+        decode_mode: decode_mode(a.lenient),
         prefix: a.prefix,
         max_frame: a.max_frame,
         max_connections: a.max_connections,
@@ -354,6 +368,7 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
                     admin_token: a.admin_token.clone(),
                     journal: None,
                     journal_rotation: Rotation::default(),
+                    decode_mode: decode_mode(a.lenient),
                     codec: FrameCodec::new(a.prefix, a.max_frame),
                     verbose: a.verbose,
                     max_connections: a.max_connections,
@@ -940,6 +955,7 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
                     admin_token: None,
                     journal: None,
                     journal_rotation: Rotation::default(),
+                    decode_mode: DecodeMode::Strict,
                     codec,
                     verbose: false,
                     max_connections: usize::try_from(a.terminals)
@@ -1148,6 +1164,11 @@ pub(crate) struct ProxyArgs {
     journal: Option<PathBuf>,
     #[command(flatten)]
     journal_rotation: JournalRotationArgs,
+    /// Decode requests leniently: read past deviations that leave a frame
+    /// readable (lowercase hex, an overlong field, bytes after the last
+    /// field ...), decide the request as read, journal each warning.
+    #[arg(long)]
+    lenient: bool,
     /// Length prefix.
     #[arg(long, default_value = "binary2", value_parser = parse_prefix)]
     prefix: cardwire_codec::frame::FramePrefix,
@@ -1186,6 +1207,7 @@ pub(crate) fn cmd_proxy(a: ProxyArgs) -> Result<()> {
             admin_token: a.admin_token,
             journal: a.journal,
             journal_rotation: a.journal_rotation.rotation(),
+            decode_mode: decode_mode(a.lenient),
             codec: FrameCodec::new(a.prefix, a.max_frame),
             verbose: a.verbose,
             max_connections: a.max_connections,

@@ -38,8 +38,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use cardwire_codec::Spec;
 use cardwire_codec::frame::FramePrefix;
+use cardwire_codec::{DecodeMode, Spec};
 use cardwire_engine::config::{CardConfig, CardStatus, DEMO_TMK, HostConfig, TerminalProfile};
 use cardwire_engine::{ConnId, Host, HostEvent, Money, Transmit};
 use serde_json::{Value, json};
@@ -93,6 +93,9 @@ pub struct HostOptions {
     pub journal: Option<PathBuf>,
     /// When the journal file rotates.
     pub journal_rotation: Rotation,
+    /// How requests (and the journal's frames) are decoded: strict, or
+    /// lenient (`--lenient`), reading past deviations with warnings.
+    pub decode_mode: DecodeMode,
     /// Length prefix.
     pub prefix: FramePrefix,
     /// Frame size limit.
@@ -125,6 +128,7 @@ impl HostOptions {
             ledger: LedgerChoice::Memory,
             journal: None,
             journal_rotation: Rotation::default(),
+            decode_mode: DecodeMode::Strict,
             prefix: FramePrefix::Binary2,
             max_frame: crate::framing::DEFAULT_MAX_FRAME,
             max_connections: 10_000,
@@ -481,6 +485,7 @@ async fn launch(
     // is a journal to write them to.
     host.set_traffic_events(false);
     host.set_booking_events(opts.journal.is_some());
+    host.set_decode_mode(opts.decode_mode);
     let replayed = host.journal().count();
     let listener = match opts.listen {
         Some(a) => Some(
@@ -514,6 +519,7 @@ async fn launch(
             p,
             Arc::clone(&opts.spec),
             opts.journal_rotation,
+            opts.decode_mode,
         )?),
         None => None,
     };
@@ -717,8 +723,8 @@ fn note_terminal(ctx: &ConnCtx, frame: &[u8], tries: &mut u8) {
         return;
     }
     *tries -= 1;
-    if let Some(t) = cardwire_codec::decode(&ctx.spec, frame)
-        .ok()
+    if let Some(t) = cardwire_codec::decode_with(&ctx.spec, frame, DecodeMode::Lenient)
+        .message
         .and_then(|m| m.value(41).map(|v| v.to_string()))
     {
         tracing::Span::current().record("terminal", tracing::field::display(t.trim()));

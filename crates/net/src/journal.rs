@@ -43,7 +43,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cardwire_codec::{CodeTable, Spec, decode, json::to_json};
+use cardwire_codec::{CodeTable, DecodeMode, Spec, decode, decode_with, json::to_json};
 use cardwire_engine::Timestamp;
 use cardwire_engine::ledger::{Entry, Ledger};
 use serde_json::{Map, Value, json};
@@ -175,11 +175,12 @@ impl JournalWriter {
     ///
     /// [`NetError::Io`] when the file cannot be opened.
     pub fn start(path: &Path, spec: Arc<Spec>) -> Result<(JournalSender, Self), NetError> {
-        Self::start_rotating(path, spec, Rotation::default())
+        Self::start_rotating(path, spec, Rotation::default(), DecodeMode::Strict)
     }
 
     /// Opens `path` for appending and starts the writer thread; the file
-    /// rotates as `rotation` says.
+    /// rotates as `rotation` says, and frames are decoded in `mode` (a
+    /// lenient decode adds its warnings to the frame's line).
     ///
     /// # Errors
     ///
@@ -188,6 +189,7 @@ impl JournalWriter {
         path: &Path,
         spec: Arc<Spec>,
         rotation: Rotation,
+        mode: DecodeMode,
     ) -> Result<(JournalSender, Self), NetError> {
         let file = open_journal(path)?;
         let meta = file
@@ -206,7 +208,7 @@ impl JournalWriter {
         };
         let handle = std::thread::Builder::new()
             .name("cardwire-journal".into())
-            .spawn(move || write_loop(rx, sink, &spec))
+            .spawn(move || write_loop(rx, sink, &spec, mode))
             .map_err(|e| NetError::io("starting the journal thread", e))?;
         Ok((JournalSender { tx, health }, JournalWriter { handle }))
     }
@@ -342,12 +344,12 @@ impl Sink {
     }
 }
 
-fn write_loop(rx: mpsc::Receiver<Item>, mut out: Sink, spec: &Spec) {
+fn write_loop(rx: mpsc::Receiver<Item>, mut out: Sink, spec: &Spec, mode: DecodeMode) {
     let mut pending: HashMap<(u64, u32), Instant> = HashMap::new();
     while let Ok(first) = rx.recv() {
         let mut item = Some(first);
         while let Some(it) = item {
-            let line = render(spec, it, &mut pending);
+            let line = render(spec, mode, it, &mut pending);
             out.line(&line);
             item = rx.try_recv().ok();
         }
@@ -361,7 +363,12 @@ fn write_loop(rx: mpsc::Receiver<Item>, mut out: Sink, spec: &Spec) {
     out.flush();
 }
 
-fn render(spec: &Spec, item: Item, pending: &mut HashMap<(u64, u32), Instant>) -> Value {
+fn render(
+    spec: &Spec,
+    mode: DecodeMode,
+    item: Item,
+    pending: &mut HashMap<(u64, u32), Instant>,
+) -> Value {
     match item {
         Item::Note { at, conn, value } => {
             let mut m = Map::new();
@@ -393,7 +400,7 @@ fn render(spec: &Spec, item: Item, pending: &mut HashMap<(u64, u32), Instant>) -
                 .into(),
             );
             m.insert("len".into(), bytes.len().into());
-            describe_into(spec, &bytes, &mut m);
+            describe_with(spec, &bytes, mode, &mut m);
             if let Some(stan) = m
                 .get("stan")
                 .and_then(Value::as_u64)
@@ -420,7 +427,29 @@ fn render(spec: &Spec, item: Item, pending: &mut HashMap<(u64, u32), Instant>) -
 /// response code and meaning, masked fields) to `m`; an undecodable frame
 /// adds `"error"` (field, offset, reason; never card data).
 pub fn describe_into(spec: &Spec, frame: &[u8], m: &mut Map<String, Value>) {
-    match decode(spec, frame) {
+    describe_with(spec, frame, DecodeMode::Strict, m);
+}
+
+/// [`describe_into`], decoding in `mode`: a lenient decode adds
+/// `"warnings"` (one text per deviation read past: field, offset, reason;
+/// never card data), and a frame it still cannot read gets `"error"`.
+pub fn describe_with(spec: &Spec, frame: &[u8], mode: DecodeMode, m: &mut Map<String, Value>) {
+    let decoded = match mode {
+        DecodeMode::Lenient => {
+            let d = decode_with(spec, frame, DecodeMode::Lenient);
+            if !d.warnings.is_empty() {
+                let w: Vec<Value> = d.warnings.iter().map(|w| w.to_string().into()).collect();
+                m.insert("warnings".into(), w.into());
+            }
+            match (d.message, d.error) {
+                (Some(msg), None) => Ok(msg),
+                (_, Some(e)) => Err(e),
+                (None, None) => decode(spec, frame),
+            }
+        }
+        _ => decode(spec, frame),
+    };
+    match decoded {
         Ok(msg) => {
             m.insert("mti".into(), msg.mti().as_str().into());
             m.insert("kind".into(), msg.transaction().as_str().into());
@@ -547,7 +576,8 @@ mod tests {
             keep: 3,
         };
         let spec = Arc::new(cardwire_codec::specs::cups().clone());
-        let (tx, w) = JournalWriter::start_rotating(&path, spec, rotation).unwrap();
+        let (tx, w) =
+            JournalWriter::start_rotating(&path, spec, rotation, DecodeMode::Strict).unwrap();
         // About 100 bytes a line, 200 KiB in all: many rotations.
         for i in 0..2_000u64 {
             tx.note(i, json!({"event": "junk", "n": i, "pad": "x".repeat(40)}));

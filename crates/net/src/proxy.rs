@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use cardwire_codec::{Spec, decode};
+use cardwire_codec::{DecodeMode, Spec, decode, decode_with};
 use cardwire_engine::fault::{FaultPlan, FaultyLink, LinkAction};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -106,6 +106,9 @@ pub struct ProxyOptions {
     pub journal: Option<PathBuf>,
     /// When the journal file rotates.
     pub journal_rotation: Rotation,
+    /// How frames are read (terminal id, fault rules, journal): strict,
+    /// or lenient (`--lenient`), reading past deviations with warnings.
+    pub decode_mode: DecodeMode,
     /// Framing, with the frame size limit.
     pub codec: FrameCodec,
     /// Log faults and connections on stderr.
@@ -121,6 +124,7 @@ pub struct ProxyOptions {
 #[derive(Debug)]
 struct Shared {
     spec: Arc<Spec>,
+    decode_mode: DecodeMode,
     plan: Mutex<FaultPlan>,
     links: Mutex<HashMap<String, FaultyLink>>,
     faults: std::sync::atomic::AtomicU64,
@@ -176,11 +180,13 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, NetError> {
             p,
             Arc::clone(&opts.spec),
             opts.journal_rotation,
+            opts.decode_mode,
         )?),
         None => None,
     };
     let shared = Arc::new(Shared {
         spec: Arc::clone(&opts.spec),
+        decode_mode: opts.decode_mode,
         plan: Mutex::new(opts.plan.clone()),
         links: Mutex::new(HashMap::new()),
         faults: 0.into(),
@@ -312,8 +318,17 @@ struct ProxyConn {
     shutdown: watch::Receiver<bool>,
 }
 
-fn terminal_of(spec: &Spec, frame: &[u8]) -> Option<String> {
-    let m = decode(spec, frame).ok()?;
+fn terminal_of(spec: &Spec, frame: &[u8], mode: DecodeMode) -> Option<String> {
+    let m = match mode {
+        DecodeMode::Lenient => {
+            let d = decode_with(spec, frame, DecodeMode::Lenient);
+            if d.error.is_some() {
+                return None;
+            }
+            d.message?
+        }
+        _ => decode(spec, frame).ok()?,
+    };
     Some(m.value(41)?.to_string().trim().to_owned())
 }
 
@@ -345,7 +360,9 @@ impl ProxyConn {
             .map(|p| p.clone())
             .unwrap_or_default();
         plan.seed = seed_for(plan.seed, terminal);
-        FaultyLink::new(Arc::clone(&self.shared.spec), plan, Duration::ZERO)
+        let mut link = FaultyLink::new(Arc::clone(&self.shared.spec), plan, Duration::ZERO);
+        link.set_decode_mode(self.shared.decode_mode);
+        link
     }
 
     async fn run(mut self, client: TcpStream) -> Result<(), NetError> {
@@ -393,7 +410,7 @@ impl ProxyConn {
                     }
                 };
                 if terminal.is_none() {
-                    if let Some(t) = terminal_of(&self.shared.spec, &f) {
+                    if let Some(t) = terminal_of(&self.shared.spec, &f, self.shared.decode_mode) {
                         tracing::Span::current().record("terminal", tracing::field::display(&t));
                         link = Some(self.link_for(&t));
                         terminal = Some(t);
