@@ -40,6 +40,33 @@ mod security_cmd;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// Log lines on stderr as text or as JSON objects (for log shippers);
+    /// `RUST_LOG` filters them (default `info`, e.g. `RUST_LOG=warn`).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// `2026-12-06T09:00:00.123456Z  WARN conn{id=3 peer=..}: message`
+    Text,
+    /// One JSON object per line: time, level, message, spans.
+    Json,
+}
+
+/// Installs the log subscriber: stderr, filtered by `RUST_LOG` (`info`
+/// when unset or unreadable).
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => fmt.try_init(),
+        LogFormat::Json => fmt.json().try_init(),
+    };
 }
 
 #[derive(Subcommand)]
@@ -218,6 +245,7 @@ fn cmd_codes(spec: &str, code: Option<String>) -> Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     let result = match cli.cmd {
         Cmd::Decode(a) => decode_cmd::cmd_decode(a),
         Cmd::Encode(a) => cmd_encode(a),

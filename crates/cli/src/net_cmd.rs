@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use cardwire_codec::Spec;
+use cardwire_codec::{DecodeMode, Spec};
 use cardwire_engine::Money;
 use cardwire_engine::config::{HostConfig, IssuerState};
 use cardwire_engine::fault::FaultPlan;
@@ -19,7 +19,7 @@ use cardwire_engine::terminal::{
 use cardwire_net::control::AdminToken;
 use cardwire_net::framing::{FrameCodec, parse_prefix};
 use cardwire_net::host::{HostOptions, LedgerChoice, add_load_terminals};
-use cardwire_net::journal::Filter;
+use cardwire_net::journal::{Filter, Rotation};
 use cardwire_net::load::{LoadCounters, LoadOptions, LoadReport, Mix};
 use cardwire_net::proxy::{ProxyOptions, Upstream};
 use cardwire_net::sqlite::Durability;
@@ -193,6 +193,13 @@ pub(crate) struct HostArgs {
     /// `cardwire-journal.jsonl` next to the ledger file; off with `:memory:`.
     #[arg(long)]
     journal: Option<String>,
+    #[command(flatten)]
+    journal_rotation: JournalRotationArgs,
+    /// Decode requests leniently: read past deviations that leave a frame
+    /// readable (lowercase hex, an overlong field, bytes after the last
+    /// field ...), decide the request as read, journal each warning.
+    #[arg(long)]
+    lenient: bool,
     /// Admin socket (line-based JSON, see `cardwire host-ctl`), or `off`.
     #[arg(long, default_value = "127.0.0.1:8584", value_parser = parse_addr_or_off)]
     admin: MaybeAddr,
@@ -233,6 +240,53 @@ pub(crate) struct HostArgs {
     /// Worker threads (0: one per core, 1: a single thread).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+}
+
+/// How the message journal rotates (`host`, `proxy`).
+#[derive(Args, Debug, Clone)]
+struct JournalRotationArgs {
+    /// Rotate the message journal once it holds this much (bytes, or with
+    /// K, M, G: KiB, MiB, GiB): PATH becomes PATH.1, PATH.1 PATH.2 ...
+    #[arg(long, default_value = "256M", value_parser = parse_size)]
+    journal_max_size: u64,
+    /// Rotated journal files kept (PATH.1 .. PATH.N); older ones are deleted.
+    #[arg(long, default_value_t = 4)]
+    journal_keep: u32,
+}
+
+impl JournalRotationArgs {
+    fn rotation(&self) -> Rotation {
+        Rotation {
+            max_size: self.journal_max_size,
+            keep: self.journal_keep,
+        }
+    }
+}
+
+fn decode_mode(lenient: bool) -> DecodeMode {
+    if lenient {
+        DecodeMode::Lenient
+    } else {
+        DecodeMode::Strict
+    }
+}
+
+/// `1048576`, `64K`, `256M`, `1G` (binary units).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 30),
+        _ => (t, 0),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: a size is a number of bytes, or with K, M or G"))?;
+    n.checked_mul(1u64 << shift)
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("{s:?}: a size must be above zero and fit in 64 bits"))
 }
 
 fn parse_durability(s: &str) -> Result<Durability, String> {
@@ -278,6 +332,8 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
         admin_token: a.admin_token.clone(),
         ledger: ledger.clone(),
         journal: journal.clone(),
+        journal_rotation: a.journal_rotation.rotation(),
+        decode_mode: decode_mode(a.lenient),
         prefix: a.prefix,
         max_frame: a.max_frame,
         max_connections: a.max_connections,
@@ -312,6 +368,8 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
                     admin: Some(a.faults_admin),
                     admin_token: a.admin_token.clone(),
                     journal: None,
+                    journal_rotation: Rotation::default(),
+                    decode_mode: decode_mode(a.lenient),
                     codec: FrameCodec::new(a.prefix, a.max_frame),
                     verbose: a.verbose,
                     max_connections: a.max_connections,
@@ -992,6 +1050,8 @@ pub(crate) fn cmd_load(a: LoadArgs) -> Result<()> {
                     admin: None,
                     admin_token: None,
                     journal: None,
+                    journal_rotation: Rotation::default(),
+                    decode_mode: DecodeMode::Strict,
                     codec,
                     verbose: false,
                     max_connections: usize::try_from(a.terminals)
@@ -1273,6 +1333,13 @@ pub(crate) struct ProxyArgs {
     /// Message journal (JSON lines); `in` is terminal to host.
     #[arg(long)]
     journal: Option<PathBuf>,
+    #[command(flatten)]
+    journal_rotation: JournalRotationArgs,
+    /// Decode requests leniently: read past deviations that leave a frame
+    /// readable (lowercase hex, an overlong field, bytes after the last
+    /// field ...), decide the request as read, journal each warning.
+    #[arg(long)]
+    lenient: bool,
     /// Length prefix.
     #[arg(long, default_value = "binary2", value_parser = parse_prefix)]
     prefix: cardwire_codec::frame::FramePrefix,
@@ -1310,6 +1377,8 @@ pub(crate) fn cmd_proxy(a: ProxyArgs) -> Result<()> {
             admin: a.admin.0,
             admin_token: a.admin_token,
             journal: a.journal,
+            journal_rotation: a.journal_rotation.rotation(),
+            decode_mode: decode_mode(a.lenient),
             codec: FrameCodec::new(a.prefix, a.max_frame),
             verbose: a.verbose,
             max_connections: a.max_connections,

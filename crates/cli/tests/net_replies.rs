@@ -186,3 +186,122 @@ fn an_undecodable_request_is_answered_with_a_format_error_or_closed() {
         );
     }
 }
+
+#[test]
+fn junk_on_one_connection_is_logged_as_a_summary_at_most_once_a_second() {
+    let h = host(&["--db", ":memory:"]);
+    let mut s = connect(&h.addr);
+    let mut frame = encode_to_vec(spec("cups"), &sale_without_60("cups", "12345678", 31)).unwrap();
+    let last = frame.len() - 1;
+    frame[last] = 0xEE;
+    let len = u16::try_from(frame.len()).unwrap().to_be_bytes();
+    let sent = 500;
+    let mut all = Vec::new();
+    for _ in 0..sent {
+        all.extend_from_slice(&len);
+        all.extend_from_slice(&frame);
+    }
+    s.write_all(&all).unwrap();
+    for _ in 0..sent {
+        assert!(read_frame(&mut s).is_some(), "every junk frame is answered");
+    }
+    drop(s);
+    std::thread::sleep(Duration::from_millis(300));
+    let log = h.stderr_text();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("rejected")).collect();
+    assert!(
+        !lines.is_empty() && lines.len() <= 3,
+        "{} lines for one connection:\n{log}",
+        lines.len()
+    );
+    // The summaries count every frame.
+    let counted: u64 = lines
+        .iter()
+        .filter_map(|l| {
+            l.split(" rejected")
+                .next()?
+                .rsplit(' ')
+                .nth(1)?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert_eq!(counted, sent, "{log}");
+}
+
+/// An echo test with two bytes after its last field: strict decoding
+/// refuses it, lenient decoding reads it with a warning.
+fn echo_with_trailing_bytes() -> Vec<u8> {
+    let mut frame = encode_to_vec(spec("cups"), &echo_test("cups")).unwrap();
+    frame.extend_from_slice(b"\x00\x00");
+    assert!(decode(spec("cups"), &frame).is_err());
+    frame
+}
+
+fn journal_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn lenient_host_answers_what_strict_refuses_and_journals_the_warning() {
+    let dir = net_support::scratch("lenient-host");
+    let frame = echo_with_trailing_bytes();
+
+    let strict = host(&["--db", ":memory:"]);
+    let reply = exchange(&mut connect(&strict.addr), &frame).unwrap();
+    assert_eq!(field(&reply_of("cups", &reply), 39).as_deref(), Some("30"));
+
+    let journal = dir.join("journal.jsonl");
+    let lenient = host(&[
+        "--db",
+        ":memory:",
+        "--lenient",
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    let reply = exchange(&mut connect(&lenient.addr), &frame).unwrap();
+    let r = reply_of("cups", &reply);
+    assert_eq!(field(&r, 39).as_deref(), Some("00"));
+    assert_eq!(field(&r, 11).as_deref(), Some("004242"));
+    drop(lenient);
+    let lines = journal_lines(&journal);
+    let request = lines
+        .iter()
+        .find(|l| l["dir"] == "in")
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(request["mti"], "0800", "{request}");
+    assert_eq!(request["stan"], 4242, "{request}");
+    assert!(request.get("error").is_none(), "{request}");
+    let warnings = request["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{request}");
+}
+
+#[test]
+fn lenient_proxy_reads_and_journals_what_strict_cannot() {
+    let dir = net_support::scratch("lenient-proxy");
+    let h = host(&["--db", ":memory:", "--lenient"]);
+    let journal = dir.join("proxy.jsonl");
+    let p = net_support::proxy(
+        &h.addr,
+        &["--lenient", "--journal", journal.to_str().unwrap()],
+    );
+    let reply = exchange(&mut connect(&p.addr), &echo_with_trailing_bytes()).unwrap();
+    assert_eq!(field(&reply_of("cups", &reply), 39).as_deref(), Some("00"));
+    std::thread::sleep(Duration::from_millis(300));
+    drop(p);
+    let lines = journal_lines(&journal);
+    let request = lines
+        .iter()
+        .find(|l| l["dir"] == "in")
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(request["stan"], 4242, "{request}");
+    assert_eq!(
+        request["warnings"].as_array().map(Vec::len),
+        Some(1),
+        "{request}"
+    );
+}

@@ -38,7 +38,7 @@ use core::time::Duration;
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use cardwire_codec::{Spec, TxnKind, decode};
+use cardwire_codec::{DecodeMode, Spec, TxnKind, decode, decode_with};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -224,10 +224,21 @@ pub struct FaultyLink {
     armed: VecDeque<Armed>,
     held: Vec<(Timestamp, Bytes)>,
     events: VecDeque<FaultEvent>,
+    decode_mode: DecodeMode,
 }
 
-fn meta(spec: &Spec, bytes: &[u8]) -> (String, Option<u32>) {
-    match decode(spec, bytes) {
+fn meta(spec: &Spec, bytes: &[u8], mode: DecodeMode) -> (String, Option<u32>) {
+    let m = match mode {
+        DecodeMode::Lenient => {
+            let d = decode_with(spec, bytes, DecodeMode::Lenient);
+            match (d.message, d.error) {
+                (Some(m), None) => Ok(m),
+                _ => Err(()),
+            }
+        }
+        _ => decode(spec, bytes).map_err(|_| ()),
+    };
+    match m {
         Ok(m) => (
             m.transaction().as_str().to_owned(),
             m.value(11)
@@ -257,7 +268,14 @@ impl FaultyLink {
             armed: VecDeque::new(),
             held: Vec::new(),
             events: VecDeque::new(),
+            decode_mode: DecodeMode::Strict,
         }
+    }
+
+    /// How frames are read to match the rules (transaction, STAN):
+    /// strict by default; lenient reads frames with deviations too.
+    pub fn set_decode_mode(&mut self, mode: DecodeMode) {
+        self.decode_mode = mode;
     }
 
     /// Adds rules (scenario steps add faults on the way).
@@ -318,7 +336,7 @@ impl FaultyLink {
 
     /// A request leaves the terminal at `now`.
     pub fn on_request(&mut self, now: Timestamp, bytes: Bytes) -> Vec<LinkAction> {
-        let (kind, stan) = meta(&self.spec, &bytes);
+        let (kind, stan) = meta(&self.spec, &bytes, self.decode_mode);
         let faults = self.strike(&kind);
         let at = now.plus(self.latency);
         let has = |f: Fault| faults.iter().any(|(x, _)| *x == f);
@@ -382,7 +400,7 @@ impl FaultyLink {
         let at = now.plus(self.latency);
         // Replies that overtake held ones release them right after.
         let mut out = Vec::new();
-        let (kind, stan) = meta(&self.spec, &bytes);
+        let (kind, stan) = meta(&self.spec, &bytes, self.decode_mode);
         let pos = self
             .armed
             .iter()

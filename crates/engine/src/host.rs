@@ -24,7 +24,9 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cardwire_codec::{CodeTable, MessageRef, Spec, TxnKind, decode, mask::mask_pan};
+use cardwire_codec::{
+    CodeTable, DecodeMode, MessageRef, Spec, TxnKind, decode, decode_with, mask::mask_pan,
+};
 use cardwire_security::{
     DesKey, EncryptedPinBlock, Field62Layout, MacAlgorithm, Pan, PinBlockFormat, RandomSource,
     SecurityError, WorkingKeys, decrypt_pin,
@@ -271,6 +273,7 @@ pub struct Host<L: Ledger = MemoryLedger> {
     events: VecDeque<HostEvent>,
     traffic_events: bool,
     booking_events: bool,
+    decode_mode: DecodeMode,
     opening_total: i64,
 }
 
@@ -392,6 +395,7 @@ impl<L: Ledger> Host<L> {
             events: VecDeque::new(),
             traffic_events: true,
             booking_events: true,
+            decode_mode: DecodeMode::Strict,
             opening_total,
         };
         for e in host.ledger.entries()? {
@@ -406,7 +410,20 @@ impl<L: Ledger> Host<L> {
     /// A frame arrived on `conn`.
     pub fn handle_message(&mut self, now: Timestamp, conn: ConnId, frame: &[u8]) {
         let spec = Arc::clone(&self.spec);
-        let msg = match decode(&spec, frame) {
+        let decoded = match self.decode_mode {
+            DecodeMode::Lenient => {
+                // The warnings are the driver's to journal; the request
+                // is decided as read.
+                let d = decode_with(&spec, frame, DecodeMode::Lenient);
+                match (d.message, d.error) {
+                    (Some(m), None) => Ok(m),
+                    (_, Some(e)) => Err(e),
+                    (None, None) => decode(&spec, frame),
+                }
+            }
+            _ => decode(&spec, frame),
+        };
+        let msg = match decoded {
             Ok(m) => m,
             Err(e) => {
                 self.answer_undecodable(now, conn, frame, &e);
@@ -577,6 +594,15 @@ impl<L: Ledger> Host<L> {
     /// off and saves their allocations.
     pub fn set_traffic_events(&mut self, on: bool) {
         self.traffic_events = on;
+    }
+
+    /// How requests are decoded: [`DecodeMode::Strict`] (the default), or
+    /// [`DecodeMode::Lenient`], which reads past deviations that leave the
+    /// frame readable (lowercase hex, an overlong field, bytes after the
+    /// last field ...) and decides the request as read. A request whose
+    /// lenient decode still stops is answered as an undecodable one.
+    pub fn set_decode_mode(&mut self, mode: DecodeMode) {
+        self.decode_mode = mode;
     }
 
     /// Whether to emit [`HostEvent::Journal`] and

@@ -203,7 +203,7 @@ pub(crate) async fn serve<F, Fut>(
         let token = token.clone();
         tokio::spawn(async move {
             if let Err(why) = serve_conn(stream, token.as_ref(), handle).await {
-                crate::log("WARN", &format!("admin connection from {peer}: {why}"));
+                tracing::warn!("admin connection from {peer}: {why}");
             }
         });
     }

@@ -15,6 +15,16 @@
 //! commits whatever is queued while the previous commit ran, so under
 //! load one fsync covers many authorizations, and a reply never leaves
 //! before the entries it reports are on disk.
+//!
+//! When a commit fails (disk full), the committer logs the cause once and
+//! tries the same entries again, with a growing pause (up to a second),
+//! until it succeeds. Meanwhile [`GroupLedger::append`] refuses new
+//! entries, so the engine answers new financial requests with its
+//! system-error code (96) and posts nothing; replies already waiting for
+//! the failed commit keep waiting and leave once it succeeds. Nothing a
+//! terminal was told is ever missing from the ledger. Only at shutdown
+//! does the committer give up on entries it cannot write (their replies
+//! are never sent).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,9 +32,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use cardwire_engine::ledger::{Entry, Ledger, LedgerError};
-use tokio::sync::{oneshot, watch};
-
-use crate::log;
+use tokio::sync::oneshot;
 
 /// The queue between the engine and the committer.
 #[derive(Debug)]
@@ -35,10 +43,17 @@ pub(crate) struct CommitQueue {
     durable: AtomicU64,
     /// Replies waiting for a sequence number to be durable.
     waiters: Mutex<BTreeMap<u64, Vec<oneshot::Sender<()>>>>,
+    /// Commits are failing now: appends are refused.
     failed: AtomicBool,
-    failure: watch::Sender<bool>,
+    /// Why, while they fail (for the admin `status`).
+    cause: Mutex<Option<String>>,
+    /// The committer gave up at shutdown with entries unwritten.
+    gave_up: AtomicBool,
     closed: AtomicBool,
 }
+
+/// The longest pause between two attempts at a failed commit.
+const RETRY_AT_MOST: Duration = Duration::from_secs(1);
 
 /// Below this many queued entries the committer waits this long for
 /// more before it commits: with `synchronous = NORMAL` a commit is fast
@@ -47,23 +62,33 @@ const GATHER_BELOW: usize = 32;
 const GATHER_FOR: Duration = Duration::from_micros(250);
 
 impl CommitQueue {
-    /// Whether the committer failed (replies must not be sent).
+    /// Whether commits are failing now (new entries are refused).
     pub(crate) fn failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)
     }
 
-    /// Fires when the committer fails.
-    pub(crate) fn subscribe(&self) -> watch::Receiver<bool> {
-        self.failure.subscribe()
+    /// Why commits are failing, while they are.
+    pub(crate) fn cause(&self) -> Option<String> {
+        self.cause
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether the committer stopped with entries it could not write.
+    pub(crate) fn gave_up(&self) -> bool {
+        self.gave_up.load(Ordering::Acquire)
     }
 
     fn waiters(&self) -> MutexGuard<'_, BTreeMap<u64, Vec<oneshot::Sender<()>>>> {
         self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits until entry `seq` is on disk; `false` if it never will be.
+    /// Waits until entry `seq` is on disk (while commits fail, until they
+    /// succeed again); `false` if it never will be (the committer gave up
+    /// at shutdown).
     pub(crate) async fn wait(&self, seq: u64) -> bool {
-        if self.failed() {
+        if self.gave_up() {
             return false;
         }
         if self.durable.load(Ordering::Acquire) >= seq {
@@ -80,7 +105,7 @@ impl CommitQueue {
             w.entry(seq).or_default().push(tx);
             rx
         };
-        rx.await.is_ok() && !self.failed()
+        rx.await.is_ok()
     }
 
     /// Asks the committer to finish what is queued and stop.
@@ -122,7 +147,8 @@ impl GroupLedger {
             durable: AtomicU64::new(last),
             waiters: Mutex::new(BTreeMap::new()),
             failed: AtomicBool::new(false),
-            failure: watch::channel(false).0,
+            cause: Mutex::new(None),
+            gave_up: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         });
         let q = Arc::clone(&queue);
@@ -151,7 +177,9 @@ impl Ledger for GroupLedger {
     fn append(&mut self, entry: &Entry) -> Result<(), LedgerError> {
         if let Some(q) = &self.queue {
             if q.failed() {
-                return Err(LedgerError::Backend("ledger commit failed earlier".into()));
+                return Err(LedgerError::Backend(
+                    "the ledger cannot commit; nothing is booked until it can".into(),
+                ));
             }
             let mut p = q
                 .pending
@@ -194,19 +222,7 @@ fn commit_loop<L: Ledger>(mut backend: L, q: &CommitQueue) {
             }
         }
         let last = batch.last().map_or(0, |e| e.seq);
-        let res = batch
-            .iter()
-            .try_for_each(|e| backend.append(e))
-            .and_then(|()| backend.commit());
-        if let Err(e) = res {
-            log(
-                "ERROR",
-                &format!("ledger commit failed: {e}; replies are withheld, the host stops"),
-            );
-            q.failed.store(true, Ordering::Release);
-            // Dropping the senders wakes every waiter with "never".
-            q.waiters().clear();
-            q.failure.send_replace(true);
+        if !commit_batch(&mut backend, &batch, q) {
             return;
         }
         q.durable.store(last, Ordering::Release);
@@ -218,5 +234,50 @@ fn commit_loop<L: Ledger>(mut backend: L, q: &CommitQueue) {
         for tx in ready.into_values().flatten() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// Writes `batch` durably, trying again until it succeeds; `false` when
+/// it gave up (shutdown while commits fail).
+fn commit_batch<L: Ledger>(backend: &mut L, batch: &[Entry], q: &CommitQueue) -> bool {
+    // Entries the backend has taken: it keeps them across a failed commit.
+    let mut handed = 0;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let res = batch[handed..]
+            .iter()
+            .try_for_each(|e| {
+                backend.append(e)?;
+                handed += 1;
+                Ok(())
+            })
+            .and_then(|()| backend.commit());
+        let Err(e) = res else {
+            if q.failed.swap(false, Ordering::AcqRel) {
+                *q.cause.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                tracing::info!("ledger commits succeed again; the host books again");
+            }
+            return true;
+        };
+        if !q.failed.swap(true, Ordering::AcqRel) {
+            tracing::error!(
+                "ledger commit failed: {e}; new financial requests are answered \
+                     \"system malfunction\" without booking, replies waiting for the \
+                     commit are held, and it is tried again until it succeeds"
+            );
+        }
+        *q.cause.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
+        if q.closed.load(Ordering::Acquire) {
+            tracing::error!(
+                "ledger: stopping with {} entries not written; their replies were never sent",
+                batch.len() + q.pending.lock().map_or(0, |p| p.len()),
+            );
+            q.gave_up.store(true, Ordering::Release);
+            // Dropping the senders wakes every waiter with "never".
+            q.waiters().clear();
+            return false;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(RETRY_AT_MOST);
     }
 }

@@ -38,8 +38,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use cardwire_codec::Spec;
 use cardwire_codec::frame::FramePrefix;
+use cardwire_codec::{DecodeMode, Spec};
 use cardwire_engine::config::{CardConfig, CardStatus, DEMO_TMK, HostConfig, TerminalProfile};
 use cardwire_engine::{ConnId, Host, HostEvent, Money, Transmit};
 use serde_json::{Value, json};
@@ -48,13 +48,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, mpsc as tmpsc, watch};
 use tokio_util::codec::{Decoder, Encoder};
+use tracing::Instrument;
 
+use crate::NetError;
 use crate::control::{self, ControlRequest, error_reply};
 use crate::framing::FrameCodec;
 use crate::group::{CommitQueue, GroupLedger};
-use crate::journal::{Dir, JournalSender, JournalWriter};
+use crate::journal::{Dir, JournalSender, JournalWriter, Rotation};
 use crate::sqlite::{Durability, SqliteLedger};
-use crate::{NetError, log};
 
 /// Where the host keeps its ledger.
 #[derive(Debug, Clone)]
@@ -90,6 +91,11 @@ pub struct HostOptions {
     pub ledger: LedgerChoice,
     /// The message journal file (`None`: none).
     pub journal: Option<PathBuf>,
+    /// When the journal file rotates.
+    pub journal_rotation: Rotation,
+    /// How requests (and the journal's frames) are decoded: strict, or
+    /// lenient (`--lenient`), reading past deviations with warnings.
+    pub decode_mode: DecodeMode,
     /// Length prefix.
     pub prefix: FramePrefix,
     /// Frame size limit.
@@ -121,6 +127,8 @@ impl HostOptions {
             admin_token: None,
             ledger: LedgerChoice::Memory,
             journal: None,
+            journal_rotation: Rotation::default(),
+            decode_mode: DecodeMode::Strict,
             prefix: FramePrefix::Binary2,
             max_frame: crate::framing::DEFAULT_MAX_FRAME,
             max_connections: 10_000,
@@ -200,6 +208,8 @@ struct Shared {
     timer: Notify,
     stats: Stats,
     journal: Option<JournalSender>,
+    /// Warnings about connections closed for broken frames.
+    close_log: Mutex<crate::Throttle>,
 }
 
 impl Shared {
@@ -207,6 +217,12 @@ impl Shared {
         // A panic inside the engine would poison the lock; the engine's
         // state is still consistent between calls, so go on serving.
         self.host.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn close_log(&self) -> MutexGuard<'_, crate::Throttle> {
+        self.close_log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn routes(&self) -> MutexGuard<'_, HashMap<ConnId, tmpsc::UnboundedSender<Bytes>>> {
@@ -219,15 +235,22 @@ impl Shared {
     /// the journal.
     fn process(&self, origin: ConnId, f: impl FnOnce(&mut Host<GroupLedger>)) -> Batch {
         let mut h = self.host();
+        let before = h.ledger().appended();
         f(&mut h);
         let mut close = None;
+        let mut rejected = 0;
+        let mut reject_reason = None;
         while let Some(ev) = h.poll_event() {
             let conn = match &ev {
                 HostEvent::Rejected { conn, reason, .. } => {
-                    log(
-                        "WARN",
-                        &format!("connection {}: rejected: {reason}", conn.0),
-                    );
+                    // While the ledger cannot commit, every financial
+                    // request is refused for that one cause, logged once
+                    // by the committer. Other rejections are logged by the
+                    // connection, a summary at most once a second.
+                    if !(reason.starts_with("ledger:") && self.ledger_failing()) {
+                        rejected += 1;
+                        reject_reason = Some(reason.clone());
+                    }
                     conn.0
                 }
                 HostEvent::Unreadable { conn, reason, .. } => {
@@ -250,12 +273,26 @@ impl Shared {
         while let Some(t) = h.poll_transmit() {
             out.push(t);
         }
+        let appended = h.ledger().appended();
         Batch {
             out,
-            seq: h.ledger().appended(),
+            // While the ledger cannot commit, a request that booked nothing
+            // (refused with 96, a sign-on, an echo) is answered at once; it
+            // does not wait behind the entries whose commit is held.
+            seq: if appended == before && origin.0 != 0 && self.ledger_failing() {
+                0
+            } else {
+                appended
+            },
             timer: h.poll_timeout().is_some(),
             close,
+            rejected,
+            reject_reason,
         }
+    }
+
+    fn ledger_failing(&self) -> bool {
+        self.queue.as_ref().is_some_and(|q| q.failed())
     }
 
     /// Waits until the ledger holds entry `seq`; `false` when it never will.
@@ -281,6 +318,60 @@ struct Batch {
     timer: bool,
     /// Why the connection must close (a frame without a readable MTI).
     close: Option<String>,
+    /// Requests rejected (undecodable ...), and the last reason.
+    rejected: u64,
+    reject_reason: Option<String>,
+}
+
+/// A connection's rejected requests, logged as a summary at most once a
+/// second: a peer sending junk costs one line a second, not one a frame.
+struct RejectLog {
+    throttle: crate::Throttle,
+    count: u64,
+    reason: Option<String>,
+}
+
+impl RejectLog {
+    fn new() -> Self {
+        RejectLog {
+            throttle: crate::Throttle::new(Duration::from_secs(1), 1),
+            count: 0,
+            reason: None,
+        }
+    }
+
+    fn add(&mut self, n: u64, reason: Option<String>, ctx: &ConnCtx) {
+        if n == 0 {
+            return;
+        }
+        self.count += n;
+        self.reason = reason.or(self.reason.take());
+        if self.throttle.pass().is_some() {
+            self.flush(ctx);
+        }
+    }
+
+    fn flush(&mut self, ctx: &ConnCtx) {
+        if self.count == 0 {
+            return;
+        }
+        tracing::warn!(
+            "connection {} from {}: {} rejected (last: {})",
+            ctx.conn.0,
+            ctx.peer,
+            plural(self.count, "request"),
+            self.reason.as_deref().unwrap_or("?"),
+        );
+        self.count = 0;
+    }
+}
+
+fn plural(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 /// Opens connections to a running host inside the process, without a
@@ -343,7 +434,7 @@ impl RunningHost {
             .map_err(|e| NetError::Other(format!("host task: {e}")))?
     }
 
-    /// Waits until the host stops by itself (a ledger failure).
+    /// Waits until the host stops by itself (its accept loop failed).
     ///
     /// # Errors
     ///
@@ -363,19 +454,38 @@ impl RunningHost {
 /// for a configuration the engine refuses, [`NetError::Ledger`] when the
 /// ledger cannot be opened or replayed.
 pub async fn start(opts: HostOptions) -> Result<RunningHost, NetError> {
-    let (ledger, queue, committer) = match &opts.ledger {
-        LedgerChoice::Memory => (GroupLedger::memory(), None, None),
+    match &opts.ledger {
+        LedgerChoice::Memory => launch(opts, GroupLedger::memory(), None, None).await,
         LedgerChoice::Sqlite { path, durability } => {
-            let (l, q, h) = GroupLedger::durable(SqliteLedger::open(path, *durability)?)?;
-            (l, Some(q), Some(h))
+            let backend = SqliteLedger::open(path, *durability)?;
+            start_on(opts, backend).await
         }
-    };
+    }
+}
+
+/// Starts the host on a durable ledger `backend` (committed by a
+/// committer thread).
+pub(crate) async fn start_on<L: cardwire_engine::ledger::Ledger + Send + 'static>(
+    opts: HostOptions,
+    backend: L,
+) -> Result<RunningHost, NetError> {
+    let (l, q, h) = GroupLedger::durable(backend)?;
+    launch(opts, l, Some(q), Some(h)).await
+}
+
+async fn launch(
+    opts: HostOptions,
+    ledger: GroupLedger,
+    queue: Option<Arc<CommitQueue>>,
+    committer: Option<std::thread::JoinHandle<()>>,
+) -> Result<RunningHost, NetError> {
     let mut host = Host::with_ledger(Arc::clone(&opts.spec), opts.config.clone(), ledger)
         .map_err(|e| NetError::Engine(e.to_string()))?;
     // Frames are journaled by the driver; bookings and SMS only when there
     // is a journal to write them to.
     host.set_traffic_events(false);
     host.set_booking_events(opts.journal.is_some());
+    host.set_decode_mode(opts.decode_mode);
     let replayed = host.journal().count();
     let listener = match opts.listen {
         Some(a) => Some(
@@ -405,11 +515,16 @@ pub async fn start(opts: HostOptions) -> Result<RunningHost, NetError> {
         None => None,
     };
     let journal = match &opts.journal {
-        Some(p) => Some(JournalWriter::start(p, Arc::clone(&opts.spec))?),
+        Some(p) => Some(JournalWriter::start_rotating(
+            p,
+            Arc::clone(&opts.spec),
+            opts.journal_rotation,
+            opts.decode_mode,
+        )?),
         None => None,
     };
     if replayed > 0 {
-        log("INFO", &format!("ledger replayed: {replayed} entries"));
+        tracing::info!("ledger replayed: {replayed} entries");
     }
     let shared = Arc::new(Shared {
         host: Mutex::new(host),
@@ -418,6 +533,7 @@ pub async fn start(opts: HostOptions) -> Result<RunningHost, NetError> {
         timer: Notify::new(),
         stats: Stats::default(),
         journal: journal.as_ref().map(|(s, _)| s.clone()),
+        close_log: Mutex::new(crate::Throttle::new(Duration::from_secs(1), 20)),
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     if let Some(l) = admin {
@@ -468,7 +584,7 @@ async fn accept_loop(
     let limit = Arc::new(Semaphore::new(opts.max_connections));
     let mut next_conn = 0u64;
     let codec = FrameCodec::new(opts.prefix, opts.max_frame);
-    let mut failed = shared.queue.as_ref().map(|q| q.subscribe());
+    let mut refusals = crate::Throttle::new(Duration::from_secs(1), 1);
     loop {
         let accepted: std::io::Result<(Box<dyn Stream>, String)> = tokio::select! {
             a = async {
@@ -484,35 +600,29 @@ async fn accept_loop(
                 Ok((Box::new(s) as Box<dyn Stream>, "in-process".to_owned()))
             }
             _ = shutdown.changed() => break,
-            _ = async {
-                match failed.as_mut() {
-                    Some(rx) => {
-                        if rx.wait_for(|failed| *failed).await.is_err() {
-                            std::future::pending::<()>().await;
-                        }
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            } => break,
         };
         let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 // Out of file descriptors and the like: back off, go on.
-                log("WARN", &format!("accept: {e}"));
+                tracing::warn!("accept: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
             shared.stats.refused.fetch_add(1, Ordering::Relaxed);
-            log(
-                "WARN",
-                &format!(
-                    "connection from {peer} refused: limit of {} reached",
+            if let Some(held) = refusals.pass() {
+                let also = if held > 0 {
+                    format!(" ({} more refused since the last line)", held)
+                } else {
+                    String::new()
+                };
+                tracing::warn!(
+                    "connection from {peer} refused: limit of {} reached{also}",
                     opts.max_connections
-                ),
-            );
+                );
+            }
             drop(stream);
             continue;
         };
@@ -526,21 +636,31 @@ async fn accept_loop(
             frame_timeout: opts.frame_timeout,
             shutdown: shutdown.clone(),
             log: opts.log_connections,
+            spec: Arc::clone(&opts.spec),
         };
+        let span = tracing::info_span!(
+            "conn",
+            id = next_conn,
+            peer = %ctx.peer,
+            terminal = tracing::field::Empty
+        );
         let sh = Arc::clone(&shared);
-        tokio::spawn(async move {
-            serve_conn(stream, ctx, &sh).await;
-            drop(permit);
-        });
+        tokio::spawn(
+            async move {
+                serve_conn(stream, ctx, &sh).await;
+                drop(permit);
+            }
+            .instrument(span),
+        );
     }
     // Graceful: every connection task answers what it has read, then
     // ends; wait (bounded) for all of them.
     let all = u32::try_from(opts.max_connections).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(Duration::from_secs(5), limit.acquire_many(all)).await;
-    let failed = shared.queue.as_ref().is_some_and(|q| q.failed());
     if let Some(q) = &shared.queue {
         q.close();
     }
+    let queue = shared.queue.clone();
     let journal_tx = shared.journal.clone();
     drop(shared);
     drop(journal_tx);
@@ -554,7 +674,7 @@ async fn accept_loop(
     })
     .await
     .map_err(|e| NetError::Other(format!("host shutdown: {e}")))?;
-    if failed {
+    if queue.is_some_and(|q| q.gave_up()) {
         return Err(NetError::Other(
             "the ledger failed; the host stopped without sending unrecorded replies".into(),
         ));
@@ -591,6 +711,25 @@ struct ConnCtx {
     frame_timeout: Duration,
     shutdown: watch::Receiver<bool>,
     log: bool,
+    /// To read the terminal id (41) for the connection's span.
+    spec: Arc<Spec>,
+}
+
+/// The connection's span gets the terminal id of the first requests
+/// that carry one (a terminal id is not card data); tried on the first
+/// few frames only.
+fn note_terminal(ctx: &ConnCtx, frame: &[u8], tries: &mut u8) {
+    if *tries == 0 {
+        return;
+    }
+    *tries -= 1;
+    if let Some(t) = cardwire_codec::decode_with(&ctx.spec, frame, DecodeMode::Lenient)
+        .message
+        .and_then(|m| m.value(41).map(|v| v.to_string()))
+    {
+        tracing::Span::current().record("terminal", tracing::field::display(t.trim()));
+        *tries = 0;
+    }
 }
 
 async fn serve_conn(stream: Box<dyn Stream>, mut ctx: ConnCtx, shared: &Shared) {
@@ -608,6 +747,8 @@ async fn serve_conn(stream: Box<dyn Stream>, mut ctx: ConnCtx, shared: &Shared) 
     let mut buf = BytesMut::with_capacity(4096);
     let mut out = BytesMut::with_capacity(1024);
     let mut batch = Batch::default();
+    let mut rejects = RejectLog::new();
+    let mut terminal_tries = 3u8;
     // One timer per connection, pushed back lazily: re-arming a timer on
     // every read costs more than the read. It watches two deadlines: no
     // byte for `idle`, and a frame begun but not finished for
@@ -629,10 +770,12 @@ async fn serve_conn(stream: Box<dyn Stream>, mut ctx: ConnCtx, shared: &Shared) 
                     if let Some(j) = &shared.journal {
                         j.frame(conn.0, Dir::In, &frame);
                     }
+                    note_terminal(&ctx, &frame, &mut terminal_tries);
                     let b = shared.process(conn, |h| h.handle_message(crate::now(), conn, &frame));
                     batch.out.extend(b.out);
-                    batch.seq = b.seq;
+                    batch.seq = batch.seq.max(b.seq);
                     batch.timer |= b.timer;
+                    rejects.add(b.rejected, b.reject_reason, &ctx);
                     if let Some(why) = b.close {
                         shared.stats.broken.fetch_add(1, Ordering::Relaxed);
                         broken = Some(why);
@@ -729,12 +872,29 @@ async fn serve_conn(stream: Box<dyn Stream>, mut ctx: ConnCtx, shared: &Shared) 
             _ = ctx.shutdown.changed() => break 'conn "host shutting down".into(),
         }
     };
+    rejects.flush(&ctx);
     let broken = why.starts_with("broken") || why.starts_with("connection closed mid");
-    if ctx.log || broken {
-        log(
-            if broken { "WARN" } else { "INFO" },
-            &format!("connection {} from {}: {why}", conn.0, ctx.peer),
-        );
+    let quiet = broken && !ctx.log && {
+        // A flood of broken connections: 20 lines a second, then a count.
+        let mut t = shared.close_log();
+        match t.pass() {
+            Some(0) => false,
+            Some(n) => {
+                tracing::warn!(
+                    "{} closed for broken frames (not logged)",
+                    plural(n, "connection"),
+                );
+                false
+            }
+            None => true,
+        }
+    };
+    if (ctx.log || broken) && !quiet {
+        if broken {
+            tracing::warn!("connection {} from {}: {why}", conn.0, ctx.peer);
+        } else {
+            tracing::info!("connection {} from {}: {why}", conn.0, ctx.peer);
+        }
     }
     if let Some(j) = &shared.journal {
         j.note(conn.0, json!({"event": "close", "reason": why}));
@@ -768,6 +928,8 @@ fn control(shared: &Shared, req: ControlRequest) -> Value {
                 "opening_total": host.opening_total(),
                 "total": total,
                 "money_conserved": total == host.opening_total(),
+                "ledger_error": shared.queue.as_ref().and_then(|q| q.cause()),
+                "journal_error": shared.journal.as_ref().and_then(JournalSender::error),
             })
         }
         ControlRequest::Issuer { state } => {
@@ -834,5 +996,217 @@ fn control(shared: &Shared, req: ControlRequest) -> Value {
         ControlRequest::Faults | ControlRequest::SetFaults { .. } => {
             error_reply("faults live in `cardwire proxy`; this is a host")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::atomic::AtomicBool;
+
+    use cardwire_codec::specs;
+    use cardwire_engine::ledger::{Entry, Ledger, LedgerError};
+    use cardwire_engine::terminal::{Action, Card, Terminal, TerminalConfig};
+
+    use super::*;
+    use crate::terminal::{Connection, Dial, run_action};
+
+    /// A SQLite ledger whose commits fail while `full` is set, as on a
+    /// full disk (SQLite's own words).
+    struct FullDisk {
+        inner: SqliteLedger,
+        full: Arc<AtomicBool>,
+    }
+
+    impl Ledger for FullDisk {
+        fn append(&mut self, entry: &Entry) -> Result<(), LedgerError> {
+            self.inner.append(entry)
+        }
+        fn commit(&mut self) -> Result<(), LedgerError> {
+            if self.full.load(Ordering::Acquire) {
+                return Err(LedgerError::Backend("database or disk is full".into()));
+            }
+            self.inner.commit()
+        }
+        fn entries(&self) -> Result<Vec<Entry>, LedgerError> {
+            self.inner.entries()
+        }
+    }
+
+    fn load_card() -> Card {
+        Card {
+            id: Some(LOAD_CARD_ID.into()),
+            pan: LOAD_CARD_PAN.into(),
+            expiry: Some("3012".into()),
+            pin: Some(LOAD_CARD_PIN.into()),
+            entry: Default::default(),
+        }
+    }
+
+    fn terminal(spec: &Arc<Spec>, i: u32) -> Terminal {
+        Terminal::new(
+            Arc::clone(spec),
+            TerminalConfig {
+                terminal_id: load_terminal_id(i),
+                timeout: Duration::from_millis(800),
+                ..TerminalConfig::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failed_commits_answer_96_keep_connections_and_resume() {
+        let dir = std::env::temp_dir().join(format!("cardwire-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ledger.db");
+        let _ = std::fs::remove_file(&path);
+        let spec = Arc::new(specs::cups().clone());
+        let mut config = HostConfig::demo();
+        add_load_terminals(&mut config, 2);
+        let full = Arc::new(AtomicBool::new(false));
+        let backend = FullDisk {
+            inner: SqliteLedger::open(&path, Durability::Normal).unwrap(),
+            full: Arc::clone(&full),
+        };
+        let h = start_on(
+            HostOptions {
+                listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+                admin: None,
+                config,
+                ..HostOptions::demo(Arc::clone(&spec))
+            },
+            backend,
+        )
+        .await
+        .unwrap();
+        let dial = Dial::new(h.addr.unwrap(), FrameCodec::default(), &spec);
+        let (mut a, mut b) = (terminal(&spec, 0), terminal(&spec, 1));
+        let (mut ca, mut cb): (Option<Connection>, Option<Connection>) = (None, None);
+        let sale = || Action::sale(load_card(), Money(100));
+
+        let o = run_action(&mut a, &mut ca, &dial, sale(), |_| {})
+            .await
+            .unwrap();
+        assert!(o.approved, "{o:?}");
+        let o = run_action(&mut b, &mut cb, &dial, sale(), |_| {})
+            .await
+            .unwrap();
+        assert!(o.approved, "{o:?}");
+
+        // The disk fills. A's sale was decided but cannot be written: its
+        // reply is held, A times out and keeps a reversal.
+        full.store(true, Ordering::Release);
+        let o = run_action(&mut a, &mut ca, &dial, sale(), |_| {})
+            .await
+            .unwrap();
+        assert!(o.timed_out && o.code.is_none(), "{o:?}");
+        assert!(a.pending_reversal().is_some());
+        // B is refused with 96 ("system malfunction"), nothing booked,
+        // on the same connection, again and again.
+        for _ in 0..3 {
+            let o = run_action(&mut b, &mut cb, &dial, sale(), |_| {})
+                .await
+                .unwrap();
+            assert_eq!(o.code.as_deref(), Some("96"), "{o:?}");
+            assert!(cb.is_some(), "the connection stays open");
+        }
+
+        // Space again: the held commit goes through, the host books again.
+        full.store(false, Ordering::Release);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let o = run_action(&mut b, &mut cb, &dial, sale(), |_| {})
+                .await
+                .unwrap();
+            if o.approved {
+                break;
+            }
+            assert_eq!(o.code.as_deref(), Some("96"), "{o:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the host never resumed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // A sends its reversal first, then its sale is approved.
+        let o = run_action(&mut a, &mut ca, &dial, sale(), |_| {})
+            .await
+            .unwrap();
+        assert!(o.approved, "{o:?}");
+        assert!(a.pending_reversal().is_none());
+        h.shutdown().await.unwrap();
+
+        // Every decision is in the ledger, in order; no 96 was booked.
+        let l = SqliteLedger::open_read_only(&path).unwrap();
+        let entries = l.entries().unwrap();
+        let kinds: Vec<(&str, &str)> = entries
+            .iter()
+            .map(|e| (e.kind.as_str(), e.code.as_str()))
+            .collect();
+        assert!(!kinds.iter().any(|(_, c)| *c == "96"), "{kinds:?}");
+        assert_eq!(
+            entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=entries.len() as u64).collect::<Vec<_>>()
+        );
+        // A's held sale, then its reversal.
+        let a_id = load_terminal_id(0);
+        let of_a: Vec<&str> = entries
+            .iter()
+            .filter(|e| e.terminal == a_id)
+            .map(|e| e.kind.as_str())
+            .collect();
+        assert_eq!(of_a, ["sale", "sale", "reversal", "sale"], "{kinds:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// `/dev/full` takes the open and fails every write with "no space".
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn journal_write_errors_show_in_status_and_the_host_goes_on() {
+        let spec = Arc::new(specs::cups().clone());
+        let mut config = HostConfig::demo();
+        add_load_terminals(&mut config, 1);
+        let h = start(HostOptions {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            admin: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            journal: Some("/dev/full".into()),
+            config,
+            ..HostOptions::demo(Arc::clone(&spec))
+        })
+        .await
+        .unwrap();
+        let admin = h.admin_addr.unwrap();
+        let status = || async {
+            control::request(admin, &json!({"cmd": "status"}))
+                .await
+                .unwrap()
+        };
+        assert_eq!(status().await["journal_error"], Value::Null);
+        let dial = Dial::new(h.addr.unwrap(), FrameCodec::default(), &spec);
+        let (mut t, mut c) = (terminal(&spec, 0), None);
+        for _ in 0..2 {
+            let o = run_action(
+                &mut t,
+                &mut c,
+                &dial,
+                Action::sale(load_card(), Money(100)),
+                |_| {},
+            )
+            .await
+            .unwrap();
+            assert!(o.approved, "{o:?}");
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        let s = loop {
+            let s = status().await;
+            if s["journal_error"] != Value::Null || tokio::time::Instant::now() > deadline {
+                break s;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let e = s["journal_error"].as_str().unwrap_or_default();
+        assert!(e.contains("/dev/full") && e.contains("lines lost"), "{s:#}");
+        h.shutdown().await.unwrap();
     }
 }

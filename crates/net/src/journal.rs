@@ -22,16 +22,28 @@
 //! decode is journaled with its length and the decode error (field,
 //! offset, reason), never its bytes. Lines are flushed whenever the
 //! writer has nothing else to do, so `tail -f` shows them at once.
+//!
+//! The file rotates by size: once it reaches [`Rotation::max_size`] it
+//! becomes `PATH.1` (the older ones `PATH.2` ... up to
+//! [`Rotation::keep`], the oldest deleted) and a new `PATH` begins, so
+//! the journal never takes more than `(keep + 1) * max_size` (plus a
+//! line). Only regular files rotate.
+//!
+//! A write that fails (disk full) loses the lines it carried and is
+//! logged, at most once a minute; the error is kept for the host's
+//! admin `status` ([`JournalSender::error`]) until a write succeeds
+//! again. The journal never stops the host.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cardwire_codec::{CodeTable, Spec, decode, json::to_json};
+use cardwire_codec::{CodeTable, DecodeMode, Spec, decode, decode_with, json::to_json};
 use cardwire_engine::Timestamp;
 use cardwire_engine::ledger::{Entry, Ledger};
 use serde_json::{Map, Value, json};
@@ -79,9 +91,35 @@ pub enum Item {
 #[derive(Debug, Clone)]
 pub struct JournalSender {
     tx: mpsc::Sender<Item>,
+    health: Arc<Health>,
 }
 
+/// How the writer is doing, shared with the senders.
+#[derive(Debug, Default)]
+struct Health {
+    /// The last write error, while writes fail.
+    error: Mutex<Option<String>>,
+    /// Lines lost to failed writes, ever.
+    lost: AtomicU64,
+}
+
+/// Failed writes are logged at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(60);
+
 impl JournalSender {
+    /// Why the last write to the journal file failed, while writes fail
+    /// (with the number of lines lost so far).
+    pub fn error(&self) -> Option<String> {
+        let e = self
+            .health
+            .error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()?;
+        let lost = self.health.lost.load(Ordering::Relaxed);
+        Some(format!("{e} ({lost} lines lost)"))
+    }
+
     /// Journals a frame.
     pub fn frame(&self, conn: u64, dir: Dir, bytes: &Bytes) {
         let _ = self.tx.send(Item::Frame {
@@ -103,6 +141,25 @@ impl JournalSender {
     }
 }
 
+/// When the journal file rotates, and how many old files are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// The file rotates once it holds this many bytes.
+    pub max_size: u64,
+    /// Rotated files kept (`PATH.1` newest ... `PATH.keep` oldest).
+    pub keep: u32,
+}
+
+impl Default for Rotation {
+    /// 256 MiB, 4 old files.
+    fn default() -> Self {
+        Rotation {
+            max_size: 256 << 20,
+            keep: 4,
+        }
+    }
+}
+
 /// The writer thread; dropping every [`JournalSender`] ends it, and
 /// [`JournalWriter::finish`] waits for the last line.
 #[derive(Debug)]
@@ -111,23 +168,49 @@ pub struct JournalWriter {
 }
 
 impl JournalWriter {
-    /// Opens `path` for appending and starts the writer thread.
+    /// Opens `path` for appending and starts the writer thread, with the
+    /// default [`Rotation`].
     ///
     /// # Errors
     ///
     /// [`NetError::Io`] when the file cannot be opened.
     pub fn start(path: &Path, spec: Arc<Spec>) -> Result<(JournalSender, Self), NetError> {
-        let file = crate::owner_only()
-            .create(true)
-            .append(true)
-            .open(path)
+        Self::start_rotating(path, spec, Rotation::default(), DecodeMode::Strict)
+    }
+
+    /// Opens `path` for appending and starts the writer thread; the file
+    /// rotates as `rotation` says, and frames are decoded in `mode` (a
+    /// lenient decode adds its warnings to the frame's line).
+    ///
+    /// # Errors
+    ///
+    /// [`NetError::Io`] when the file cannot be opened.
+    pub fn start_rotating(
+        path: &Path,
+        spec: Arc<Spec>,
+        rotation: Rotation,
+        mode: DecodeMode,
+    ) -> Result<(JournalSender, Self), NetError> {
+        let file = open_journal(path)?;
+        let meta = file
+            .metadata()
             .map_err(|e| NetError::io(format!("opening journal {}", path.display()), e))?;
         let (tx, rx) = mpsc::channel();
+        let health = Arc::new(Health::default());
+        let sink = Sink {
+            path: path.to_owned(),
+            file,
+            size: meta.len(),
+            rotation: meta.is_file().then_some(rotation),
+            buf: Vec::with_capacity(1 << 16),
+            health: Arc::clone(&health),
+            logged: None,
+        };
         let handle = std::thread::Builder::new()
             .name("cardwire-journal".into())
-            .spawn(move || write_loop(rx, BufWriter::with_capacity(1 << 16, file), &spec))
+            .spawn(move || write_loop(rx, sink, &spec, mode))
             .map_err(|e| NetError::io("starting the journal thread", e))?;
-        Ok((JournalSender { tx }, JournalWriter { handle }))
+        Ok((JournalSender { tx, health }, JournalWriter { handle }))
     }
 
     /// Waits until every line sent so far is written (after the senders
@@ -137,30 +220,155 @@ impl JournalWriter {
     }
 }
 
-fn write_loop(rx: mpsc::Receiver<Item>, mut out: impl Write, spec: &Spec) {
+fn open_journal(path: &Path) -> Result<std::fs::File, NetError> {
+    crate::owner_only()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| NetError::io(format!("opening journal {}", path.display()), e))
+}
+
+/// `PATH.n`.
+fn rotated(path: &Path, n: u32) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(format!(".{n}"));
+    p.into()
+}
+
+/// The journal file and the lines not yet written to it.
+struct Sink {
+    path: PathBuf,
+    file: std::fs::File,
+    /// Bytes in the current file.
+    size: u64,
+    /// `None`: not a regular file (a pipe, `/dev/null`), never rotated.
+    rotation: Option<Rotation>,
+    buf: Vec<u8>,
+    health: Arc<Health>,
+    /// When a failed write was last logged.
+    logged: Option<Instant>,
+}
+
+impl Sink {
+    fn line(&mut self, v: &Value) {
+        if serde_json::to_writer(&mut self.buf, v).is_ok() {
+            self.buf.push(b'\n');
+        }
+        let full = self
+            .rotation
+            .is_some_and(|r| self.size + self.buf.len() as u64 >= r.max_size);
+        if full || self.buf.len() >= 1 << 16 {
+            self.flush();
+        }
+        if full {
+            self.rotate();
+        }
+    }
+
+    /// `PATH` becomes `PATH.1`, `PATH.1` becomes `PATH.2` ..., the
+    /// oldest is deleted, and a new `PATH` begins. On failure the current
+    /// file goes on (and the error is reported as a write error).
+    fn rotate(&mut self) {
+        let Some(r) = self.rotation else { return };
+        if self.size < r.max_size {
+            return;
+        }
+        let res = (|| {
+            if r.keep == 0 {
+                std::fs::remove_file(&self.path)?;
+            } else {
+                for n in (1..r.keep).rev() {
+                    let from = rotated(&self.path, n);
+                    if from.exists() {
+                        std::fs::rename(&from, rotated(&self.path, n + 1))?;
+                    }
+                }
+                std::fs::rename(&self.path, rotated(&self.path, 1))?;
+            }
+            open_journal(&self.path).map_err(|e| match e {
+                NetError::Io { err, .. } => err,
+                other => std::io::Error::other(other.to_string()),
+            })
+        })();
+        match res {
+            Ok(file) => {
+                self.file = file;
+                self.size = 0;
+            }
+            Err(e) => self.failed(&format!("rotating {}: {e}", self.path.display())),
+        }
+    }
+
+    /// Keeps `error` for `status` and logs it at most once a minute.
+    fn failed(&mut self, error: &str) {
+        *self
+            .health
+            .error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(error.to_owned());
+        if self.logged.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+            self.logged = Some(Instant::now());
+            let lost = self.health.lost.load(Ordering::Relaxed);
+            tracing::error!(
+                "journal: {error}; {lost} lines lost so far (logged at most once a minute)"
+            );
+        }
+    }
+
+    /// Writes the buffered lines; on failure they are lost, counted, and
+    /// the error kept (and logged at most once a minute).
+    fn flush(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        match self.file.write_all(&self.buf) {
+            Ok(()) => {
+                self.size += self.buf.len() as u64;
+                let was = self
+                    .health
+                    .error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                if was.is_some() {
+                    tracing::info!("journal {}: writes succeed again", self.path.display(),);
+                }
+            }
+            Err(e) => {
+                let lines = self.buf.iter().filter(|&&b| b == b'\n').count() as u64;
+                self.health.lost.fetch_add(lines, Ordering::Relaxed);
+                self.failed(&format!("writing {}: {e}", self.path.display()));
+            }
+        }
+        self.buf.clear();
+    }
+}
+
+fn write_loop(rx: mpsc::Receiver<Item>, mut out: Sink, spec: &Spec, mode: DecodeMode) {
     let mut pending: HashMap<(u64, u32), Instant> = HashMap::new();
     while let Ok(first) = rx.recv() {
         let mut item = Some(first);
         while let Some(it) = item {
-            let line = render(spec, it, &mut pending);
-            if serde_json::to_writer(&mut out, &line).is_err() || out.write_all(b"\n").is_err() {
-                return;
-            }
+            let line = render(spec, mode, it, &mut pending);
+            out.line(&line);
             item = rx.try_recv().ok();
         }
-        if out.flush().is_err() {
-            return;
-        }
+        out.flush();
         if pending.len() > 100_000 {
             // Requests that never got a reply: forget the oldest half.
             let now = Instant::now();
             pending.retain(|_, t| now.duration_since(*t).as_secs() < 120);
         }
     }
-    let _ = out.flush();
+    out.flush();
 }
 
-fn render(spec: &Spec, item: Item, pending: &mut HashMap<(u64, u32), Instant>) -> Value {
+fn render(
+    spec: &Spec,
+    mode: DecodeMode,
+    item: Item,
+    pending: &mut HashMap<(u64, u32), Instant>,
+) -> Value {
     match item {
         Item::Note { at, conn, value } => {
             let mut m = Map::new();
@@ -192,7 +400,7 @@ fn render(spec: &Spec, item: Item, pending: &mut HashMap<(u64, u32), Instant>) -
                 .into(),
             );
             m.insert("len".into(), bytes.len().into());
-            describe_into(spec, &bytes, &mut m);
+            describe_with(spec, &bytes, mode, &mut m);
             if let Some(stan) = m
                 .get("stan")
                 .and_then(Value::as_u64)
@@ -219,7 +427,29 @@ fn render(spec: &Spec, item: Item, pending: &mut HashMap<(u64, u32), Instant>) -
 /// response code and meaning, masked fields) to `m`; an undecodable frame
 /// adds `"error"` (field, offset, reason; never card data).
 pub fn describe_into(spec: &Spec, frame: &[u8], m: &mut Map<String, Value>) {
-    match decode(spec, frame) {
+    describe_with(spec, frame, DecodeMode::Strict, m);
+}
+
+/// [`describe_into`], decoding in `mode`: a lenient decode adds
+/// `"warnings"` (one text per deviation read past: field, offset, reason;
+/// never card data), and a frame it still cannot read gets `"error"`.
+pub fn describe_with(spec: &Spec, frame: &[u8], mode: DecodeMode, m: &mut Map<String, Value>) {
+    let decoded = match mode {
+        DecodeMode::Lenient => {
+            let d = decode_with(spec, frame, DecodeMode::Lenient);
+            if !d.warnings.is_empty() {
+                let w: Vec<Value> = d.warnings.iter().map(|w| w.to_string().into()).collect();
+                m.insert("warnings".into(), w.into());
+            }
+            match (d.message, d.error) {
+                (Some(msg), None) => Ok(msg),
+                (_, Some(e)) => Err(e),
+                (None, None) => decode(spec, frame),
+            }
+        }
+        _ => decode(spec, frame),
+    };
+    match decoded {
         Ok(msg) => {
             m.insert("mti".into(), msg.mti().as_str().into());
             m.insert("kind".into(), msg.transaction().as_str().into());
@@ -328,4 +558,67 @@ pub fn default_path_near(file: &Path) -> PathBuf {
     file.parent()
         .unwrap_or_else(|| Path::new("."))
         .join("cardwire-journal.jsonl")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn journal_rotates_by_size_and_keeps_that_many_files() {
+        let dir = std::env::temp_dir().join(format!("cardwire-rotate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("journal.jsonl");
+        let rotation = Rotation {
+            max_size: 8 << 10,
+            keep: 3,
+        };
+        let spec = Arc::new(cardwire_codec::specs::cups().clone());
+        let (tx, w) =
+            JournalWriter::start_rotating(&path, spec, rotation, DecodeMode::Strict).unwrap();
+        // About 100 bytes a line, 200 KiB in all: many rotations.
+        for i in 0..2_000u64 {
+            tx.note(i, json!({"event": "junk", "n": i, "pad": "x".repeat(40)}));
+        }
+        drop(tx);
+        w.finish();
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "journal.jsonl",
+                "journal.jsonl.1",
+                "journal.jsonl.2",
+                "journal.jsonl.3"
+            ]
+        );
+        let mut last_n = None;
+        for name in names[1..].iter().rev().chain(names.first()) {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap();
+            // A file holds at most its limit plus the line that crossed it.
+            assert!(
+                text.len() as u64 <= rotation.max_size + 200,
+                "{name}: {}",
+                text.len()
+            );
+            // Whole lines, in order across the files, none lost in between.
+            for line in text.lines() {
+                let n = serde_json::from_str::<Value>(line).unwrap()["n"]
+                    .as_u64()
+                    .unwrap();
+                if let Some(l) = last_n {
+                    assert_eq!(n, l + 1, "{name}");
+                }
+                last_n = Some(n);
+            }
+        }
+        assert_eq!(last_n, Some(1_999));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

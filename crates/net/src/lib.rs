@@ -21,6 +21,11 @@
 //! - [`proxy`]: a forwarding proxy that applies a fault plan.
 //! - [`control`]: the line-based JSON admin protocol.
 //! - [`journal`]: the JSON-lines message journal.
+//!
+//! Logging goes through [`tracing`]: events at `info`, `warn` and
+//! `error`, inside a `conn` span (connection number, peer, terminal id
+//! once known) for what a connection does. Nothing logged carries card
+//! data. The binary installs the subscriber (`RUST_LOG`, `--log-format`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -82,11 +87,47 @@ impl NetError {
     }
 }
 
-/// Writes a log line to stderr: `2026-11-21 09:00:00.000 LEVEL message`.
-/// Messages never carry card data (callers pass masked values).
-pub fn log(level: &str, msg: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "{} {level:<5} {msg}", now());
+/// Lets a repeated warning through at most `burst` times per `every`,
+/// counting the ones it holds back, so junk traffic cannot fill the disk
+/// with logs.
+#[derive(Debug)]
+pub(crate) struct Throttle {
+    every: std::time::Duration,
+    burst: u32,
+    window: Option<std::time::Instant>,
+    used: u32,
+    held: u64,
+}
+
+impl Throttle {
+    pub(crate) const fn new(every: std::time::Duration, burst: u32) -> Self {
+        Throttle {
+            every,
+            burst,
+            window: None,
+            used: 0,
+            held: 0,
+        }
+    }
+
+    /// `Some(n)` when a line may be written now, `n` being how many were
+    /// held back since the last one; `None` (and one more held) otherwise.
+    pub(crate) fn pass(&mut self) -> Option<u64> {
+        let now = std::time::Instant::now();
+        if self
+            .window
+            .is_none_or(|t| now.duration_since(t) >= self.every)
+        {
+            self.window = Some(now);
+            self.used = 0;
+        }
+        if self.used >= self.burst {
+            self.held += 1;
+            return None;
+        }
+        self.used += 1;
+        Some(std::mem::take(&mut self.held))
+    }
 }
 
 /// Options that create a file readable and writable by its owner only

@@ -348,7 +348,7 @@ pub async fn run(opts: LoadOptions, counters: Arc<LoadCounters>) -> Result<LoadR
             ),
             Err(e) => {
                 // Without the admin socket the run goes on, unaudited.
-                crate::log("WARN", &format!("no audit: {e}"));
+                tracing::warn!("no audit: {e}");
                 admin = None;
                 audit_error = Some(format!("admin socket unreachable at the start: {e}"));
                 (BTreeMap::new(), 0)

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use cardwire_codec::{Spec, decode};
+use cardwire_codec::{DecodeMode, Spec, decode, decode_with};
 use cardwire_engine::fault::{FaultPlan, FaultyLink, LinkAction};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,11 +30,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::codec::{Decoder, Encoder};
 
+use crate::NetError;
 use crate::control::{self, ControlRequest, error_reply};
 use crate::framing::FrameCodec;
 use crate::host::HostConnector;
-use crate::journal::{Dir, JournalSender, JournalWriter};
-use crate::{NetError, log};
+use crate::journal::{Dir, JournalSender, JournalWriter, Rotation};
+use tracing::Instrument;
 
 /// Where the proxy forwards to.
 #[derive(Debug, Clone)]
@@ -103,6 +104,11 @@ pub struct ProxyOptions {
     pub admin_token: Option<control::AdminToken>,
     /// Journal file.
     pub journal: Option<PathBuf>,
+    /// When the journal file rotates.
+    pub journal_rotation: Rotation,
+    /// How frames are read (terminal id, fault rules, journal): strict,
+    /// or lenient (`--lenient`), reading past deviations with warnings.
+    pub decode_mode: DecodeMode,
     /// Framing, with the frame size limit.
     pub codec: FrameCodec,
     /// Log faults and connections on stderr.
@@ -118,6 +124,7 @@ pub struct ProxyOptions {
 #[derive(Debug)]
 struct Shared {
     spec: Arc<Spec>,
+    decode_mode: DecodeMode,
     plan: Mutex<FaultPlan>,
     links: Mutex<HashMap<String, FaultyLink>>,
     faults: std::sync::atomic::AtomicU64,
@@ -169,11 +176,17 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, NetError> {
         .local_addr()
         .map_err(|e| NetError::io("local address", e))?;
     let journal = match &opts.journal {
-        Some(p) => Some(JournalWriter::start(p, Arc::clone(&opts.spec))?),
+        Some(p) => Some(JournalWriter::start_rotating(
+            p,
+            Arc::clone(&opts.spec),
+            opts.journal_rotation,
+            opts.decode_mode,
+        )?),
         None => None,
     };
     let shared = Arc::new(Shared {
         spec: Arc::clone(&opts.spec),
+        decode_mode: opts.decode_mode,
         plan: Mutex::new(opts.plan.clone()),
         links: Mutex::new(HashMap::new()),
         faults: 0.into(),
@@ -215,12 +228,9 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, NetError> {
                 continue;
             };
             let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
-                log(
-                    "WARN",
-                    &format!(
-                        "proxy: connection from {peer} refused: limit of {} reached",
-                        opts.max_connections
-                    ),
+                tracing::warn!(
+                    "proxy: connection from {peer} refused: limit of {} reached",
+                    opts.max_connections
                 );
                 drop(client);
                 continue;
@@ -237,12 +247,21 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, NetError> {
                 frame_timeout: opts.frame_timeout,
                 shutdown: shutdown_rx.clone(),
             };
-            tokio::spawn(async move {
-                if let Err(e) = ctx.run(client).await {
-                    log("WARN", &format!("proxy connection from {peer}: {e}"));
+            let span = tracing::info_span!(
+                "conn",
+                id = next,
+                peer = %peer,
+                terminal = tracing::field::Empty
+            );
+            tokio::spawn(
+                async move {
+                    if let Err(e) = ctx.run(client).await {
+                        tracing::warn!("proxy connection from {peer}: {e}");
+                    }
+                    drop(permit);
                 }
-                drop(permit);
-            });
+                .instrument(span),
+            );
         }
     });
     Ok(RunningProxy {
@@ -299,8 +318,17 @@ struct ProxyConn {
     shutdown: watch::Receiver<bool>,
 }
 
-fn terminal_of(spec: &Spec, frame: &[u8]) -> Option<String> {
-    let m = decode(spec, frame).ok()?;
+fn terminal_of(spec: &Spec, frame: &[u8], mode: DecodeMode) -> Option<String> {
+    let m = match mode {
+        DecodeMode::Lenient => {
+            let d = decode_with(spec, frame, DecodeMode::Lenient);
+            if d.error.is_some() {
+                return None;
+            }
+            d.message?
+        }
+        _ => decode(spec, frame).ok()?,
+    };
     Some(m.value(41)?.to_string().trim().to_owned())
 }
 
@@ -332,7 +360,9 @@ impl ProxyConn {
             .map(|p| p.clone())
             .unwrap_or_default();
         plan.seed = seed_for(plan.seed, terminal);
-        FaultyLink::new(Arc::clone(&self.shared.spec), plan, Duration::ZERO)
+        let mut link = FaultyLink::new(Arc::clone(&self.shared.spec), plan, Duration::ZERO);
+        link.set_decode_mode(self.shared.decode_mode);
+        link
     }
 
     async fn run(mut self, client: TcpStream) -> Result<(), NetError> {
@@ -380,7 +410,8 @@ impl ProxyConn {
                     }
                 };
                 if terminal.is_none() {
-                    if let Some(t) = terminal_of(&self.shared.spec, &f) {
+                    if let Some(t) = terminal_of(&self.shared.spec, &f, self.shared.decode_mode) {
+                        tracing::Span::current().record("terminal", tracing::field::display(&t));
                         link = Some(self.link_for(&t));
                         terminal = Some(t);
                     }
@@ -495,10 +526,11 @@ impl ProxyConn {
         };
         let broken = why.starts_with("broken");
         if self.verbose || broken {
-            log(
-                if broken { "WARN" } else { "INFO" },
-                &format!("proxy connection {}: {why}", self.id),
-            );
+            if broken {
+                tracing::warn!("proxy connection {}: {why}", self.id);
+            } else {
+                tracing::info!("proxy connection {}: {why}", self.id);
+            }
         }
         if let Some(j) = &self.journal {
             j.note(self.id, json!({"event": "close", "reason": why}));
@@ -548,15 +580,12 @@ impl ProxyConn {
                 .faults
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if self.verbose {
-                log(
-                    "INFO",
-                    &format!(
-                        "fault {} on {} STAN {:?} (connection {})",
-                        ev.fault.as_str(),
-                        ev.kind,
-                        ev.stan,
-                        self.id
-                    ),
+                tracing::info!(
+                    "fault {} on {} STAN {:?} (connection {})",
+                    ev.fault.as_str(),
+                    ev.kind,
+                    ev.stan,
+                    self.id
                 );
             }
             if let Some(j) = &self.journal {

@@ -13,7 +13,16 @@
 //!
 //! Checkpoints (copying the WAL into the database file) run on a thread
 //! of their own with a second connection (`wal_autocheckpoint = 0` on
-//! the writer), so a commit never stalls behind one.
+//! the writer), so a commit rarely stalls behind one. That thread alone
+//! never lets the WAL shrink under sustained load: a passive checkpoint
+//! copies the frames written before it began, and the writer only starts
+//! the WAL over from its beginning when every frame has been copied. So
+//! once the WAL passes [`WAL_CHECKPOINT_AT`], the writer itself copies
+//! what is left between two commits (a passive checkpoint on its own
+//! connection: no commit runs meanwhile, so it completes), the next
+//! commit starts the WAL over, and `journal_size_limit` truncates the
+//! file back to [`WAL_SIZE_LIMIT`]. The WAL stays near
+//! [`WAL_CHECKPOINT_AT`] whatever the load.
 //!
 //! The `entry` column is the engine's [`Entry`] as JSON (masked PAN only,
 //! never a full PAN); the other columns are there for `cardwire journal
@@ -23,6 +32,13 @@ use std::path::Path;
 
 use cardwire_engine::ledger::{Entry, Ledger, LedgerError};
 use rusqlite::{Connection, params};
+
+/// The writer checkpoints once the WAL file is this large.
+pub const WAL_CHECKPOINT_AT: u64 = 32 << 20;
+/// `journal_size_limit`: the WAL file is cut back to this size when it
+/// starts over (below [`WAL_CHECKPOINT_AT`], so a WAL cut back is not
+/// checkpointed again at once).
+pub const WAL_SIZE_LIMIT: u64 = 16 << 20;
 
 /// How hard SQLite works to keep a commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,6 +68,8 @@ pub struct SqliteLedger {
     conn: Connection,
     pending: Vec<Entry>,
     next_seq: u64,
+    /// The `-wal` file, watched after each commit (`None` read-only).
+    wal: Option<std::path::PathBuf>,
     _checkpointer: Option<Checkpointer>,
 }
 
@@ -150,10 +168,15 @@ impl SqliteLedger {
         let next_seq = u64::try_from(last.unwrap_or(0)).map_err(backend)? + 1;
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(backend)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
+            .map_err(backend)?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
         Ok(SqliteLedger {
             conn,
             pending: Vec::new(),
             next_seq,
+            wal: Some(wal.into()),
             _checkpointer: Some(Checkpointer::start(path)?),
         })
     }
@@ -170,6 +193,7 @@ impl SqliteLedger {
             conn,
             pending: Vec::new(),
             next_seq: 0,
+            wal: None,
             _checkpointer: None,
         })
     }
@@ -177,6 +201,22 @@ impl SqliteLedger {
     /// Entries buffered and not yet committed.
     pub fn pending(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Between two commits: once the WAL has passed
+    /// [`WAL_CHECKPOINT_AT`], copy the rest of it into the database file,
+    /// so the next commit starts it over (and cuts it back). The
+    /// background checkpointer has usually copied most of it already.
+    /// Busy (the background checkpoint is running) is not an error: the
+    /// next commit tries again.
+    fn bound_wal(&self) {
+        let Some(wal) = &self.wal else { return };
+        if std::fs::metadata(wal).map_or(0, |m| m.len()) < WAL_CHECKPOINT_AT {
+            return;
+        }
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     }
 }
 
@@ -224,6 +264,7 @@ impl Ledger for SqliteLedger {
         tx.commit().map_err(backend)?;
         self.next_seq += self.pending.len() as u64;
         self.pending.clear();
+        self.bound_wal();
         Ok(())
     }
 
@@ -294,6 +335,39 @@ mod tests {
         l.append(&entry(3)).unwrap();
         l.commit().unwrap();
         assert_eq!(l.entries().unwrap().len(), 3);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn wal_stays_bounded_while_commits_keep_coming() {
+        let dir = std::env::temp_dir().join(format!("cardwire-wal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ledger.db");
+        let _ = std::fs::remove_file(&path);
+        let wal = dir.join("ledger.db-wal");
+        let cap = 2 * WAL_CHECKPOINT_AT;
+        let mut l = SqliteLedger::open(&path, Durability::Normal).unwrap();
+        let mut largest = 0;
+        let mut seq = 1;
+        // Small group commits back to back, as under full load: each
+        // rewrites the last pages of the table and its index in the WAL.
+        while seq < 120_000 {
+            for _ in 0..8 {
+                l.append(&entry(seq)).unwrap();
+                seq += 1;
+            }
+            l.commit().unwrap();
+            largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        }
+        drop(l);
+        let l = SqliteLedger::open_read_only(&path).unwrap();
+        assert_eq!(l.entries().unwrap().len() as u64, seq - 1);
+        assert!(
+            largest < cap,
+            "the WAL reached {} MiB (cap {} MiB)",
+            largest >> 20,
+            cap >> 20
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -63,6 +63,8 @@ async fn delayed_and_duplicated_replies_through_the_proxy() {
         admin: None,
         admin_token: None,
         journal: None,
+        journal_rotation: Default::default(),
+        decode_mode: Default::default(),
         codec: FrameCodec::default(),
         verbose: false,
         max_connections: 100,

@@ -72,8 +72,13 @@ impl Drop for Proc {
 }
 
 fn spawn(args: &[&str], marker: &str) -> Proc {
+    spawn_with_env(args, &[], marker)
+}
+
+fn spawn_with_env(args: &[&str], env: &[(&str, &str)], marker: &str) -> Proc {
     let mut child = Command::new(bin())
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -133,6 +138,14 @@ pub fn host(args: &[&str]) -> Proc {
     }
     all.extend_from_slice(args);
     spawn(&all, "listening on")
+}
+
+/// [`host`] with environment variables (`RUST_LOG`).
+#[allow(dead_code)]
+pub fn host_with_env(args: &[&str], env: &[(&str, &str)]) -> Proc {
+    let mut all = vec!["host", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    spawn_with_env(&all, env, "listening on")
 }
 
 /// `cardwire proxy --listen 127.0.0.1:0 --upstream UP ARGS`.
