@@ -1040,6 +1040,7 @@ mod tests {
             expiry: Some("3012".into()),
             pin: Some(LOAD_CARD_PIN.into()),
             entry: Default::default(),
+            track2: None,
         }
     }
 
