@@ -39,6 +39,7 @@
 #![warn(missing_docs)]
 
 pub mod cards;
+pub mod certify;
 pub mod clock;
 pub mod config;
 pub mod exercise;
