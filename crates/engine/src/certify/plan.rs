@@ -282,6 +282,14 @@ impl Plan {
                     )));
                 }
             }
+            if matches!(c.host.fault, Some(Fault::DelayResponse | Fault::Reorder))
+                && c.host.delay.is_none()
+            {
+                return Err(bad(format!(
+                    "fault {} needs a delay",
+                    c.host.fault.map_or("", Fault::as_str)
+                )));
+            }
             if c.expect.reversal.is_some() && c.expect.no_reversal {
                 return Err(bad("expects both a reversal and no reversal".into()));
             }
@@ -523,11 +531,22 @@ mod tests {
         for f in Fault::ALL {
             let text = plan.replacen(
                 "fault = \"drop-response\"",
-                &format!("fault = \"{}\"", f.as_str()),
+                &format!("fault = \"{}\"\ndelay = \"90s\"", f.as_str()),
                 1,
             );
             let back = Plan::from_toml(&text).unwrap();
             assert_eq!(back.cases[2].host.fault, Some(f));
         }
+    }
+
+    #[test]
+    fn plan_refuses_a_delay_fault_without_its_delay() {
+        let text = Plan::builtin("cups-pos").unwrap().to_toml().replacen(
+            "fault = \"drop-response\"",
+            "fault = \"delay-response\"",
+            1,
+        );
+        let err = Plan::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("delay-response needs a delay"), "{err}");
     }
 }
