@@ -125,8 +125,11 @@ pub enum CertifyEvent {
 pub struct Directive {
     /// The request's STAN.
     pub stan: u32,
-    /// Its transaction.
+    /// Its transaction ([`TxnKind::as_str`]).
     pub kind: &'static str,
+    /// Its transaction.
+    #[serde(skip)]
+    pub txn: TxnKind,
     /// The case it arms or belongs to, if any.
     pub case: Option<String>,
     /// What the host does. For a reversal of a case with
@@ -226,8 +229,6 @@ struct Sale {
     amount: u64,
     rrn: Option<String>,
     batch: Option<u32>,
-    reversed: bool,
-    voided: bool,
 }
 
 /// The grader. See the [module docs](super).
@@ -244,6 +245,9 @@ pub struct Grader {
     sales: BTreeMap<u32, Sale>,
     last_sale: Option<u32>,
     answered: BTreeSet<u32>,
+    /// STANs the terminal reversed, and sales voided with an approval.
+    reversed: BTreeSet<u32>,
+    voided: BTreeSet<u32>,
     tally: (usize, usize, usize),
     finished: bool,
 }
@@ -262,6 +266,8 @@ impl Grader {
             sales: BTreeMap::new(),
             last_sale: None,
             answered: BTreeSet::new(),
+            reversed: BTreeSet::new(),
+            voided: BTreeSet::new(),
             tally: (0, 0, 0),
             finished: false,
         };
@@ -377,6 +383,7 @@ impl Grader {
             self.directives.push_back(Directive {
                 stan: 0,
                 kind: TxnKind::Unknown.as_str(),
+                txn: TxnKind::Unknown,
                 case: None,
                 behaviour: Behaviour::default(),
             });
@@ -387,13 +394,13 @@ impl Grader {
         let mut directive = Directive {
             stan: req.stan,
             kind: kind_name(kind),
+            txn: kind,
             case: None,
             behaviour: Behaviour::default(),
         };
         if kind == TxnKind::Reversal {
-            if let Some(s) = self.sales.get_mut(&req.stan) {
-                s.reversed = true;
-            }
+            // Before or after the host's (late) approval reaches the wire.
+            self.reversed.insert(req.stan);
         } else {
             self.requests.insert(req.stan, req.clone());
         }
@@ -605,8 +612,9 @@ impl Grader {
     fn check_totals(&self, o: &mut Open) {
         let open: Vec<&Sale> = self
             .sales
-            .values()
-            .filter(|s| !s.reversed && !s.voided)
+            .iter()
+            .filter(|(stan, _)| !self.reversed.contains(stan) && !self.voided.contains(stan))
+            .map(|(_, s)| s)
             .collect();
         let count = open.len() as u64;
         let amount: u64 = open.iter().map(|s| s.amount).sum();
@@ -658,12 +666,8 @@ impl Grader {
                         }
                     }
                     (Some(TxnKind::Void), Some(r)) => {
-                        if let Some(s) = r
-                            .original
-                            .and_then(|o| o.stan)
-                            .and_then(|s| self.sales.get_mut(&s))
-                        {
-                            s.voided = true;
+                        if let Some(s) = r.original.and_then(|o| o.stan) {
+                            self.voided.insert(s);
                         }
                     }
                     _ => {}

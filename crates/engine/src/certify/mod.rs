@@ -26,7 +26,11 @@
 //!
 //! The driver decides nothing: it answers with a host (an engine
 //! [`Host`](crate::host::Host)) and applies each [`Directive`]'s
-//! [`Behaviour`].
+//! [`Behaviour`]: [`Behaviour::response_rule`] on the host,
+//! [`Behaviour::link_faults`] on a [`FaultyLink`](crate::fault::FaultyLink)
+//! between the terminal and the host. It reports each reply that reaches
+//! the terminal with `handle_reply_sent` (twice for a duplicate, never for
+//! a dropped one).
 //!
 //! # Example
 //!
@@ -53,5 +57,7 @@ pub use plan::{
     ACTIONS, Arm, BUILTIN_PLANS, Behaviour, Case, Expect, ExpectReversal, Plan, PlanError, Prompt,
 };
 
+#[cfg(test)]
+mod sim_tests;
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,8 @@ use cardwire_codec::TxnKind;
 use serde::{Deserialize, Serialize};
 
 use crate::config::duration;
-use crate::fault::Fault;
+use crate::fault::{Fault, FaultRule};
+use crate::rules::ResponseRule;
 
 /// The `cardwire terminal` actions an operator can be asked to do.
 pub const ACTIONS: [&str; 7] = [
@@ -156,6 +157,44 @@ impl Behaviour {
     /// Answer as the host decides, on time, with a good MAC.
     pub fn is_normal(&self) -> bool {
         *self == Behaviour::default()
+    }
+
+    /// The link faults that carry this behaviour out on one exchange, for
+    /// a [`FaultyLink`](crate::fault::FaultyLink) between the terminal and
+    /// the host: add them just before handing it the request. Each strikes
+    /// once. A bad MAC is `corrupt-response` (the reply's last byte, its
+    /// MAC, loses a bit); a disconnect is `disconnect-after-request`.
+    pub fn link_faults(&self) -> Vec<FaultRule> {
+        let mut rules = Vec::new();
+        let delayed = matches!(self.fault, Some(Fault::DelayResponse | Fault::Reorder));
+        if let Some(f) = self.fault {
+            let mut r = FaultRule::always(f).times(1);
+            if delayed {
+                r.delay = self.delay;
+            }
+            rules.push(r);
+        }
+        if let (Some(d), false) = (self.delay, delayed) {
+            rules.push(FaultRule::always(Fault::DelayResponse).times(1).delay(d));
+        }
+        if self.bad_mac {
+            rules.push(FaultRule::always(Fault::CorruptResponse).times(1));
+        }
+        if self.disconnect {
+            rules.push(FaultRule::always(Fault::DisconnectAfterRequest).times(1));
+        }
+        rules
+    }
+
+    /// The host response rule that forces this behaviour's code on the
+    /// next request of `kind` (once), if it forces one.
+    pub fn response_rule(&self, kind: TxnKind) -> Option<ResponseRule> {
+        self.code.as_ref().map(|code| ResponseRule {
+            kind: Some(kind.as_str().into()),
+            respond: Some(code.clone()),
+            times: Some(1),
+            ..ResponseRule::default()
+        })
     }
 
     /// Whether the terminal gets no usable reply to the request.

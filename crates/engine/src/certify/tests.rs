@@ -805,3 +805,31 @@ fn assert_every_case_passes(b: &Bench, plan: &str) {
         Some(CertifyEvent::Finished { pass, fail: 0, not_run: 0 }) if *pass == n
     ));
 }
+
+#[test]
+fn settlement_leaves_out_a_sale_reversed_before_its_late_approval_arrived() {
+    let mut b = Bench::from_toml(
+        r#"
+name = "settle"
+spec = "iso87ascii"
+[[case]]
+name = "settle"
+prompt = { do = "settle" }
+arm = { kind = "settlement" }
+limit = "5m"
+watch = "10m"
+expect = { balanced = true }
+"#,
+    );
+    b.sale(1);
+    b.reply("00");
+    b.sale(2);
+    b.advance(Duration::from_secs(60));
+    b.reverse(2, "98", Some("00"));
+    // The host's approval of sale 2, held past the terminal's timeout.
+    b.last = Some(b.sale_request(2));
+    b.reply("00");
+    b.settle(3, 1);
+    b.reply("00");
+    assert_pass(b.verdict("settle"));
+}
