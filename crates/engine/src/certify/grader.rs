@@ -866,8 +866,9 @@ fn grade(case: &Case, o: &Open) -> (Outcome, String) {
                 let consequence = "the cardholder is debited twice";
                 match o.stray_reversals.first() {
                     Some(s) => fails.push(format!(
-                        "the 0400 carried STAN {}, not the STAN {} of {what}: the host cannot match it, so {consequence}",
+                        "the 0400 carried STAN {}, not the {}'s STAN {}: the host cannot match it, so {consequence}",
                         stan6(*s),
+                        o.request.kind.map_or("request", kind_name),
                         stan6(o.request.stan)
                     )),
                     None => fails.push(format!("no 0400 for {what} {until}: {consequence}")),

@@ -333,7 +333,7 @@ fn reversal_with_the_wrong_stan_fails() {
     b.sale(124);
     assert_fail(
         b.verdict("the case"),
-        "the 0400 carried STAN 000125, not the STAN 000123",
+        "the 0400 carried STAN 000125, not the sale's STAN 000123: the host cannot match it",
     );
 }
 
