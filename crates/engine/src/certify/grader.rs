@@ -444,11 +444,15 @@ impl Grader {
                             kind_name(k)
                         ));
                     }
-                    o.next = Some(format!(
-                        "the next {} STAN {}",
-                        kind_name(k),
-                        stan6(req.stan)
-                    ));
+                    o.next = Some(if req.stan == o.request.stan {
+                        format!(
+                            "the same STAN {} sent again as a {}",
+                            stan6(req.stan),
+                            kind_name(k)
+                        )
+                    } else {
+                        format!("the next {} STAN {}", kind_name(k), stan6(req.stan))
+                    });
                     if case.expect.key_check && o.key_wait.is_none() {
                         if !req.has_mac {
                             o.failures.push(format!(

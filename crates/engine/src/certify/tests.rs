@@ -326,6 +326,19 @@ fn late_reply_taken_as_the_answer_instead_of_reversing_fails() {
 }
 
 #[test]
+fn terminal_that_resends_the_sale_instead_of_reversing_fails() {
+    let mut b = lost_reply("cups");
+    b.sale(123);
+    b.advance(Duration::from_secs(60));
+    b.sale(123);
+    assert_fail(
+        b.verdict("the case"),
+        "no 0400 for the sale STAN 000123 before the same STAN 000123 sent again as a sale: \
+         the cardholder is debited twice",
+    );
+}
+
+#[test]
 fn reversal_with_the_wrong_stan_fails() {
     let mut b = lost_reply("cups");
     b.sale(123);
