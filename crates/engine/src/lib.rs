@@ -21,6 +21,9 @@
 //!   with a simulated clock and the fault plan.
 //! - [`scenario`]: scenario files (TOML), the built-in field cases and
 //!   the runner with its report and invariants.
+//! - [`certify`]: grade a real terminal: a test plan (TOML, built-ins
+//!   `cups-pos` and `iso87`) and the grader that arms each case, tells
+//!   the host how to break it and grades the terminal's traffic.
 //!
 //! # Example
 //!
@@ -39,6 +42,7 @@
 #![warn(missing_docs)]
 
 pub mod cards;
+pub mod certify;
 pub mod clock;
 pub mod config;
 pub mod exercise;
