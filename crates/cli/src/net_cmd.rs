@@ -169,6 +169,25 @@ fn spec_arg(spec: &str) -> Result<Arc<Spec>> {
 // ----- host ---------------------------------------------------------------
 
 /// Options of `cardwire host`.
+/// What one client connection may use, for the host and the proxy's
+/// terminal side: over a limit, the connection is logged and closed (the
+/// proxy closes its upstream connection with it).
+#[derive(Args)]
+struct ConnectionLimits {
+    /// Connection limit (over it: logged and closed).
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+    /// Close a connection silent this long.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// Close a connection whose frame, once begun, is not complete within this.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    frame_timeout: Duration,
+    /// Largest frame accepted, bytes.
+    #[arg(long, default_value_t = cardwire_net::framing::DEFAULT_MAX_FRAME)]
+    max_frame: usize,
+}
+
 #[derive(Args)]
 pub(crate) struct HostArgs {
     /// Built-in spec name or spec file.
@@ -210,18 +229,8 @@ pub(crate) struct HostArgs {
     /// Also register N load terminals 10000001.. and the `load` card (for `cardwire load`).
     #[arg(long, default_value_t = 0)]
     terminals: u32,
-    /// Connection limit.
-    #[arg(long, default_value_t = 10_000)]
-    max_connections: usize,
-    /// Close a connection silent this long.
-    #[arg(long, default_value = "300s", value_parser = parse_duration)]
-    idle_timeout: Duration,
-    /// Close a connection whose frame, once begun, is not complete within this.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    frame_timeout: Duration,
-    /// Largest frame accepted, bytes.
-    #[arg(long, default_value_t = cardwire_net::framing::DEFAULT_MAX_FRAME)]
-    max_frame: usize,
+    #[command(flatten)]
+    limits: ConnectionLimits,
     /// Length prefix: binary2, binary2-inclusive, bcd2, ascii4.
     #[arg(long, default_value = "binary2", value_parser = parse_prefix)]
     prefix: cardwire_codec::frame::FramePrefix,
@@ -335,10 +344,10 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
         journal_rotation: a.journal_rotation.rotation(),
         decode_mode: decode_mode(a.lenient),
         prefix: a.prefix,
-        max_frame: a.max_frame,
-        max_connections: a.max_connections,
-        idle_timeout: a.idle_timeout,
-        frame_timeout: a.frame_timeout,
+        max_frame: a.limits.max_frame,
+        max_connections: a.limits.max_connections,
+        idle_timeout: a.limits.idle_timeout,
+        frame_timeout: a.limits.frame_timeout,
         log_connections: a.verbose,
         ..HostOptions::demo(Arc::clone(&spec))
     };
@@ -370,11 +379,11 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
                     journal: None,
                     journal_rotation: Rotation::default(),
                     decode_mode: decode_mode(a.lenient),
-                    codec: FrameCodec::new(a.prefix, a.max_frame),
+                    codec: FrameCodec::new(a.prefix, a.limits.max_frame),
                     verbose: a.verbose,
-                    max_connections: a.max_connections,
-                    idle_timeout: a.idle_timeout,
-                    frame_timeout: a.frame_timeout,
+                    max_connections: a.limits.max_connections,
+                    idle_timeout: a.limits.idle_timeout,
+                    frame_timeout: a.limits.frame_timeout,
                 })
                 .await?;
                 eprintln!(
@@ -1346,18 +1355,8 @@ pub(crate) struct ProxyArgs {
     /// Log faults and connections on stderr.
     #[arg(long, short)]
     verbose: bool,
-    /// Terminal connection limit (over it: logged and closed).
-    #[arg(long, default_value_t = 10_000)]
-    max_connections: usize,
-    /// Close a terminal connection (and its upstream) silent this long.
-    #[arg(long, default_value = "300s", value_parser = parse_duration)]
-    idle_timeout: Duration,
-    /// Close a terminal connection whose frame, once begun, is not complete within this.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    frame_timeout: Duration,
-    /// Largest frame accepted from a terminal or the host, bytes.
-    #[arg(long, default_value_t = cardwire_net::framing::DEFAULT_MAX_FRAME)]
-    max_frame: usize,
+    #[command(flatten)]
+    limits: ConnectionLimits,
 }
 
 pub(crate) fn cmd_proxy(a: ProxyArgs) -> Result<()> {
@@ -1379,11 +1378,11 @@ pub(crate) fn cmd_proxy(a: ProxyArgs) -> Result<()> {
             journal: a.journal,
             journal_rotation: a.journal_rotation.rotation(),
             decode_mode: decode_mode(a.lenient),
-            codec: FrameCodec::new(a.prefix, a.max_frame),
+            codec: FrameCodec::new(a.prefix, a.limits.max_frame),
             verbose: a.verbose,
-            max_connections: a.max_connections,
-            idle_timeout: a.idle_timeout,
-            frame_timeout: a.frame_timeout,
+            max_connections: a.limits.max_connections,
+            idle_timeout: a.limits.idle_timeout,
+            frame_timeout: a.limits.frame_timeout,
         })
         .await?;
         let mut stop = StopSignal::new()?;
