@@ -188,7 +188,10 @@ fn write<const RUNS: bool>(
         start: out.len(),
         end: out.len(),
     };
-    let placeholder = || EncodeError {
+    // A run that fails its check says only "somewhere in here": the
+    // caller writes again with each value checked ([`precise_error`]),
+    // which names the field, so this error is never shown.
+    let recheck = || EncodeError {
         field: None,
         kind: EncodeErrorKind::Header(String::new()),
     };
@@ -213,7 +216,7 @@ fn write<const RUNS: bool>(
                 run.end = out.len();
             } else {
                 if !run.class.all_in(out, run.start, run.end) {
-                    return Err(placeholder());
+                    return Err(recheck());
                 }
                 run = Run {
                     class,
@@ -224,7 +227,7 @@ fn write<const RUNS: bool>(
         }
     }
     if !run.class.all_in(out, run.start, run.end) {
-        return Err(placeholder());
+        return Err(recheck());
     }
     Ok(())
 }
