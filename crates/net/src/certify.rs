@@ -371,3 +371,111 @@ async fn serve_conn(
     let _ = wr.shutdown().await;
     let _ = inbound.send(Inbound::Closed(conn));
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use cardwire_codec::specs;
+    use cardwire_engine::Money;
+    use cardwire_engine::certify::Outcome;
+    use cardwire_engine::pair::Pair;
+    use cardwire_engine::terminal::{Action, Terminal, TerminalConfig};
+
+    use super::*;
+    use crate::terminal::{Connection, Dial, run_action};
+
+    /// Walks the built-in `cups-pos` plan over loopback TCP against one
+    /// engine terminal (`cfg`) whose operator follows every prompt; held
+    /// replies are made late for its 500 ms timeout.
+    async fn walk(cfg: TerminalConfig) -> Vec<Verdict> {
+        let mut plan = Plan::builtin("cups-pos").unwrap();
+        for c in &mut plan.cases {
+            if c.host.delay.is_some() {
+                c.host.delay = Some(Duration::from_secs(1));
+            }
+        }
+        let spec = Arc::clone(specs::builtin(&plan.spec).unwrap());
+        let c = bind(CertifyOptions::demo(
+            Arc::clone(&spec),
+            plan,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        ))
+        .await
+        .unwrap();
+        let dial = Dial::new(c.addr(), FrameCodec::default(), &spec);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let certifier = c.run(std::future::pending(), move |e| {
+            let _ = tx.send(e.clone());
+        });
+        let operator = async move {
+            let card = Pair::demo(1).unwrap().card("alice").unwrap();
+            let mut term = Terminal::new(Arc::clone(&spec), cfg).unwrap();
+            let mut conn: Option<Connection> = None;
+            let mut last_sale = None;
+            while let Some(e) = rx.recv().await {
+                let p = match e {
+                    CertifyEvent::Prompt(p) => p,
+                    CertifyEvent::Finished { .. } => break,
+                    _ => continue,
+                };
+                let action = match p.prompt.action.as_str() {
+                    "signon" => Action::SignOn,
+                    "sale" => Action::sale(card.clone(), Money(1000)),
+                    "void" => Action::Void {
+                        card: card.clone(),
+                        voucher: last_sale.unwrap(),
+                        password: TerminalConfig::default().supervisor_password,
+                    },
+                    "settle" => Action::Settle,
+                    other => panic!("no operator for {other}"),
+                };
+                let o = run_action(&mut term, &mut conn, &dial, action, |_| {})
+                    .await
+                    .unwrap();
+                if o.kind == "sale" && o.approved {
+                    last_sale = o.stan;
+                }
+            }
+        };
+        let (verdicts, ()) = tokio::join!(certifier, operator);
+        verdicts.unwrap()
+    }
+
+    fn table(v: &[Verdict]) -> Vec<(&str, Outcome, &str)> {
+        v.iter()
+            .map(|v| (v.case.as_str(), v.outcome, v.reason.as_str()))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn engine_terminal_passes_every_builtin_case_over_tcp() {
+        let v = walk(TerminalConfig {
+            timeout: Duration::from_millis(500),
+            ..TerminalConfig::default()
+        })
+        .await;
+        assert_eq!(v.len(), Plan::builtin("cups-pos").unwrap().cases.len());
+        assert!(
+            v.iter().all(|v| v.outcome == Outcome::Pass),
+            "{:#?}",
+            table(&v)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn terminal_that_never_reverses_fails_the_lost_reply_over_tcp() {
+        let v = walk(TerminalConfig {
+            timeout: Duration::from_millis(500),
+            conforming: false,
+            ..TerminalConfig::default()
+        })
+        .await;
+        let lost = v.iter().find(|v| v.case == "lost reply to a sale").unwrap();
+        assert_eq!(lost.outcome, Outcome::Fail, "{:#?}", table(&v));
+        assert!(lost.reason.contains("debited twice"), "{}", lost.reason);
+        // The cases that need no reversal still pass.
+        let approved = v.iter().find(|v| v.case == "approved sale").unwrap();
+        assert_eq!(approved.outcome, Outcome::Pass, "{:#?}", table(&v));
+    }
+}
