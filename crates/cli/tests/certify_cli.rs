@@ -134,10 +134,12 @@ fn certify(name: &str, plan: &str, extra: &[&str], idle: bool) -> Run {
         lines.push(v);
     }
     let status = child.wait().unwrap();
+    let junit = std::fs::read_to_string(&junit).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
     Run {
         code: status.code().unwrap(),
         lines,
-        junit: std::fs::read_to_string(&junit).unwrap_or_default(),
+        junit,
     }
 }
 
