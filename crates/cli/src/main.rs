@@ -23,6 +23,7 @@ fn emit(s: &str) {
     let _ = o.write_all(s.as_bytes()).and_then(|()| o.flush());
 }
 
+mod certify_cmd;
 mod client_profile;
 mod decode_cmd;
 mod input;
@@ -111,6 +112,8 @@ enum Cmd {
     Proxy(net_cmd::ProxyArgs),
     /// Query a message journal (--file) or a host's SQLite ledger (--db).
     Journal(net_cmd::JournalArgs),
+    /// A host that grades the terminal that connects against a test plan: PASS, FAIL, NOT RUN.
+    Certify(certify_cmd::CertifyArgs),
 }
 
 #[derive(Args)]
@@ -279,6 +282,10 @@ fn main() -> ExitCode {
         Cmd::Load(a) => net_cmd::cmd_load(a),
         Cmd::Proxy(a) => net_cmd::cmd_proxy(a),
         Cmd::Journal(a) => net_cmd::cmd_journal(a),
+        Cmd::Certify(a) => match certify_cmd::cmd_certify(a) {
+            Ok(false) => return ExitCode::from(1),
+            r => r.map(|_| ()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -33,7 +33,7 @@ use serde_json::{Value, json};
 use crate::client_profile::ProfileArgs;
 use crate::load_spec;
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     runtime_with(0)
 }
 
@@ -54,13 +54,13 @@ fn runtime_with(threads: usize) -> Result<tokio::runtime::Runtime> {
 /// Ctrl-C (SIGINT) or, on Unix, SIGTERM (how service managers and `kill`
 /// stop a process): both stop gracefully. Created before the listening
 /// line is printed, so a signal sent as soon as it appears is caught.
-struct StopSignal {
+pub(crate) struct StopSignal {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
 }
 
 impl StopSignal {
-    fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         Ok(StopSignal {
             #[cfg(unix)]
             term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -69,7 +69,7 @@ impl StopSignal {
     }
 
     /// Waits for the signal; returns its name.
-    async fn recv(&mut self) -> Result<&'static str> {
+    pub(crate) async fn recv(&mut self) -> Result<&'static str> {
         #[cfg(unix)]
         {
             tokio::select! {
@@ -91,7 +91,7 @@ fn parse_token(s: &str) -> Result<AdminToken, String> {
     AdminToken::new(s).ok_or_else(|| "the admin token must not be empty".to_owned())
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime_like(s)
 }
 

@@ -19,6 +19,7 @@
 //! - [`terminal`]: one engine terminal on a real connection.
 //! - [`load`]: many terminals at a target rate, latency histogram, audit.
 //! - [`proxy`]: a forwarding proxy that applies a fault plan.
+//! - [`certify`]: a host that grades a terminal against a test plan.
 //! - [`control`]: the line-based JSON admin protocol.
 //! - [`journal`]: the JSON-lines message journal.
 //!
@@ -30,6 +31,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod certify;
 pub mod control;
 pub mod framing;
 mod group;
