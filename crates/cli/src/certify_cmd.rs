@@ -92,13 +92,25 @@ fn instruction(p: &PromptEvent) -> String {
 
 fn event_json(e: &CertifyEvent, cases: usize) -> serde_json::Value {
     match e {
-        CertifyEvent::Prompt(p) => json!({
-            "prompt": p.prompt,
-            "case": p.case,
-            "index": p.index + 1,
-            "of": cases,
-            "deadline": p.deadline,
-        }),
+        CertifyEvent::Prompt(p) => {
+            // `prompt` holds only the action and its flags, so that a
+            // script can run it as it is; the advice goes beside it.
+            let action = cardwire_engine::certify::Prompt {
+                note: None,
+                ..p.prompt.clone()
+            };
+            let mut v = json!({
+                "prompt": action,
+                "case": p.case,
+                "index": p.index + 1,
+                "of": cases,
+                "deadline": p.deadline,
+            });
+            if let Some(note) = &p.prompt.note {
+                v["note"] = json!(note);
+            }
+            v
+        }
         CertifyEvent::Observation { at, case, text } => {
             json!({"observation": text, "case": case, "at": at})
         }

@@ -8,13 +8,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use cardwire_codec::{DecodeMode, Spec};
+use cardwire_codec::{DecodeMode, Spec, TxnKind};
 use cardwire_engine::Money;
 use cardwire_engine::config::{HostConfig, IssuerState};
 use cardwire_engine::fault::FaultPlan;
 use cardwire_engine::reply_codes::Reason;
 use cardwire_engine::terminal::{
-    Action, Card, EntryMode, GiveUpPolicy, Outcome, Terminal, TerminalEvent,
+    Action, Card, EntryMode, GiveUpPolicy, Outcome, Terminal, TerminalEvent, TerminalState,
 };
 use cardwire_net::control::AdminToken;
 use cardwire_net::framing::{FrameCodec, parse_prefix};
@@ -619,7 +619,8 @@ enum TermAction {
     Signon,
     /// A sale.
     Sale {
-        /// Amount, e.g. 12.34.
+        /// Amount, e.g. 12.34, or `any` (1.00: what a test plan's prompt
+        /// asks for when the amount does not matter).
         #[arg(long)]
         amount: String,
         #[command(flatten)]
@@ -627,9 +628,10 @@ enum TermAction {
     },
     /// Void a sale of this batch by its voucher number (STAN).
     Void {
-        /// The sale's voucher number.
-        #[arg(long)]
-        voucher: u32,
+        /// The sale's voucher number, or `last`: the last approved sale of
+        /// the batch not yet voided (from the terminal's state).
+        #[arg(long, value_parser = parse_voucher)]
+        voucher: Voucher,
         /// Supervisor password.
         #[arg(long, default_value = "123456")]
         password: String,
@@ -727,7 +729,41 @@ pub(crate) fn read_cards(path: &Path) -> Result<Vec<Card>> {
 }
 
 fn money(s: &str) -> Result<Money> {
+    let s = if s == "any" { "1.00" } else { s };
     Money::parse(s).map_err(|e| anyhow::anyhow!("amount {s:?}: {e}"))
+}
+
+/// `terminal void --voucher`: a STAN, or the last sale of the batch.
+#[derive(Clone, Copy, Debug)]
+enum Voucher {
+    Last,
+    Stan(u32),
+}
+
+fn parse_voucher(s: &str) -> Result<Voucher, String> {
+    if s == "last" {
+        return Ok(Voucher::Last);
+    }
+    s.parse()
+        .map(Voucher::Stan)
+        .map_err(|_| format!("{s:?} is neither a voucher number (STAN) nor `last`"))
+}
+
+/// The voucher `v` names: `last` is the newest approved sale of the batch
+/// in `saved` that no later transaction voided.
+fn voucher_of(v: Voucher, saved: Option<&TerminalState>) -> Result<u32> {
+    match v {
+        Voucher::Stan(n) => Ok(n),
+        Voucher::Last => saved
+            .and_then(|s| {
+                s.journal
+                    .iter()
+                    .rev()
+                    .find(|r| r.kind == TxnKind::Sale.as_str() && !r.voided)
+            })
+            .map(|r| r.voucher)
+            .ok_or_else(|| anyhow::anyhow!("--voucher last: no sale to void in this batch")),
+    }
 }
 
 /// Returns whether the action was approved.
@@ -794,7 +830,7 @@ pub(crate) fn cmd_terminal(a: TerminalArgs) -> Result<bool> {
             card,
         } => Action::Void {
             card: card_of(card, &cards)?,
-            voucher: *voucher,
+            voucher: voucher_of(*voucher, saved.as_ref())?,
             password: password.clone(),
         },
         TermAction::Refund {

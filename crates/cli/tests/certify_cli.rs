@@ -77,18 +77,24 @@ struct Run {
     junit: String,
 }
 
-/// Runs `cardwire certify --json` on the plan; for every prompt, unless
-/// `idle`, runs the `cardwire terminal` action it names (with `extra`
-/// terminal flags, a 2 s timeout, one state file).
+/// Runs `cardwire certify --json` on the plan (a built-in's name, or the
+/// text of a plan file); for every prompt, unless `idle`, runs the
+/// `cardwire terminal` action it names (with `extra` terminal flags, a
+/// 2 s timeout, one state file).
 fn certify(name: &str, plan: &str, extra: &[&str], idle: bool) -> Run {
     let dir = temp_dir(name);
-    let plan_file = dir.join("plan.toml");
-    std::fs::write(&plan_file, plan).unwrap();
+    let plan_arg = if Plan::builtin(plan).is_ok() {
+        PathBuf::from(plan)
+    } else {
+        let f = dir.join("plan.toml");
+        std::fs::write(&f, plan).unwrap();
+        f
+    };
     let junit = dir.join("report.xml");
     let mut child = Command::new(bin())
         .args(["certify", "--listen", "127.0.0.1:0", "--json"])
         .args(["--terminal-timeout", "2s", "--plan"])
-        .arg(&plan_file)
+        .arg(&plan_arg)
         .arg("--junit")
         .arg(&junit)
         .stdin(Stdio::null())
@@ -118,11 +124,11 @@ fn certify(name: &str, plan: &str, extra: &[&str], idle: bool) -> Run {
                 .arg(&state)
                 .args(extra)
                 .arg(&action);
-            if let Some(card) = p.get("card").and_then(|c| c.as_str()) {
-                cmd.args(["--card", card]);
-            }
-            if let Some(a) = p.get("amount").and_then(|a| a.as_str()) {
-                cmd.args(["--amount", if a == "any" { "1.00" } else { a }]);
+            // Every key but `do` is one of the action's flags, as it is.
+            for (flag, value) in p.as_object().unwrap() {
+                if flag != "do" {
+                    cmd.arg(format!("--{flag}")).arg(value.as_str().unwrap());
+                }
             }
             let out = cmd.output().unwrap();
             assert!(
@@ -292,6 +298,119 @@ fn operator_who_never_acts_gets_not_run_after_the_limit() {
     }
     let names = xml_elements(&r.junit);
     assert_eq!(names.iter().filter(|n| *n == "skipped").count(), 3);
+}
+
+/// The names of the cases of a built-in plan.
+fn case_names(plan: &str) -> Vec<String> {
+    Plan::builtin(plan)
+        .unwrap()
+        .cases
+        .into_iter()
+        .map(|c| c.name)
+        .collect()
+}
+
+fn conforming_terminal_passes_every_case_of(plan: &str, spec: &str) {
+    let r = certify(plan, plan, &["--spec", spec], false);
+    let v = verdicts(&r);
+    let mut names: Vec<String> = v.iter().map(|(c, _, _)| c.clone()).collect();
+    names.sort();
+    let mut all = case_names(plan);
+    all.sort();
+    assert_eq!(names, all, "{v:#?}");
+    let failed: Vec<_> = v.iter().filter(|(_, o, _)| o != "PASS").collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert_eq!(r.code, 0);
+    let n = v.len();
+    let junit = xml_elements(&r.junit);
+    assert_eq!(junit.iter().filter(|e| *e == "testcase").count(), n);
+}
+
+#[test]
+fn conforming_terminal_passes_every_case_of_cups_pos_over_tcp() {
+    conforming_terminal_passes_every_case_of("cups-pos", "cups");
+}
+
+#[test]
+fn conforming_terminal_passes_every_case_of_iso87_over_tcp() {
+    conforming_terminal_passes_every_case_of("iso87", "iso87ascii");
+}
+
+/// The cases in which the non-conforming terminal (which never reverses)
+/// leaves the cardholder debited: every case that expects a reversal.
+fn reversal_cases(plan: &str) -> Vec<String> {
+    Plan::builtin(plan)
+        .unwrap()
+        .cases
+        .into_iter()
+        .filter(|c| c.expect.reversal.is_some())
+        .map(|c| c.name)
+        .collect()
+}
+
+/// The settlement case, which the same unreversed sales unbalance.
+fn settlement_cases(plan: &str) -> Vec<String> {
+    Plan::builtin(plan)
+        .unwrap()
+        .cases
+        .into_iter()
+        .filter(|c| c.expect.balanced)
+        .map(|c| c.name)
+        .collect()
+}
+
+fn non_conforming_terminal_fails_exactly_the_reversal_cases_of(plan: &str, spec: &str) {
+    let r = certify(
+        &format!("{plan}-nc"),
+        plan,
+        &["--spec", spec, "--non-conforming"],
+        false,
+    );
+    let v = verdicts(&r);
+    assert_eq!(r.code, 1, "{v:#?}");
+    let reversals = reversal_cases(plan);
+    let settlements = settlement_cases(plan);
+    assert!(!reversals.is_empty() && !settlements.is_empty());
+    for (case, outcome, reason) in &v {
+        if reversals.contains(case) {
+            assert_eq!(outcome, "FAIL", "{case}: {reason}");
+            assert!(
+                reason.contains("no 0400 for the sale STAN")
+                    && reason.contains("the cardholder is debited twice"),
+                "{case}: {reason}"
+            );
+        } else if settlements.contains(case) {
+            // The sales it never reversed are approved at the host and
+            // missing from its own totals.
+            assert_eq!(outcome, "FAIL", "{case}: {reason}");
+            assert!(
+                reason.contains("neither voided nor reversed: the batch does not balance"),
+                "{case}: {reason}"
+            );
+        } else {
+            assert_eq!(outcome, "PASS", "{case}: {reason}");
+        }
+    }
+    let mut names: Vec<String> = v.iter().map(|(c, _, _)| c.clone()).collect();
+    names.sort();
+    let mut all = case_names(plan);
+    all.sort();
+    assert_eq!(names, all, "{v:#?}");
+    let junit = xml_elements(&r.junit);
+    assert_eq!(
+        junit.iter().filter(|e| *e == "failure").count(),
+        reversals.len() + settlements.len()
+    );
+}
+
+#[test]
+fn non_conforming_terminal_fails_the_reversal_cases_and_the_settlement_of_cups_pos() {
+    non_conforming_terminal_fails_exactly_the_reversal_cases_of("cups-pos", "cups");
+}
+
+#[test]
+fn non_conforming_terminal_fails_the_reversal_cases_and_the_settlement_of_iso87() {
+    non_conforming_terminal_fails_exactly_the_reversal_cases_of("iso87", "iso87ascii");
 }
 
 #[test]
