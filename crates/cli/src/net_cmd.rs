@@ -246,6 +246,16 @@ pub(crate) struct HostArgs {
     /// Admin socket of that proxy (`cardwire host-ctl --admin ADDR faults|set-faults FILE`).
     #[arg(long, default_value = "127.0.0.1:8586")]
     faults_admin: SocketAddr,
+    /// Business days of entries kept in memory besides today's (refunds,
+    /// completions and late reversals of earlier days; older entries stay
+    /// in the ledger). Default: the config's `keep_days`, else 30.
+    #[arg(long)]
+    keep_days: Option<u32>,
+    /// Snapshot the host's state into the ledger every N entries (0:
+    /// only at shutdown), so a restart replays only what came after.
+    /// Default: the config's `snapshot_every`, else 100000.
+    #[arg(long)]
+    snapshot_every: Option<u64>,
     /// Worker threads (0: one per core, 1: a single thread).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -309,6 +319,12 @@ pub(crate) fn cmd_host(a: HostArgs) -> Result<()> {
         None => HostConfig::demo(),
     };
     add_load_terminals(&mut config, a.terminals);
+    if let Some(d) = a.keep_days {
+        config.keep_days = d;
+    }
+    if let Some(n) = a.snapshot_every {
+        config.snapshot_every = n;
+    }
     let base_dir = a
         .config
         .as_deref()

@@ -24,7 +24,18 @@ fn host_killed_mid_load_loses_no_approval() {
     let dir = scratch("crash");
     let db = dir.join("ledger.db");
     let db = db.to_str().unwrap();
-    let mut h = host(&["--db", db, "--terminals", "6", "--journal", "off"]);
+    // Snapshots every 40 entries: the restart loads one and replays only
+    // the entries after it.
+    let mut h = host(&[
+        "--db",
+        db,
+        "--terminals",
+        "6",
+        "--journal",
+        "off",
+        "--snapshot-every",
+        "40",
+    ]);
     let (addr, admin) = (h.addr.clone(), h.admin.clone().unwrap());
 
     let load = Command::new(bin())
@@ -64,6 +75,8 @@ fn host_killed_mid_load_loses_no_approval() {
         "6",
         "--journal",
         "off",
+        "--snapshot-every",
+        "40",
         "--listen",
         &addr,
         "--admin",
@@ -143,4 +156,21 @@ fn sigterm_stops_the_host_cleanly_like_ctrl_c() {
     // Committed and checkpointed: the WAL is folded into the file.
     assert!(!dir.join("ledger.db-wal").exists());
     assert_eq!(ctl_count_entries(db), 1);
+    // A snapshot was taken at the stop: the next start replays nothing.
+    let again = host(&["--db", db, "--journal", "off"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !again.stderr_text().contains("snapshot after entry")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        again
+            .stderr_text()
+            .contains("ledger: 1 entries; snapshot after entry 1, ledger replayed: 0 entries"),
+        "{}",
+        again.stderr_text()
+    );
+    let status = ctl(again.admin.as_deref().unwrap(), &["balance", "alice"]);
+    assert_eq!(status["balance"], "4987.66", "{status:#}");
 }

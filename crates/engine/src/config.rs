@@ -354,6 +354,16 @@ pub struct HostConfig {
     /// Seed of the host's randomness (working keys, auth codes).
     #[serde(default)]
     pub seed: u64,
+    /// Business days of journal entries the host keeps in memory besides
+    /// the current one: the window for refunds, completions and late
+    /// reversals of earlier days (pre-authorizations holding money are
+    /// kept until completed). Older entries stay in the ledger only.
+    #[serde(default = "thirty")]
+    pub keep_days: u32,
+    /// Snapshot the host's state into the ledger every this many entries
+    /// (0: never), so a restart replays only the entries after it.
+    #[serde(default = "snapshot_every")]
+    pub snapshot_every: u64,
 }
 
 fn cny() -> u16 {
@@ -367,6 +377,12 @@ fn three() -> u8 {
 }
 fn slow_delay() -> Duration {
     Duration::from_secs(20)
+}
+fn thirty() -> u32 {
+    30
+}
+fn snapshot_every() -> u64 {
+    100_000
 }
 fn bank() -> String {
     "CardwireBank".into()
@@ -388,6 +404,8 @@ impl Default for HostConfig {
             amount_code_rule: true,
             bank: bank(),
             seed: 0,
+            keep_days: thirty(),
+            snapshot_every: snapshot_every(),
         }
     }
 }

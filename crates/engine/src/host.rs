@@ -33,8 +33,9 @@ use cardwire_security::{
 };
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::book::{Book, Rec, Status};
 use crate::clock::Timestamp;
 use crate::config::{CardConfig, CardStatus, HostConfig, IssuerState, Money, PinLockPolicy};
 use crate::ledger::{Entry, Ledger, LedgerError, MemoryLedger, Posting};
@@ -183,24 +184,6 @@ pub enum HostError {
     Ledger(#[from] LedgerError),
 }
 
-/// State of an original transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
-    Open,
-    /// Voided, completed (pre-auth) or otherwise consumed by entry n.
-    Closed(u64),
-    /// Reversed by entry n.
-    Reversed(u64),
-}
-
-#[derive(Debug, Clone)]
-struct Record {
-    entry: Entry,
-    kind: TxnKind,
-    status: Status,
-    refunded: u64,
-}
-
 #[derive(Debug, Clone)]
 struct CardState {
     cfg: CardConfig,
@@ -233,6 +216,49 @@ impl RandomSource for Seeded<'_> {
 /// Settlement totals: debit amount, debit count, credit amount, credit count.
 pub type Totals = (u64, u32, u64, u32);
 
+/// What [`Host::audit`] finds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Audit {
+    /// Standing card debits by sales, by terminal: their STANs.
+    pub debits: BTreeMap<String, Vec<u32>>,
+    /// The highest STAN seen from each terminal.
+    pub last_stan: BTreeMap<String, u32>,
+    /// The last journal entry's number.
+    pub last_seq: u64,
+}
+
+/// Everything a host derives from its journal, as of entry `seq`: a
+/// restart loads it and replays only the entries after `seq`.
+#[derive(Serialize, Deserialize)]
+struct Snapshot<B = Book> {
+    version: u32,
+    seq: u64,
+    /// When entry `seq` was decided (ties the snapshot to its ledger).
+    at: Timestamp,
+    /// Net postings per account (the configuration gives the opening
+    /// balances, which may have changed since).
+    moved: BTreeMap<String, i64>,
+    holds: Vec<(String, i64)>,
+    daily: Vec<(String, u32, i64)>,
+    /// PIN tries of the day by card id, and hard-locked cards.
+    pin_fail: Vec<(String, u32, u8)>,
+    locked: Vec<String>,
+    /// The batch each terminal is in.
+    batches: Vec<(String, u32)>,
+    book: B,
+}
+
+impl Snapshot {
+    const VERSION: u32 = 1;
+
+    /// `None` for bytes of another version or no snapshot at all (the
+    /// host then replays the whole ledger).
+    fn decode(bytes: &[u8]) -> Option<Snapshot> {
+        let s: Snapshot = postcard::from_bytes(bytes).ok()?;
+        (s.version == Self::VERSION).then_some(s)
+    }
+}
+
 /// Formats totals as field 48 (n12 n3 n12 n3).
 pub fn totals_field(t: Totals) -> String {
     format!("{:012}{:03}{:012}{:03}", t.0, t.1 % 1000, t.2, t.3 % 1000)
@@ -259,11 +285,14 @@ pub struct Host<L: Ledger = MemoryLedger> {
     daily: HashMap<(String, u32), i64>,
     pin_fail: HashMap<String, (u32, u8)>,
     terminals: HashMap<String, TermState>,
-    records: Vec<Record>,
-    dup: HashMap<(String, u32, u32), u64>,
-    by_stan: HashMap<(String, u32, u32), u64>,
-    by_rrn: HashMap<String, u64>,
-    reversal_of: HashMap<u64, u64>,
+    book: Book,
+    /// Balances before any entry (the configuration's).
+    opening: BTreeMap<String, i64>,
+    /// When the last entry was decided.
+    last_at: Timestamp,
+    snapshot_every: u64,
+    /// How the host started: the snapshot's entry, entries replayed.
+    start: (Option<u64>, u64),
     rules: RuleSet,
     rng: ChaCha8Rng,
     ledger: L,
@@ -299,6 +328,46 @@ impl<L: Ledger> Host<L> {
     /// a DES key; [`HostError::Wire`] for a spec without engine dialect;
     /// [`HostError::Ledger`] when the ledger cannot be read.
     pub fn with_ledger(spec: Arc<Spec>, config: HostConfig, ledger: L) -> Result<Self, HostError> {
+        let snapshot = ledger.snapshot()?;
+        let mut host = Self::from_config(spec, config, ledger)?;
+        // The last snapshot and the entries after it, when the snapshot
+        // describes this ledger (its last entry is the ledger's entry of
+        // that number, decided at the same instant); else every entry.
+        if let Some(snap) = snapshot
+            .as_ref()
+            .and_then(|(seq, bytes)| Snapshot::decode(bytes).filter(|s| s.seq == *seq))
+        {
+            let tail = host.ledger.entries_after(snap.seq.saturating_sub(1))?;
+            if tail
+                .first()
+                .is_some_and(|e| e.seq == snap.seq && e.at == snap.at)
+            {
+                let seq = snap.seq;
+                host.restore(snap);
+                let tail = tail.get(1..).unwrap_or_default();
+                for e in tail {
+                    host.apply(e, false);
+                }
+                host.start = (Some(seq), tail.len() as u64);
+                return Ok(host);
+            }
+        }
+        let all = host.ledger.entries()?;
+        for e in &all {
+            host.apply(e, false);
+        }
+        host.start = (None, all.len() as u64);
+        Ok(host)
+    }
+
+    /// How the host started from its ledger: the entry its snapshot
+    /// followed (if it had one that matched), and how many entries it
+    /// replayed after it.
+    pub fn start_report(&self) -> (Option<u64>, u64) {
+        self.start
+    }
+
+    fn from_config(spec: Arc<Spec>, config: HostConfig, ledger: L) -> Result<Self, HostError> {
         let dialect = Dialect::for_spec(&spec)?;
         let mut cards = HashMap::new();
         let mut pan_of = HashMap::new();
@@ -362,7 +431,8 @@ impl<L: Ledger> Host<L> {
             }
         }
         let opening_total = accounts.values().sum();
-        let mut host = Host {
+        let opening = accounts.clone();
+        Ok(Host {
             spec,
             dialect,
             currency: config.currency,
@@ -381,11 +451,11 @@ impl<L: Ledger> Host<L> {
             daily: HashMap::new(),
             pin_fail: HashMap::new(),
             terminals,
-            records: Vec::new(),
-            dup: HashMap::new(),
-            by_stan: HashMap::new(),
-            by_rrn: HashMap::new(),
-            reversal_of: HashMap::new(),
+            book: Book::new(config.keep_days),
+            opening,
+            last_at: Timestamp::default(),
+            snapshot_every: config.snapshot_every,
+            start: (None, 0),
             rules: RuleSet::new(config.rules, config.amount_code_rule),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             ledger,
@@ -397,12 +467,7 @@ impl<L: Ledger> Host<L> {
             booking_events: true,
             decode_mode: DecodeMode::Strict,
             opening_total,
-        };
-        for e in host.ledger.entries()? {
-            host.apply(&e, false);
-        }
-        // Batches move on with settlements recorded in the ledger.
-        Ok(host)
+        })
     }
 
     // ----- inputs -------------------------------------------------------
@@ -660,9 +725,141 @@ impl<L: Ledger> Host<L> {
         self.opening_total
     }
 
-    /// The journal, in order.
-    pub fn journal(&self) -> impl Iterator<Item = &Entry> {
-        self.records.iter().map(|r| &r.entry)
+    /// Stores a snapshot of the host's state in the ledger (see
+    /// [`Ledger::save_snapshot`]), so that a restart replays only the
+    /// entries after it. The host does so by itself every
+    /// `snapshot_every` entries; a driver also calls it at shutdown.
+    ///
+    /// # Errors
+    ///
+    /// The ledger's.
+    pub fn save_snapshot(&mut self) -> Result<(), LedgerError> {
+        let seq = self.book.last_seq();
+        if seq == 0 {
+            return Ok(());
+        }
+        let mut moved = BTreeMap::new();
+        for (a, b) in &self.accounts {
+            let d = b - self.opening.get(a).copied().unwrap_or(0);
+            if d != 0 {
+                moved.insert(a.clone(), d);
+            }
+        }
+        let snap = Snapshot {
+            version: Snapshot::VERSION,
+            seq,
+            at: self.last_at,
+            moved,
+            holds: self.holds.iter().map(|(a, h)| (a.clone(), *h)).collect(),
+            daily: self
+                .daily
+                .iter()
+                .map(|((a, d), v)| (a.clone(), *d, *v))
+                .collect(),
+            pin_fail: self
+                .pin_fail
+                .iter()
+                .map(|(c, (d, n))| (c.clone(), *d, *n))
+                .collect(),
+            locked: self
+                .cards
+                .values()
+                .filter(|c| c.hard_locked)
+                .map(|c| c.cfg.id.clone())
+                .collect(),
+            batches: self
+                .terminals
+                .iter()
+                .map(|(id, t)| (id.clone(), t.batch))
+                .collect(),
+            book: &self.book,
+        };
+        let bytes = postcard::to_stdvec(&snap).map_err(|e| LedgerError::Backend(e.to_string()))?;
+        self.ledger.save_snapshot(seq, bytes)
+    }
+
+    /// Takes the state of a snapshot (on a host fresh from its
+    /// configuration).
+    fn restore(&mut self, s: Snapshot) {
+        for (a, d) in s.moved {
+            *self.accounts.entry(a).or_insert(0) += d;
+        }
+        self.holds = s.holds.into_iter().collect();
+        self.daily = s.daily.into_iter().map(|(a, d, v)| ((a, d), v)).collect();
+        self.pin_fail = s
+            .pin_fail
+            .into_iter()
+            .map(|(c, d, n)| (c, (d, n)))
+            .collect();
+        for id in s.locked {
+            if let Some(c) = self.pan_of.get(&id).and_then(|p| self.cards.get_mut(p)) {
+                c.hard_locked = true;
+            }
+        }
+        for (id, b) in s.batches {
+            if let Some(t) = self.terminals.get_mut(&id) {
+                t.batch = b;
+            }
+        }
+        let keep_days = self.book.keep_days();
+        self.book = s.book;
+        self.book.set_keep_days(keep_days);
+        self.book.reindex();
+        self.last_at = s.at;
+    }
+
+    /// How many journal entries there are (the last one's number).
+    pub fn entries(&self) -> u64 {
+        self.book.last_seq()
+    }
+
+    /// How many journal entries were approvals.
+    pub fn approved_entries(&self) -> u64 {
+        self.book.approved()
+    }
+
+    /// How many entries the host holds in memory (the retention window
+    /// and the pre-authorizations still holding money).
+    pub fn entries_in_memory(&self) -> usize {
+        self.book.len()
+    }
+
+    /// The approved sales after entry `since` that debited a card and
+    /// stand (not reversed), by terminal, and the last STAN of each
+    /// terminal, for terminals whose id starts with `terminal_prefix`;
+    /// over the entries in memory.
+    pub fn audit(&self, terminal_prefix: &str, since: u64) -> Audit {
+        let mut a = Audit {
+            last_seq: self.book.last_seq(),
+            ..Audit::default()
+        };
+        for r in self.book.iter() {
+            let terminal = self.book.terminal(r);
+            if !terminal.starts_with(terminal_prefix) {
+                continue;
+            }
+            let last = a.last_stan.entry(terminal.to_owned()).or_insert(0);
+            *last = (*last).max(r.stan);
+            // Sales only: a reversal of a void also debits the card,
+            // under the void's STAN, and is not a sale the terminal
+            // should have in its journal.
+            if r.seq > since
+                && r.kind == TxnKind::Sale
+                && r.approved
+                && self
+                    .book
+                    .postings(r)
+                    .iter()
+                    .any(|p| p.delta < 0 && self.card_accounts.contains(&p.account))
+                && !matches!(r.status, Status::Reversed(_))
+            {
+                a.debits
+                    .entry(terminal.to_owned())
+                    .or_default()
+                    .push(r.stan);
+            }
+        }
+        a
     }
 
     /// The ledger.
@@ -675,14 +872,17 @@ impl<L: Ledger> Host<L> {
         &mut self.ledger
     }
 
-    /// Whether entry `seq` has been reversed.
+    /// Whether entry `seq` has been reversed (of the entries in memory).
     pub fn is_reversed(&self, seq: u64) -> bool {
-        self.reversal_of.contains_key(&seq)
+        self.book
+            .get(seq)
+            .is_some_and(|r| matches!(r.status, Status::Reversed(_)))
     }
 
-    /// Whether entry `seq` is still open (not voided, completed or reversed).
+    /// Whether entry `seq` is still open (not voided, completed or
+    /// reversed; of the entries in memory).
     pub fn is_open(&self, seq: u64) -> bool {
-        self.record(seq).is_some_and(|r| r.status == Status::Open)
+        self.book.get(seq).is_some_and(|r| r.status == Status::Open)
     }
 
     /// The spec this host speaks.
@@ -699,15 +899,6 @@ impl<L: Ledger> Host<L> {
 
     fn card_by_id(&self, id: &str) -> Option<&CardState> {
         self.cards.get(self.pan_of.get(id)?)
-    }
-
-    fn record(&self, seq: u64) -> Option<&Record> {
-        self.records.get(usize::try_from(seq).ok()?.checked_sub(1)?)
-    }
-
-    fn record_mut(&mut self, seq: u64) -> Option<&mut Record> {
-        self.records
-            .get_mut(usize::try_from(seq).ok()?.checked_sub(1)?)
     }
 
     /// (reply, delay, whether to MAC it) or `None` for a silent drop.
@@ -795,8 +986,9 @@ impl<L: Ledger> Host<L> {
             Some(Draft::decline(Reason::BatchMismatch))
         } else if kind != TxnKind::Reversal
             && self
-                .dup
-                .contains_key(&(req.terminal_id.clone(), req.stan, now.day()))
+                .book
+                .by_day(&req.terminal_id, req.stan, now.day())
+                .is_some()
         {
             Some(Draft::decline(Reason::Duplicate))
         } else {
@@ -855,15 +1047,18 @@ impl<L: Ledger> Host<L> {
         card: Option<String>,
         d: Draft,
     ) -> Entry {
-        let seq = self.records.len() as u64 + 1;
+        let seq = self.book.last_seq() + 1;
         // A reversal carries no card data: it acts on the original's card.
-        let orig = d.original.and_then(|o| self.record(o)).map(|r| &r.entry);
-        let card = card.or_else(|| orig.and_then(|o| o.card.clone()));
-        let pan_masked = req
-            .pan
-            .as_deref()
-            .map(|p| mask_pan(p.as_bytes()))
-            .or_else(|| orig.and_then(|o| o.pan_masked.clone()));
+        let orig = d.original.and_then(|o| self.book.get(o));
+        let card = card.or_else(|| orig.and_then(|o| self.book.card(o)).map(str::to_owned));
+        let pan_masked = req.pan.as_deref().map_or_else(
+            || {
+                card.as_deref()
+                    .and_then(|c| self.pan_of.get(c))
+                    .map(|p| mask_pan(p.as_bytes()))
+            },
+            |p| Some(mask_pan(p.as_bytes())),
+        );
         let code = match d.verdict {
             Verdict::Reason(r) => r.code(self.spec.codes).to_owned(),
             Verdict::Given(c) => c,
@@ -885,7 +1080,7 @@ impl<L: Ledger> Host<L> {
             amount: req.amount.unwrap_or(0),
             currency: req.currency.unwrap_or(self.currency),
             code,
-            rrn: format!("{}{:08}", now.mmdd(), seq % 100_000_000),
+            rrn: crate::book::rrn(now, seq),
             auth_code,
             original: d.original,
             postings: d.postings,
@@ -949,28 +1144,6 @@ impl<L: Ledger> Host<L> {
         }
     }
 
-    fn host_totals(&self, terminal: &str, batch: u32) -> Totals {
-        let mut t = (0, 0, 0, 0);
-        for r in &self.records {
-            let e = &r.entry;
-            if e.terminal != terminal || e.batch != batch || !e.approved() {
-                continue;
-            }
-            match r.kind {
-                TxnKind::Sale | TxnKind::PreAuthCompletion if r.status == Status::Open => {
-                    t.0 += e.amount;
-                    t.1 += 1;
-                }
-                TxnKind::Refund => {
-                    t.2 += e.amount;
-                    t.3 += 1;
-                }
-                _ => {}
-            }
-        }
-        t
-    }
-
     fn settle(&mut self, req: &Request) -> Reply {
         let codes = self.spec.codes;
         let Some(batch) = self.terminals.get(&req.terminal_id).map(|t| t.batch) else {
@@ -985,7 +1158,7 @@ impl<L: Ledger> Host<L> {
                 ..Reply::default()
             };
         }
-        let host = self.host_totals(&req.terminal_id, batch);
+        let host = self.book.totals(&req.terminal_id, batch);
         let theirs = req.additional.clone().unwrap_or_default();
         let mine = totals_field(host);
         let balanced = theirs.get(..30) == Some(mine.as_str());
@@ -1004,42 +1177,41 @@ impl<L: Ledger> Host<L> {
     }
 
     /// The original of a void, refund or completion, or the decline to send.
-    fn original_of(&self, req: &Request) -> Result<(u64, &Record), Draft> {
+    fn original_of(&self, req: &Request) -> Result<(u64, &Rec), Draft> {
         let seq = self.find_original(req).map_err(Draft::decline)?;
         let rec = self
-            .record(seq)
+            .book
+            .get(seq)
             .ok_or_else(|| Draft::decline(Reason::OriginalNotFound))?;
         Ok((seq, rec))
     }
 
     /// Whether the request's card is the original's.
-    fn same_card(&self, req: &Request, orig: &Entry) -> bool {
+    fn same_card(&self, req: &Request, orig: &Rec) -> bool {
         card_pan(req)
             .and_then(|p| self.cards.get(p))
-            .map(|c| &c.cfg.id)
-            == orig.card.as_ref()
+            .map(|c| c.cfg.id.as_str())
+            == self.book.card(orig)
     }
 
     /// Looks up the original of a void, refund or completion.
     fn find_original(&self, req: &Request) -> Result<u64, Reason> {
         if let Some(rrn) = req.rrn.as_deref().filter(|r| !r.trim().is_empty()) {
-            if let Some(&seq) = self.by_rrn.get(rrn) {
-                let r = self.record(seq).ok_or(Reason::OriginalNotFound)?;
-                if r.entry.terminal != req.terminal_id {
+            if let Some(seq) = self.book.by_rrn(rrn) {
+                let r = self.book.get(seq).ok_or(Reason::OriginalNotFound)?;
+                if self.book.terminal(r) != req.terminal_id {
                     return Err(Reason::WrongTerminal);
                 }
                 return Ok(seq);
             }
         }
         let o = req.original.clone().unwrap_or_default();
-        let key = (
-            req.terminal_id.clone(),
-            o.batch.or(req.batch).unwrap_or(0),
-            o.stan.ok_or(Reason::OriginalNotFound)?,
-        );
-        self.by_stan
-            .get(&key)
-            .copied()
+        self.book
+            .by_batch(
+                &req.terminal_id,
+                o.batch.or(req.batch).unwrap_or(0),
+                o.stan.ok_or(Reason::OriginalNotFound)?,
+            )
             .ok_or(Reason::OriginalNotFound)
     }
 
@@ -1212,17 +1384,17 @@ impl<L: Ledger> Host<L> {
             TxnKind::PreAuthVoid => TxnKind::PreAuth,
             _ => TxnKind::PreAuthCompletion,
         };
-        let verdict = if orig.kind != want || !orig.entry.approved() {
+        let verdict = if orig.kind != want || !orig.approved {
             Err(Reason::InvalidTransaction)
         } else if orig.status != Status::Open {
             Err(Reason::OriginalClosed)
-        } else if orig.entry.day != now.day() {
+        } else if orig.day != now.day() {
             Err(Reason::InvalidTransaction)
-        } else if orig.entry.terminal != req.terminal_id {
+        } else if self.book.terminal(orig) != req.terminal_id {
             Err(Reason::WrongTerminal)
-        } else if !self.same_card(req, &orig.entry) {
+        } else if !self.same_card(req, orig) {
             Err(Reason::InvalidCard)
-        } else if req.amount.is_some_and(|a| a != orig.entry.amount) {
+        } else if req.amount.is_some_and(|a| a != orig.amount) {
             Err(Reason::AmountMismatch)
         } else {
             Ok(())
@@ -1230,8 +1402,8 @@ impl<L: Ledger> Host<L> {
         match verdict {
             Err(c) => Draft::decline_on(c, seq),
             Ok(()) => {
-                let mut d = Draft::approve(negate(&orig.entry.postings));
-                d.hold = -orig.entry.hold;
+                let mut d = Draft::approve(negate(&self.book.postings(orig)));
+                d.hold = -orig.hold;
                 d.original = Some(seq);
                 d
             }
@@ -1244,13 +1416,13 @@ impl<L: Ledger> Host<L> {
             Err(d) => return d,
         };
         let amount = req.amount.unwrap_or(0);
-        let verdict = if orig.kind != TxnKind::PreAuth || !orig.entry.approved() {
+        let verdict = if orig.kind != TxnKind::PreAuth || !orig.approved {
             Err(Reason::InvalidTransaction)
         } else if orig.status != Status::Open {
             Err(Reason::OriginalClosed)
-        } else if !self.same_card(req, &orig.entry) {
+        } else if !self.same_card(req, orig) {
             Err(Reason::InvalidCard)
-        } else if amount == 0 || amount > orig.entry.amount {
+        } else if amount == 0 || amount > orig.amount {
             Err(Reason::AmountMismatch)
         } else {
             Ok(())
@@ -1264,7 +1436,7 @@ impl<L: Ledger> Host<L> {
         else {
             return Draft::decline(Reason::InvalidCard);
         };
-        let hold = orig.entry.hold;
+        let hold = orig.hold;
         let signed = i64::try_from(amount).unwrap_or(i64::MAX);
         let available = self.accounts.get(&acct).copied().unwrap_or(0)
             - (self.holds.get(&acct).copied().unwrap_or(0) - hold);
@@ -1283,25 +1455,24 @@ impl<L: Ledger> Host<L> {
             Err(d) => return d,
         };
         let amount = req.amount.unwrap_or(0);
-        let verdict = if !matches!(orig.kind, TxnKind::Sale | TxnKind::PreAuthCompletion)
-            || !orig.entry.approved()
-        {
-            Err(Reason::InvalidTransaction)
-        } else if orig.status != Status::Open {
-            Err(Reason::OriginalClosed)
-        } else if !self.same_card(req, &orig.entry) {
-            Err(Reason::InvalidCard)
-        } else if amount == 0 || amount > orig.entry.amount.saturating_sub(orig.refunded) {
-            Err(Reason::AmountMismatch)
-        } else {
-            Ok(())
-        };
+        let verdict =
+            if !matches!(orig.kind, TxnKind::Sale | TxnKind::PreAuthCompletion) || !orig.approved {
+                Err(Reason::InvalidTransaction)
+            } else if orig.status != Status::Open {
+                Err(Reason::OriginalClosed)
+            } else if !self.same_card(req, orig) {
+                Err(Reason::InvalidCard)
+            } else if amount == 0 || amount > orig.amount.saturating_sub(orig.refunded) {
+                Err(Reason::AmountMismatch)
+            } else {
+                Ok(())
+            };
         if let Err(c) = verdict {
             return Draft::decline_on(c, seq);
         }
-        let Some(acct) = orig
-            .entry
-            .postings
+        let Some(acct) = self
+            .book
+            .postings(orig)
             .iter()
             .find(|p| p.delta < 0)
             .map(|p| p.account.clone())
@@ -1315,20 +1486,22 @@ impl<L: Ledger> Host<L> {
     }
 
     fn reversal(&mut self, req: &Request) -> Draft {
-        let key = (req.terminal_id.clone(), req.batch.unwrap_or(0), req.stan);
-        let Some(&seq) = self.by_stan.get(&key) else {
+        let Some(seq) = self
+            .book
+            .by_batch(&req.terminal_id, req.batch.unwrap_or(0), req.stan)
+        else {
             return Draft::decline(Reason::OriginalNotFound);
         };
-        let Some(orig) = self.record(seq) else {
+        let Some(orig) = self.book.get(seq) else {
             return Draft::decline(Reason::OriginalNotFound);
         };
         if !orig.kind.is_reversible() {
             return Draft::decline_on(Reason::InvalidTransaction, seq);
         }
-        if !orig.entry.approved() {
+        if !orig.approved {
             return Draft::decline_on(Reason::InvalidTransaction, seq);
         }
-        if self.reversal_of.contains_key(&seq) {
+        if matches!(orig.status, Status::Reversed(_)) {
             // Already reversed: the same answer, no second credit.
             let mut d = Draft::approve(Vec::new());
             d.original = Some(seq);
@@ -1337,14 +1510,14 @@ impl<L: Ledger> Host<L> {
         if matches!(orig.status, Status::Closed(_)) {
             return Draft::decline_on(Reason::OriginalClosed, seq);
         }
-        if req.amount.is_some_and(|a| a != orig.entry.amount) {
+        if req.amount.is_some_and(|a| a != orig.amount) {
             return Draft::decline_on(Reason::AmountMismatch, seq);
         }
-        if req.pan.is_some() && !self.same_card(req, &orig.entry) {
+        if req.pan.is_some() && !self.same_card(req, orig) {
             return Draft::decline_on(Reason::InvalidCard, seq);
         }
-        let mut d = Draft::approve(negate(&orig.entry.postings));
-        d.hold = -orig.entry.hold;
+        let mut d = Draft::approve(negate(&self.book.postings(orig)));
+        d.hold = -orig.hold;
         d.original = Some(seq);
         d
     }
@@ -1355,6 +1528,13 @@ impl<L: Ledger> Host<L> {
     /// also emit events and notifications; replayed ones do not.
     fn apply(&mut self, e: &Entry, live: bool) {
         let kind = TxnKind::parse(&e.kind).unwrap_or(TxnKind::Unknown);
+        if e.day > self.last_at.day() {
+            // A new business day: yesterday's spending is all a daily
+            // limit still needs.
+            let today = e.day;
+            self.daily.retain(|(_, day), _| *day + 1 >= today);
+        }
+        self.last_at = e.at;
         for p in &e.postings {
             *self.accounts.entry(p.account.clone()).or_insert(0) += p.delta;
             if self.card_accounts.contains(&p.account) {
@@ -1371,37 +1551,31 @@ impl<L: Ledger> Host<L> {
                 *self.holds.entry(acct).or_insert(0) += e.hold;
             }
         }
+        self.book.push(e, kind);
         if e.approved() {
             if let Some(orig) = e.original {
+                let status = self.book.get(orig).map(|r| (r.status, r.original()));
                 match kind {
                     TxnKind::Reversal => {
-                        if let std::collections::hash_map::Entry::Vacant(v) =
-                            self.reversal_of.entry(orig)
-                        {
-                            v.insert(e.seq);
-                            let inner = self.record_mut(orig).and_then(|r| {
-                                r.status = Status::Reversed(e.seq);
-                                r.entry.original
-                            });
-                            if let Some(inner) = inner {
-                                if let Some(r) = self.record_mut(inner) {
-                                    if matches!(r.status, Status::Closed(s) if s == orig) {
-                                        r.status = Status::Open;
+                        // Only the first reversal acts.
+                        if let Some((status, inner)) = status {
+                            if !matches!(status, Status::Reversed(_)) {
+                                self.book.set_status(orig, Status::Reversed(e.seq));
+                                // A reversed void gives its sale back.
+                                if let Some(inner) = inner {
+                                    if self
+                                        .book
+                                        .get(inner)
+                                        .is_some_and(|r| r.status == Status::Closed(orig))
+                                    {
+                                        self.book.set_status(inner, Status::Open);
                                     }
                                 }
                             }
                         }
                     }
-                    TxnKind::Refund => {
-                        if let Some(r) = self.record_mut(orig) {
-                            r.refunded += e.amount;
-                        }
-                    }
-                    _ => {
-                        if let Some(r) = self.record_mut(orig) {
-                            r.status = Status::Closed(e.seq);
-                        }
-                    }
+                    TxnKind::Refund => self.book.add_refunded(orig, e.amount),
+                    _ => self.book.set_status(orig, Status::Closed(e.seq)),
                 }
             }
         }
@@ -1410,23 +1584,11 @@ impl<L: Ledger> Host<L> {
                 t.batch = (e.batch + 1) % 1_000_000;
             }
         }
-        if kind != TxnKind::Reversal {
-            self.dup
-                .entry((e.terminal.clone(), e.stan, e.day))
-                .or_insert(e.seq);
-            self.by_stan
-                .entry((e.terminal.clone(), e.batch, e.stan))
-                .or_insert(e.seq);
-            if e.approved() {
-                self.by_rrn.entry(e.rrn.clone()).or_insert(e.seq);
-            }
+        if live && self.snapshot_every > 0 && e.seq % self.snapshot_every == 0 {
+            // A snapshot that cannot be stored only makes the next start
+            // replay more.
+            let _ = self.save_snapshot();
         }
-        self.records.push(Record {
-            entry: e.clone(),
-            kind,
-            status: Status::Open,
-            refunded: 0,
-        });
         if live && self.booking_events {
             self.events.push_back(HostEvent::Journal(e.clone()));
             self.notify(e);
@@ -1564,7 +1726,7 @@ impl<L: Ledger> core::fmt::Debug for Host<L> {
             .field("spec", &self.spec.name)
             .field("cards", &self.cards.len())
             .field("terminals", &self.terminals.len())
-            .field("entries", &self.records.len())
+            .field("entries", &self.book.last_seq())
             .field("issuer", &self.issuer)
             .finish_non_exhaustive()
     }

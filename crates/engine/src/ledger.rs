@@ -115,12 +115,49 @@ pub trait Ledger {
     ///
     /// Backend failures.
     fn entries(&self) -> Result<Vec<Entry>, LedgerError>;
+
+    /// The entries after sequence number `seq`, in order: what a host
+    /// restored from a snapshot of `seq` replays.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures.
+    fn entries_after(&self, seq: u64) -> Result<Vec<Entry>, LedgerError> {
+        Ok(self
+            .entries()?
+            .into_iter()
+            .filter(|e| e.seq > seq)
+            .collect())
+    }
+
+    /// Stores a snapshot of the host's state after entry `seq`, replacing
+    /// the last one. It must become durable only with (or after) the
+    /// entries up to `seq`: a backend that buffers appends writes it in
+    /// the same commit as them. A ledger without snapshots ignores it.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures.
+    fn save_snapshot(&mut self, seq: u64, snapshot: Vec<u8>) -> Result<(), LedgerError> {
+        let _ = (seq, snapshot);
+        Ok(())
+    }
+
+    /// The last snapshot stored, if any, with the entry it follows.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures.
+    fn snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, LedgerError> {
+        Ok(None)
+    }
 }
 
 /// A ledger in memory: the default for tests, scenarios and `--db :memory:`.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryLedger {
     entries: Vec<Entry>,
+    snapshot: Option<(u64, Vec<u8>)>,
 }
 
 impl MemoryLedger {
@@ -151,6 +188,20 @@ impl Ledger for MemoryLedger {
     fn entries(&self) -> Result<Vec<Entry>, LedgerError> {
         Ok(self.entries.clone())
     }
+
+    fn entries_after(&self, seq: u64) -> Result<Vec<Entry>, LedgerError> {
+        let from = usize::try_from(seq).unwrap_or(usize::MAX);
+        Ok(self.entries.get(from..).unwrap_or_default().to_vec())
+    }
+
+    fn save_snapshot(&mut self, seq: u64, snapshot: Vec<u8>) -> Result<(), LedgerError> {
+        self.snapshot = Some((seq, snapshot));
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, LedgerError> {
+        Ok(self.snapshot.clone())
+    }
 }
 
 impl<L: Ledger + ?Sized> Ledger for Box<L> {
@@ -162,5 +213,14 @@ impl<L: Ledger + ?Sized> Ledger for Box<L> {
     }
     fn entries(&self) -> Result<Vec<Entry>, LedgerError> {
         (**self).entries()
+    }
+    fn entries_after(&self, seq: u64) -> Result<Vec<Entry>, LedgerError> {
+        (**self).entries_after(seq)
+    }
+    fn save_snapshot(&mut self, seq: u64, snapshot: Vec<u8>) -> Result<(), LedgerError> {
+        (**self).save_snapshot(seq, snapshot)
+    }
+    fn snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, LedgerError> {
+        (**self).snapshot()
     }
 }

@@ -41,6 +41,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod book;
 pub mod cards;
 pub mod certify;
 pub mod clock;

@@ -506,9 +506,174 @@ fn switching_events_off_changes_no_decision_or_balance() {
     assert_eq!(r.code, "00");
     assert_eq!(d.balance("alice"), 498_500);
     assert!(d.host.poll_event().is_none(), "no events when switched off");
+    assert_eq!(d.host.entries(), 1, "the booking is there all the same");
+}
+
+/// A host restarted on `ledger`, fresh from the demo configuration with
+/// `cfg` applied.
+fn restart(ledger: cardwire_engine::ledger::MemoryLedger, cfg: &HostConfig) -> Host {
+    let spec = Arc::clone(specs::builtin("cups").expect("cups"));
+    Host::with_ledger(spec, cfg.clone(), ledger).expect("restart")
+}
+
+/// The same entries without the snapshot.
+fn without_snapshot(
+    ledger: &cardwire_engine::ledger::MemoryLedger,
+) -> cardwire_engine::ledger::MemoryLedger {
+    use cardwire_engine::ledger::Ledger;
+    let mut bare = cardwire_engine::ledger::MemoryLedger::new();
+    for e in ledger.as_slice() {
+        bare.append(e).expect("in order");
+    }
+    bare
+}
+
+/// Signs the desk's terminal on again (keys are not kept across a
+/// restart) and returns it.
+fn signed_on(host: Host, cfg: &HostConfig, now: Timestamp, stan: u32) -> Desk {
+    let mut d = Desk::new(cfg.clone());
+    d.host = host;
+    d.now = now;
+    d.stan = stan;
+    // Desk::new signed on to a host of its own: sign on to this one.
+    let signon = Request {
+        kind: Some(TxnKind::SignOn),
+        stan: d.stan + 1,
+        terminal_id: TID.into(),
+        merchant_id: MID.into(),
+        batch: Some(1),
+        ..Request::default()
+    };
+    d.stan += 1;
+    let r = d.send_raw(&signon, false);
+    let tmk = DesKey::from_hex(DEMO_TMK).expect("tmk");
+    d.keys = WorkingKeys::unwrap(&tmk, &r.keys.expect("keys")).expect("unwrap");
+    d
+}
+
+#[test]
+fn restart_from_a_snapshot_decides_as_a_replay_of_the_whole_ledger() {
+    let cfg = HostConfig {
+        snapshot_every: 3,
+        ..HostConfig::demo()
+    };
+    let mut d = Desk::new(cfg.clone());
+    let (a, a_reply) = d.sale(ALICE, 10_000);
+    let (b, b_reply) = d.sale(ALICE, 2_000);
+    let void_b = d.void_of(&b, &b_reply);
+    assert_eq!(d.send(&void_b).code, "00");
+    let (c, _) = d.sale(BOB, 1_000);
+    let rev_c = d.reversal_of(&c);
+    assert_eq!(d.send(&rev_c).code, "00");
+    let mut refund = d.base(TxnKind::Refund);
+    refund.pan = a.pan.clone();
+    refund.rrn = a_reply.rrn.clone();
+    refund.amount = Some(3_000);
+    assert_eq!(d.send(&refund).code, "00");
+    let (_e, _) = d.sale(ALICE, 500); // after the last snapshot (entry 6)
+    let ledger = d.host.ledger().clone();
+    use cardwire_engine::ledger::Ledger;
+    assert_eq!(ledger.snapshot().expect("memory").map(|s| s.0), Some(6));
+
+    let (now, stan) = (d.now, d.stan);
+    let mut from_snapshot = signed_on(restart(ledger.clone(), &cfg), &cfg, now, stan);
+    let mut replayed = signed_on(restart(without_snapshot(&ledger), &cfg), &cfg, now, stan);
+    assert_eq!(from_snapshot.host.accounts(), replayed.host.accounts());
+    assert_eq!(from_snapshot.host.entries(), 7);
+    assert_eq!(from_snapshot.host.approved_entries(), 7);
+    // The same requests get the same answers from both.
+    let mut refund_rest = refund.clone();
+    refund_rest.amount = Some(7_000);
+    let mut refund_more = refund.clone();
+    refund_more.amount = Some(1);
+    let void_a = from_snapshot.void_of(&a, &a_reply);
+    let followups = [
+        ("duplicate", a.clone()),
+        ("void of a voided sale", void_b.clone()),
+        ("reversal again", rev_c.clone()),
+        ("refund of the rest", refund_rest),
+        ("refund beyond the original", refund_more),
+        ("void of a refunded sale", void_a),
+    ];
+    for (what, req) in followups {
+        for d in [&mut from_snapshot, &mut replayed] {
+            d.stan += 1;
+        }
+        let mut req = req;
+        if what.starts_with("refund") {
+            req.stan = from_snapshot.stan;
+        }
+        let x = from_snapshot.send(&req);
+        let y = replayed.send(&req);
+        assert_eq!(x.code, y.code, "{what}");
+    }
+    assert_eq!(from_snapshot.host.accounts(), replayed.host.accounts());
+}
+
+#[test]
+fn pin_tries_of_the_day_survive_a_restart_through_the_snapshot() {
+    let cfg = HostConfig {
+        snapshot_every: 2,
+        ..HostConfig::demo()
+    };
+    let mut d = Desk::new(cfg.clone());
+    for _ in 0..2 {
+        let r = d.sale_req(ALICE, "000000", 100);
+        assert_eq!(d.send(&r).code, "55");
+    }
+    let (now, stan) = (d.now, d.stan);
+    let mut d = signed_on(restart(d.host.ledger().clone(), &cfg), &cfg, now, stan);
+    let r = d.sale_req(ALICE, "000000", 100);
+    assert_eq!(d.send(&r).code, "75", "the third wrong PIN of the day");
+}
+
+#[test]
+fn entries_older_than_the_window_leave_memory_but_an_open_pre_auth_stays() {
+    let cfg = HostConfig {
+        keep_days: 0,
+        ..HostConfig::demo()
+    };
+    let mut d = Desk::new(cfg);
+    let (a, a_reply) = d.sale(ALICE, 10_000);
+    let mut pa = d.sale_req(ALICE, "123456", 50_000);
+    pa.kind = Some(TxnKind::PreAuth);
+    let pr = d.send(&pa);
+    assert_eq!(pr.code, "00");
+    assert_eq!(d.host.entries_in_memory(), 2);
+    // The next business day.
+    d.now = d.now.plus(std::time::Duration::from_secs(86_400));
+    let (_, r) = d.sale(ALICE, 1_000);
+    assert_eq!(r.code, "00");
     assert_eq!(
-        d.host.journal().count(),
-        1,
-        "the booking is there all the same"
+        d.host.entries_in_memory(),
+        2,
+        "the pre-auth and today's sale"
+    );
+    assert_eq!(d.host.entries(), 3);
+    let mut refund = d.base(TxnKind::Refund);
+    refund.pan = a.pan.clone();
+    refund.rrn = a_reply.rrn.clone();
+    refund.amount = Some(1_000);
+    assert_eq!(
+        d.send(&refund).code,
+        "25",
+        "yesterday's sale is out of the window"
+    );
+    let mut c = d.base(TxnKind::PreAuthCompletion);
+    c.pan = pa.pan.clone();
+    c.amount = Some(40_000);
+    c.auth_code = pr.auth_code.clone();
+    c.rrn = pr.rrn.clone();
+    assert_eq!(d.send(&c).code, "00", "the hold is still there to complete");
+    assert_eq!(d.balance("alice"), 500_000 - 10_000 - 1_000 - 40_000);
+    // The batch's totals still count yesterday's sale.
+    let mut s = d.base(TxnKind::Settlement);
+    s.additional = Some(cardwire_engine::host::totals_field((51_000, 3, 0, 0)));
+    let r = d.send(&s);
+    assert_eq!(r.code, "00");
+    assert!(
+        r.additional.as_deref().is_some_and(|a| a.ends_with('1')),
+        "balanced: {:?}",
+        r.additional
     );
 }

@@ -34,10 +34,19 @@ use std::time::Duration;
 use cardwire_engine::ledger::{Entry, Ledger, LedgerError};
 use tokio::sync::oneshot;
 
+/// What waits for the committer: entries, and the host's last snapshot,
+/// taken after every entry before it was queued (so the commit that
+/// writes it also writes, or follows, the entries it covers).
+#[derive(Debug, Default)]
+struct Pending {
+    entries: Vec<Entry>,
+    snapshot: Option<(u64, Vec<u8>)>,
+}
+
 /// The queue between the engine and the committer.
 #[derive(Debug)]
 pub(crate) struct CommitQueue {
-    pending: Mutex<Vec<Entry>>,
+    pending: Mutex<Pending>,
     wake: Condvar,
     /// Highest sequence number on disk.
     durable: AtomicU64,
@@ -119,7 +128,12 @@ impl CommitQueue {
 /// nowhere, for the in-memory ledger, whose entries live in the host).
 #[derive(Debug)]
 pub(crate) struct GroupLedger {
+    /// What the host replays at start-up: the backend's snapshot and the
+    /// entries from the snapshot's own entry on (from the first without
+    /// one), handed over once.
+    snapshot: Mutex<Option<(u64, Vec<u8>)>>,
     replay: Mutex<Vec<Entry>>,
+    replay_after: u64,
     queue: Option<Arc<CommitQueue>>,
     appended: u64,
 }
@@ -128,7 +142,9 @@ impl GroupLedger {
     /// In memory: every append is at once "durable".
     pub(crate) fn memory() -> Self {
         GroupLedger {
+            snapshot: Mutex::new(None),
             replay: Mutex::new(Vec::new()),
+            replay_after: 0,
             queue: None,
             appended: 0,
         }
@@ -139,10 +155,14 @@ impl GroupLedger {
     pub(crate) fn durable<L: Ledger + Send + 'static>(
         backend: L,
     ) -> Result<(Self, Arc<CommitQueue>, std::thread::JoinHandle<()>), LedgerError> {
-        let replay = backend.entries()?;
-        let last = replay.last().map_or(0, |e| e.seq);
+        let snapshot = backend.snapshot()?;
+        let replay_after = snapshot
+            .as_ref()
+            .map_or(0, |(seq, _)| seq.saturating_sub(1));
+        let replay = backend.entries_after(replay_after)?;
+        let last = replay.last().map_or(replay_after, |e| e.seq);
         let queue = Arc::new(CommitQueue {
-            pending: Mutex::new(Vec::new()),
+            pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
             durable: AtomicU64::new(last),
             waiters: Mutex::new(BTreeMap::new()),
@@ -158,7 +178,9 @@ impl GroupLedger {
             .map_err(|e| LedgerError::Backend(format!("starting the committer: {e}")))?;
         Ok((
             GroupLedger {
+                snapshot: Mutex::new(snapshot),
                 replay: Mutex::new(replay),
+                replay_after,
                 queue: Some(Arc::clone(&queue)),
                 appended: last,
             },
@@ -185,7 +207,7 @@ impl Ledger for GroupLedger {
                 .pending
                 .lock()
                 .map_err(|_| LedgerError::Backend("commit queue poisoned".into()))?;
-            p.push(entry.clone());
+            p.entries.push(entry.clone());
             q.wake.notify_one();
         }
         self.appended = entry.seq;
@@ -193,21 +215,51 @@ impl Ledger for GroupLedger {
     }
 
     fn entries(&self) -> Result<Vec<Entry>, LedgerError> {
+        self.entries_after(0)
+    }
+
+    fn entries_after(&self, seq: u64) -> Result<Vec<Entry>, LedgerError> {
         // Handed over once, at start-up; the host keeps its own records.
-        Ok(self
+        if seq < self.replay_after {
+            return Err(LedgerError::Backend(format!(
+                "the ledger's snapshot (after entry {}) does not match its entries; \
+                 delete it (sqlite3 LEDGER 'DELETE FROM snapshot') to replay them all",
+                self.replay_after + 1
+            )));
+        }
+        let mut all = self
             .replay
             .lock()
             .map(|mut r| std::mem::take(&mut *r))
-            .unwrap_or_default())
+            .unwrap_or_default();
+        all.retain(|e| e.seq > seq);
+        Ok(all)
+    }
+
+    fn save_snapshot(&mut self, seq: u64, snapshot: Vec<u8>) -> Result<(), LedgerError> {
+        if let Some(q) = &self.queue {
+            let mut p = q
+                .pending
+                .lock()
+                .map_err(|_| LedgerError::Backend("commit queue poisoned".into()))?;
+            p.snapshot = Some((seq, snapshot));
+            q.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, LedgerError> {
+        Ok(self.snapshot.lock().ok().and_then(|mut s| s.take()))
     }
 }
 
-fn take_pending(q: &CommitQueue) -> Option<Vec<Entry>> {
+fn take_pending(q: &CommitQueue) -> Option<Pending> {
     let mut p = q.pending.lock().ok()?;
-    while p.is_empty() && !q.closed.load(Ordering::Acquire) {
+    let idle = |p: &Pending| p.entries.is_empty() && p.snapshot.is_none();
+    while idle(&p) && !q.closed.load(Ordering::Acquire) {
         p = q.wake.wait(p).ok()?;
     }
-    if p.is_empty() {
+    if idle(&p) {
         return None;
     }
     Some(std::mem::take(&mut *p))
@@ -215,14 +267,20 @@ fn take_pending(q: &CommitQueue) -> Option<Vec<Entry>> {
 
 fn commit_loop<L: Ledger>(mut backend: L, q: &CommitQueue) {
     while let Some(mut batch) = take_pending(q) {
-        if batch.len() < GATHER_BELOW && !q.closed.load(Ordering::Acquire) {
+        if batch.entries.len() < GATHER_BELOW && !q.closed.load(Ordering::Acquire) {
             std::thread::sleep(GATHER_FOR);
             if let Ok(mut p) = q.pending.lock() {
-                batch.append(&mut p);
+                batch.entries.append(&mut p.entries);
+                if p.snapshot.is_some() {
+                    batch.snapshot = p.snapshot.take();
+                }
             }
         }
-        let last = batch.last().map_or(0, |e| e.seq);
-        if !commit_batch(&mut backend, &batch, q) {
+        let last = batch
+            .entries
+            .last()
+            .map_or(q.durable.load(Ordering::Acquire), |e| e.seq);
+        if !commit_batch(&mut backend, &mut batch, q) {
             return;
         }
         q.durable.store(last, Ordering::Release);
@@ -239,17 +297,22 @@ fn commit_loop<L: Ledger>(mut backend: L, q: &CommitQueue) {
 
 /// Writes `batch` durably, trying again until it succeeds; `false` when
 /// it gave up (shutdown while commits fail).
-fn commit_batch<L: Ledger>(backend: &mut L, batch: &[Entry], q: &CommitQueue) -> bool {
+fn commit_batch<L: Ledger>(backend: &mut L, batch: &mut Pending, q: &CommitQueue) -> bool {
     // Entries the backend has taken: it keeps them across a failed commit.
     let mut handed = 0;
     let mut pause = Duration::from_millis(50);
     loop {
-        let res = batch[handed..]
+        let res = batch.entries[handed..]
             .iter()
             .try_for_each(|e| {
                 backend.append(e)?;
                 handed += 1;
                 Ok(())
+            })
+            // The backend keeps the snapshot across a failed commit too.
+            .and_then(|()| match batch.snapshot.take() {
+                Some((seq, state)) => backend.save_snapshot(seq, state),
+                None => Ok(()),
             })
             .and_then(|()| backend.commit());
         let Err(e) = res else {
@@ -270,7 +333,7 @@ fn commit_batch<L: Ledger>(backend: &mut L, batch: &[Entry], q: &CommitQueue) ->
         if q.closed.load(Ordering::Acquire) {
             tracing::error!(
                 "ledger: stopping with {} entries not written; their replies were never sent",
-                batch.len() + q.pending.lock().map_or(0, |p| p.len()),
+                batch.entries.len() + q.pending.lock().map_or(0, |p| p.entries.len()),
             );
             q.gave_up.store(true, Ordering::Release);
             // Dropping the senders wakes every waiter with "never".

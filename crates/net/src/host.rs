@@ -30,7 +30,7 @@
 //! reading, answer what was read, let the committer finish, flush the
 //! journal, exit.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -486,7 +486,8 @@ async fn launch(
     host.set_traffic_events(false);
     host.set_booking_events(opts.journal.is_some());
     host.set_decode_mode(opts.decode_mode);
-    let replayed = host.journal().count();
+    let (snapshot, replayed) = host.start_report();
+    let entries = host.entries();
     let listener = match opts.listen {
         Some(a) => Some(
             TcpListener::bind(a)
@@ -523,7 +524,11 @@ async fn launch(
         )?),
         None => None,
     };
-    if replayed > 0 {
+    if let Some(seq) = snapshot {
+        tracing::info!(
+            "ledger: {entries} entries; snapshot after entry {seq}, ledger replayed: {replayed} entries"
+        );
+    } else if replayed > 0 {
         tracing::info!("ledger replayed: {replayed} entries");
     }
     let shared = Arc::new(Shared {
@@ -658,6 +663,10 @@ async fn accept_loop(
     let all = u32::try_from(opts.max_connections).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(Duration::from_secs(5), limit.acquire_many(all)).await;
     if let Some(q) = &shared.queue {
+        // The next start loads this and replays nothing.
+        if let Err(e) = shared.host().save_snapshot() {
+            tracing::warn!("no snapshot at shutdown: {e}; the next start replays the ledger");
+        }
         q.close();
     }
     let queue = shared.queue.clone();
@@ -912,8 +921,8 @@ fn control(shared: &Shared, req: ControlRequest) -> Value {
     match req {
         ControlRequest::Status => {
             let total: i64 = host.accounts().values().sum();
-            let entries = host.journal().count();
-            let approved = host.journal().filter(|e| e.approved()).count();
+            let entries = host.entries();
+            let approved = host.approved_entries();
             json!({
                 "ok": true,
                 "connections": connections,
@@ -968,30 +977,8 @@ fn control(shared: &Shared, req: ControlRequest) -> Value {
             terminal_prefix,
             since,
         } => {
-            let last_seq = host.journal().last().map_or(0, |e| e.seq);
-            let mut per: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-            let mut last: BTreeMap<String, u32> = BTreeMap::new();
-            for e in host.journal() {
-                if !e.terminal.starts_with(&terminal_prefix) {
-                    continue;
-                }
-                let l = last.entry(e.terminal.clone()).or_insert(0);
-                *l = (*l).max(e.stan);
-                // Sales only: a reversal of a void also debits the card,
-                // under the void's STAN, and is not a sale the terminal
-                // should have in its journal.
-                if e.seq > since
-                    && e.kind == "sale"
-                    && e.approved()
-                    && e.postings
-                        .iter()
-                        .any(|p| p.delta < 0 && !p.account.starts_with("merchant"))
-                    && !host.is_reversed(e.seq)
-                {
-                    per.entry(e.terminal.clone()).or_default().push(e.stan);
-                }
-            }
-            json!({"ok": true, "debits": per, "last_stan": last, "last_seq": last_seq})
+            let a = host.audit(&terminal_prefix, since);
+            json!({"ok": true, "debits": a.debits, "last_stan": a.last_stan, "last_seq": a.last_seq})
         }
         ControlRequest::Faults | ControlRequest::SetFaults { .. } => {
             error_reply("faults live in `cardwire proxy`; this is a host")

@@ -9,7 +9,13 @@
 //! ```text
 //!  entries(seq INTEGER PRIMARY KEY, at, day, kind, terminal, stan,
 //!          code, amount, entry JSON)
+//!  snapshot(id = 1, seq, state BLOB)
 //! ```
+//!
+//! The snapshot is the host's state after entry `seq` (see
+//! [`Ledger::save_snapshot`]); it is written in the same transaction as
+//! the entries it covers, so it is never ahead of them, and a start
+//! replays only the entries after it.
 //!
 //! Checkpoints (copying the WAL into the database file) run on a thread
 //! of their own with a second connection (`wal_autocheckpoint = 0` on
@@ -67,6 +73,7 @@ impl Durability {
 pub struct SqliteLedger {
     conn: Connection,
     pending: Vec<Entry>,
+    snapshot: Option<(u64, Vec<u8>)>,
     next_seq: u64,
     /// The `-wal` file, watched after each commit (`None` read-only).
     wal: Option<std::path::PathBuf>,
@@ -159,7 +166,12 @@ impl SqliteLedger {
                 amount INTEGER NOT NULL,
                 entry TEXT NOT NULL
             );
-            CREATE INDEX IF NOT EXISTS entries_terminal ON entries (terminal, stan);",
+            CREATE INDEX IF NOT EXISTS entries_terminal ON entries (terminal, stan);
+            CREATE TABLE IF NOT EXISTS snapshot (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                seq INTEGER NOT NULL,
+                state BLOB NOT NULL
+            );",
         )
         .map_err(backend)?;
         let last: Option<i64> = conn
@@ -175,6 +187,7 @@ impl SqliteLedger {
         Ok(SqliteLedger {
             conn,
             pending: Vec::new(),
+            snapshot: None,
             next_seq,
             wal: Some(wal.into()),
             _checkpointer: Some(Checkpointer::start(path)?),
@@ -192,6 +205,7 @@ impl SqliteLedger {
         Ok(SqliteLedger {
             conn,
             pending: Vec::new(),
+            snapshot: None,
             next_seq: 0,
             wal: None,
             _checkpointer: None,
@@ -234,7 +248,7 @@ impl Ledger for SqliteLedger {
     }
 
     fn commit(&mut self) -> Result<(), LedgerError> {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.snapshot.is_none() {
             return Ok(());
         }
         let tx = self.conn.transaction().map_err(backend)?;
@@ -261,20 +275,34 @@ impl Ledger for SqliteLedger {
                 .map_err(backend)?;
             }
         }
+        if let Some((seq, state)) = &self.snapshot {
+            tx.execute(
+                "INSERT OR REPLACE INTO snapshot (id, seq, state) VALUES (1, ?1, ?2)",
+                params![i64::try_from(*seq).map_err(backend)?, state],
+            )
+            .map_err(backend)?;
+        }
         tx.commit().map_err(backend)?;
         self.next_seq += self.pending.len() as u64;
         self.pending.clear();
+        self.snapshot = None;
         self.bound_wal();
         Ok(())
     }
 
     fn entries(&self) -> Result<Vec<Entry>, LedgerError> {
+        self.entries_after(0)
+    }
+
+    fn entries_after(&self, seq: u64) -> Result<Vec<Entry>, LedgerError> {
         let mut st = self
             .conn
-            .prepare("SELECT entry FROM entries ORDER BY seq")
+            .prepare("SELECT entry FROM entries WHERE seq > ?1 ORDER BY seq")
             .map_err(backend)?;
         let rows = st
-            .query_map([], |r| r.get::<_, String>(0))
+            .query_map([i64::try_from(seq).map_err(backend)?], |r| {
+                r.get::<_, String>(0)
+            })
             .map_err(backend)?;
         let mut out = Vec::new();
         for r in rows {
@@ -282,6 +310,36 @@ impl Ledger for SqliteLedger {
             out.push(serde_json::from_str(&text).map_err(backend)?);
         }
         Ok(out)
+    }
+
+    fn save_snapshot(&mut self, seq: u64, snapshot: Vec<u8>) -> Result<(), LedgerError> {
+        let last_buffered = self.next_seq + self.pending.len() as u64 - 1;
+        if seq > last_buffered {
+            return Err(LedgerError::Backend(format!(
+                "a snapshot of entry {seq} ahead of the ledger (entry {last_buffered})"
+            )));
+        }
+        self.snapshot = Some((seq, snapshot));
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, LedgerError> {
+        // A ledger written before snapshots existed has no such table.
+        let Ok(mut st) = self
+            .conn
+            .prepare("SELECT seq, state FROM snapshot WHERE id = 1")
+        else {
+            return Ok(None);
+        };
+        let mut rows = st.query([]).map_err(backend)?;
+        match rows.next().map_err(backend)? {
+            Some(r) => {
+                let seq: i64 = r.get(0).map_err(backend)?;
+                let seq = u64::try_from(seq).map_err(backend)?;
+                Ok(Some((seq, r.get(1).map_err(backend)?)))
+            }
+            None => Ok(None),
+        }
     }
 }
 
