@@ -79,20 +79,12 @@ pub(crate) enum Status {
     Reversed(u64),
 }
 
-/// Money an entry moved: `delta` from account `from` to account `to`
-/// (the host's postings are always such a pair), or a list for any other
-/// shape a ledger may hold.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-enum Flow {
-    None,
-    Pair { from: u32, to: u32, delta: i64 },
-    Other(Box<[(u32, i64)]>),
-}
-
-/// One journal entry, as decisions need it.
+/// One journal entry, as decisions need it, in 64 bytes: a million of
+/// them is the working set of a busy day. Its sequence number is its
+/// place in the [`Book`]; the rare hold and refunded amount live beside
+/// it ([`Extra`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Rec {
-    pub(crate) seq: u64,
     pub(crate) day: u32,
     pub(crate) batch: u32,
     pub(crate) stan: u32,
@@ -101,12 +93,28 @@ pub(crate) struct Rec {
     #[serde(with = "kind_name")]
     pub(crate) kind: TxnKind,
     pub(crate) approved: bool,
-    pub(crate) status: Status,
+    /// [`Status`], packed: 0 open, else the entry's number shifted left
+    /// once, with the low bit set when it is a reversal.
+    status: u64,
     pub(crate) amount: u64,
-    pub(crate) hold: i64,
-    pub(crate) refunded: u64,
     original: Option<NonZeroU64>,
-    flow: Flow,
+    /// The postings: `delta` from account `from` to account `to` (the
+    /// host's are always such a pair; `from` is [`NONE`] for none, and
+    /// any other shape a ledger holds is in [`Extra::postings`]).
+    from: u32,
+    to: u32,
+    delta: i64,
+}
+
+/// What few records need besides their [`Rec`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Extra {
+    /// Hold placed (+) or released (-) (pre-authorizations).
+    hold: i64,
+    /// Refunded so far (sales, completions).
+    refunded: u64,
+    /// Postings that are not one pair.
+    postings: Vec<(u32, i64)>,
 }
 
 impl Rec {
@@ -114,11 +122,27 @@ impl Rec {
         self.original.map(NonZeroU64::get)
     }
 
+    pub(crate) fn status(&self) -> Status {
+        match (self.status >> 1, self.status & 1) {
+            (0, _) => Status::Open,
+            (seq, 0) => Status::Closed(seq),
+            (seq, _) => Status::Reversed(seq),
+        }
+    }
+
+    fn set_status(&mut self, s: Status) {
+        self.status = match s {
+            Status::Open => 0,
+            Status::Closed(seq) => seq << 1,
+            Status::Reversed(seq) => seq << 1 | 1,
+        };
+    }
+
     /// Counts in its batch's settlement totals: +1 debit, -1 credit.
     fn settles(&self) -> i8 {
         match self.kind {
             _ if !self.approved => 0,
-            TxnKind::Sale | TxnKind::PreAuthCompletion if self.status == Status::Open => 1,
+            TxnKind::Sale | TxnKind::PreAuthCompletion if self.status == 0 => 1,
             TxnKind::Refund => -1,
             _ => 0,
         }
@@ -148,6 +172,7 @@ pub(crate) struct Book {
     recs: VecDeque<Rec>,
     /// Older records still needed: pre-authorizations holding money.
     kept: BTreeMap<u64, Rec>,
+    extra: HashMap<u64, Extra>,
     totals: HashMap<(u32, u32), Totals>,
     /// The newest business day seen.
     day: u32,
@@ -159,12 +184,14 @@ pub(crate) struct Book {
 }
 
 /// (terminal, STAN, day) and (terminal, batch, STAN) of every record but
-/// reversals, first entry first.
+/// reversals, first entry first. A slot holds the low 32 bits of the
+/// sequence number ([`Book::seq_of`] restores it: the records in memory
+/// never span 2^32 entries).
 #[derive(Debug, Clone, Default)]
 struct Index {
     hasher: RandomState,
-    by_day: HashTable<u64>,
-    by_batch: HashTable<u64>,
+    by_day: HashTable<u32>,
+    by_batch: HashTable<u32>,
 }
 
 impl Book {
@@ -174,6 +201,7 @@ impl Book {
             base: 1,
             recs: VecDeque::new(),
             kept: BTreeMap::new(),
+            extra: HashMap::new(),
             totals: HashMap::new(),
             day: 0,
             keep_days,
@@ -228,22 +256,43 @@ impl Book {
         (r.card != NONE).then(|| self.names.name(r.card))
     }
 
-    /// The entry's postings, as it made them.
-    pub(crate) fn postings(&self, r: &Rec) -> Vec<Posting> {
+    /// The hold entry `seq` placed (+) or released (-).
+    pub(crate) fn hold(&self, seq: u64) -> i64 {
+        self.extra.get(&seq).map_or(0, |x| x.hold)
+    }
+
+    /// How much of entry `seq` was refunded.
+    pub(crate) fn refunded(&self, seq: u64) -> u64 {
+        self.extra.get(&seq).map_or(0, |x| x.refunded)
+    }
+
+    /// The postings of entry `seq`, as it made them.
+    pub(crate) fn postings(&self, seq: u64) -> Vec<Posting> {
         let p = |a: u32, delta: i64| Posting {
             account: self.names.name(a).to_owned(),
             delta,
         };
-        match &r.flow {
-            Flow::None => Vec::new(),
-            Flow::Pair { from, to, delta } => vec![p(*from, -delta), p(*to, *delta)],
-            Flow::Other(list) => list.iter().map(|&(a, d)| p(a, d)).collect(),
+        let Some(r) = self.get(seq) else {
+            return Vec::new();
+        };
+        if r.from != NONE {
+            return vec![p(r.from, -r.delta), p(r.to, r.delta)];
         }
+        self.extra.get(&seq).map_or_else(Vec::new, |x| {
+            x.postings.iter().map(|&(a, d)| p(a, d)).collect()
+        })
     }
 
-    /// The RRN the host gave entry `r`.
-    pub(crate) fn rrn(r: &Rec) -> String {
-        rrn(day_start(r.day), r.seq)
+    /// The RRN the host gave entry `seq`.
+    pub(crate) fn rrn_of(seq: u64, r: &Rec) -> String {
+        rrn(day_start(r.day), seq)
+    }
+
+    /// The sequence number whose low 32 bits an index slot holds.
+    fn seq_of(&self, low: u32) -> u64 {
+        #[allow(clippy::cast_possible_truncation)]
+        let last = self.last_seq as u32;
+        self.last_seq - u64::from(last.wrapping_sub(low))
     }
 
     fn hash_day(&self, terminal: u32, stan: u32, day: u32) -> u64 {
@@ -261,10 +310,10 @@ impl Book {
         self.index
             .by_day
             .find(h, |&s| {
-                self.get(s)
+                self.get(self.seq_of(s))
                     .is_some_and(|r| r.terminal == t && r.stan == stan && r.day == day)
             })
-            .copied()
+            .map(|&s| self.seq_of(s))
     }
 
     /// The first entry (reversals aside) of this terminal, batch and STAN.
@@ -274,10 +323,10 @@ impl Book {
         self.index
             .by_batch
             .find(h, |&s| {
-                self.get(s)
+                self.get(self.seq_of(s))
                     .is_some_and(|r| r.terminal == t && r.batch == batch && r.stan == stan)
             })
-            .copied()
+            .map(|&s| self.seq_of(s))
     }
 
     /// The approval (reversals aside) that was given this RRN.
@@ -288,8 +337,10 @@ impl Book {
         let low: u64 = rrn.get(4..)?.parse().ok()?;
         let found = |seq: u64| {
             self.get(seq)
-                .filter(|r| r.approved && r.kind != TxnKind::Reversal && Book::rrn(r) == rrn)
-                .map(|r| r.seq)
+                .filter(|r| {
+                    r.approved && r.kind != TxnKind::Reversal && Book::rrn_of(seq, r) == rrn
+                })
+                .map(|_| seq)
         };
         // The sequence numbers that end in these 8 digits, newest first.
         let back = (self.last_seq % 100_000_000 + 100_000_000 - low) % 100_000_000;
@@ -353,21 +404,26 @@ impl Book {
         }
         let terminal = self.names.intern(&e.terminal);
         let card = e.card.as_deref().map_or(NONE, |c| self.names.intern(c));
-        let flow = match e.postings.as_slice() {
-            [] => Flow::None,
-            [a, b] if a.delta == -b.delta => Flow::Pair {
-                from: self.names.intern(&a.account),
-                to: self.names.intern(&b.account),
-                delta: b.delta,
-            },
-            list => Flow::Other(
-                list.iter()
-                    .map(|p| (self.names.intern(&p.account), p.delta))
-                    .collect(),
+        let mut extra = Extra {
+            hold: e.hold,
+            ..Extra::default()
+        };
+        let (from, to, delta) = match e.postings.as_slice() {
+            [] => (NONE, NONE, 0),
+            [a, b] if a.delta == -b.delta => (
+                self.names.intern(&a.account),
+                self.names.intern(&b.account),
+                b.delta,
             ),
+            list => {
+                extra.postings = list
+                    .iter()
+                    .map(|p| (self.names.intern(&p.account), p.delta))
+                    .collect();
+                (NONE, NONE, 0)
+            }
         };
         let rec = Rec {
-            seq: e.seq,
             day: e.day,
             batch: e.batch,
             stan: e.stan,
@@ -375,18 +431,21 @@ impl Book {
             card,
             kind,
             approved: e.approved(),
-            status: Status::Open,
+            status: 0,
             amount: e.amount,
-            hold: e.hold,
-            refunded: 0,
             original: e.original.and_then(NonZeroU64::new),
-            flow,
+            from,
+            to,
+            delta,
         };
-        self.last_seq = e.seq;
+        let seq = e.seq;
+        self.last_seq = seq;
         if rec.approved {
             self.approved += 1;
         }
-        let seq = rec.seq;
+        if extra.hold != 0 || !extra.postings.is_empty() {
+            self.extra.insert(seq, extra);
+        }
         self.recs.push_back(rec);
         self.count(seq, 1);
         if kind != TxnKind::Reversal {
@@ -401,20 +460,22 @@ impl Book {
     fn index_rec(&mut self, seq: u64) {
         let Some(r) = self.get(seq) else { return };
         let (t, stan, day, batch) = (r.terminal, r.stan, r.day, r.batch);
+        #[allow(clippy::cast_possible_truncation)]
+        let low = seq as u32;
         if self.by_day(self.names.name(t), stan, day).is_none() {
             let h = self.hash_day(t, stan, day);
+            let store = (&self.recs, &self.kept, self.base, self.last_seq);
             let hasher = self.index.hasher.clone();
-            let recs = (&self.recs, &self.kept, self.base);
-            self.index.by_day.insert_unique(h, seq, |&s| {
-                key_hash(&hasher, recs, s, |r| (r.terminal, r.stan, r.day))
+            self.index.by_day.insert_unique(h, low, |&s| {
+                key_hash(&hasher, store, s, |r| (r.terminal, r.stan, r.day))
             });
         }
         if self.by_batch(self.names.name(t), batch, stan).is_none() {
             let h = self.hash_batch(t, batch, stan);
+            let store = (&self.recs, &self.kept, self.base, self.last_seq);
             let hasher = self.index.hasher.clone();
-            let recs = (&self.recs, &self.kept, self.base);
-            self.index.by_batch.insert_unique(h, seq, |&s| {
-                key_hash(&hasher, recs, s, |r| (r.terminal, r.batch, r.stan))
+            self.index.by_batch.insert_unique(h, low, |&s| {
+                key_hash(&hasher, store, s, |r| (r.terminal, r.batch, r.stan))
             });
         }
     }
@@ -423,14 +484,14 @@ impl Book {
     pub(crate) fn set_status(&mut self, seq: u64, status: Status) {
         self.count(seq, -1);
         if let Some(r) = self.get_mut(seq) {
-            r.status = status;
+            r.set_status(status);
         }
         self.count(seq, 1);
     }
 
     pub(crate) fn add_refunded(&mut self, seq: u64, amount: u64) {
-        if let Some(r) = self.get_mut(seq) {
-            r.refunded += amount;
+        if self.get(seq).is_some() {
+            self.extra.entry(seq).or_default().refunded += amount;
         }
     }
 
@@ -438,70 +499,71 @@ impl Book {
     /// pre-authorizations that hold money.
     fn prune(&mut self) {
         let cutoff = self.day.saturating_sub(self.keep_days);
-        self.kept
-            .retain(|_, r| r.status == Status::Open && r.hold != 0 && r.approved);
-        let mut dropped = Vec::new();
+        let holding = |r: &Rec, hold: i64| r.approved && r.status == 0 && hold != 0;
+        let mut dropped: Vec<(u64, Rec)> = Vec::new();
+        let old: Vec<u64> = self
+            .kept
+            .iter()
+            .filter(|(s, r)| !holding(r, self.extra.get(s).map_or(0, |x| x.hold)))
+            .map(|(s, _)| *s)
+            .collect();
+        for s in old {
+            if let Some(r) = self.kept.remove(&s) {
+                dropped.push((s, r));
+            }
+        }
         while self.recs.front().is_some_and(|r| r.day < cutoff) {
             let Some(r) = self.recs.pop_front() else {
                 break;
             };
-            self.base = r.seq + 1;
-            if r.kind == TxnKind::PreAuth && r.approved && r.status == Status::Open && r.hold != 0 {
-                self.kept.insert(r.seq, r);
+            let seq = self.base;
+            self.base += 1;
+            if r.kind == TxnKind::PreAuth && holding(&r, self.hold(seq)) {
+                self.kept.insert(seq, r);
             } else {
-                dropped.push(r);
+                dropped.push((seq, r));
             }
         }
-        if self.recs.is_empty() {
-            self.base = self.last_seq + 1;
-        }
-        for r in &dropped {
+        for (seq, r) in &dropped {
+            #[allow(clippy::cast_possible_truncation)]
+            let low = *seq as u32;
+            self.extra.remove(seq);
             let h = self.hash_day(r.terminal, r.stan, r.day);
-            if let Ok(slot) = self.index.by_day.find_entry(h, |&s| s == r.seq) {
+            if let Ok(slot) = self.index.by_day.find_entry(h, |&s| s == low) {
                 slot.remove();
             }
             let h = self.hash_batch(r.terminal, r.batch, r.stan);
-            if let Ok(slot) = self.index.by_batch.find_entry(h, |&s| s == r.seq) {
+            if let Ok(slot) = self.index.by_batch.find_entry(h, |&s| s == low) {
                 slot.remove();
             }
         }
-        self.totals.shrink_to_fit();
         if dropped.len() > self.recs.len() {
             self.recs.shrink_to_fit();
-            self.index.by_day.shrink_to_fit(|&s| {
-                key_hash(
-                    &self.index.hasher,
-                    (&self.recs, &self.kept, self.base),
-                    s,
-                    |r| (r.terminal, r.stan, r.day),
-                )
-            });
-            self.index.by_batch.shrink_to_fit(|&s| {
-                key_hash(
-                    &self.index.hasher,
-                    (&self.recs, &self.kept, self.base),
-                    s,
-                    |r| (r.terminal, r.batch, r.stan),
-                )
-            });
+            self.extra.shrink_to_fit();
+            let store = (&self.recs, &self.kept, self.base, self.last_seq);
+            let hasher = &self.index.hasher;
+            self.index
+                .by_day
+                .shrink_to_fit(|&s| key_hash(hasher, store, s, |r| (r.terminal, r.stan, r.day)));
+            self.index
+                .by_batch
+                .shrink_to_fit(|&s| key_hash(hasher, store, s, |r| (r.terminal, r.batch, r.stan)));
         }
     }
 
-    /// The records in memory, oldest first.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Rec> {
-        self.kept.values().chain(self.recs.iter())
+    /// The records in memory with their numbers, oldest first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &Rec)> {
+        self.kept
+            .iter()
+            .map(|(s, r)| (*s, r))
+            .chain((self.base..).zip(self.recs.iter()))
     }
 
     /// Rebuilds what a snapshot does not carry (name lookup, indexes).
     pub(crate) fn reindex(&mut self) {
         self.names.reindex();
         self.index = Index::default();
-        let seqs: Vec<u64> = self
-            .kept
-            .keys()
-            .copied()
-            .chain(self.recs.iter().map(|r| r.seq))
-            .collect();
+        let seqs: Vec<u64> = self.iter().map(|(s, _)| s).collect();
         self.index.by_day.reserve(seqs.len(), |_| 0);
         self.index.by_batch.reserve(seqs.len(), |_| 0);
         for s in seqs {
@@ -512,15 +574,19 @@ impl Book {
     }
 }
 
-type Store<'a> = (&'a VecDeque<Rec>, &'a BTreeMap<u64, Rec>, u64);
+/// The records, the first one's number and the last one's.
+type Store<'a> = (&'a VecDeque<Rec>, &'a BTreeMap<u64, Rec>, u64, u64);
 
-/// The hash of the key of record `seq` (for rehashing a table).
+/// The hash of the key of the record an index slot holds (for rehashing
+/// a table).
 fn key_hash<K: std::hash::Hash>(
     hasher: &RandomState,
-    (recs, kept, base): Store<'_>,
-    seq: u64,
+    (recs, kept, base, last): Store<'_>,
+    low: u32,
     key: impl Fn(&Rec) -> K,
 ) -> u64 {
+    #[allow(clippy::cast_possible_truncation)]
+    let seq = last - u64::from((last as u32).wrapping_sub(low));
     let r = match seq.checked_sub(base) {
         Some(i) => usize::try_from(i).ok().and_then(|i| recs.get(i)),
         None => kept.get(&seq),

@@ -774,7 +774,11 @@ impl<L: Ledger> Host<L> {
                 .collect(),
             book: &self.book,
         };
-        let bytes = postcard::to_stdvec(&snap).map_err(|e| LedgerError::Backend(e.to_string()))?;
+        // Sized first: a buffer grown by doubling would leave its
+        // smaller copies behind in the allocator.
+        let err = |e: postcard::Error| LedgerError::Backend(format!("snapshot: {e}"));
+        let mut bytes = vec![0; postcard::experimental::serialized_size(&snap).map_err(err)?];
+        postcard::to_slice(&snap, &mut bytes).map_err(err)?;
         self.ledger.save_snapshot(seq, bytes)
     }
 
@@ -833,7 +837,7 @@ impl<L: Ledger> Host<L> {
             last_seq: self.book.last_seq(),
             ..Audit::default()
         };
-        for r in self.book.iter() {
+        for (seq, r) in self.book.iter() {
             let terminal = self.book.terminal(r);
             if !terminal.starts_with(terminal_prefix) {
                 continue;
@@ -843,15 +847,15 @@ impl<L: Ledger> Host<L> {
             // Sales only: a reversal of a void also debits the card,
             // under the void's STAN, and is not a sale the terminal
             // should have in its journal.
-            if r.seq > since
+            if seq > since
                 && r.kind == TxnKind::Sale
                 && r.approved
                 && self
                     .book
-                    .postings(r)
+                    .postings(seq)
                     .iter()
                     .any(|p| p.delta < 0 && self.card_accounts.contains(&p.account))
-                && !matches!(r.status, Status::Reversed(_))
+                && !matches!(r.status(), Status::Reversed(_))
             {
                 a.debits
                     .entry(terminal.to_owned())
@@ -876,13 +880,15 @@ impl<L: Ledger> Host<L> {
     pub fn is_reversed(&self, seq: u64) -> bool {
         self.book
             .get(seq)
-            .is_some_and(|r| matches!(r.status, Status::Reversed(_)))
+            .is_some_and(|r| matches!(r.status(), Status::Reversed(_)))
     }
 
     /// Whether entry `seq` is still open (not voided, completed or
     /// reversed; of the entries in memory).
     pub fn is_open(&self, seq: u64) -> bool {
-        self.book.get(seq).is_some_and(|r| r.status == Status::Open)
+        self.book
+            .get(seq)
+            .is_some_and(|r| r.status() == Status::Open)
     }
 
     /// The spec this host speaks.
@@ -1386,7 +1392,7 @@ impl<L: Ledger> Host<L> {
         };
         let verdict = if orig.kind != want || !orig.approved {
             Err(Reason::InvalidTransaction)
-        } else if orig.status != Status::Open {
+        } else if orig.status() != Status::Open {
             Err(Reason::OriginalClosed)
         } else if orig.day != now.day() {
             Err(Reason::InvalidTransaction)
@@ -1402,8 +1408,8 @@ impl<L: Ledger> Host<L> {
         match verdict {
             Err(c) => Draft::decline_on(c, seq),
             Ok(()) => {
-                let mut d = Draft::approve(negate(&self.book.postings(orig)));
-                d.hold = -orig.hold;
+                let mut d = Draft::approve(negate(&self.book.postings(seq)));
+                d.hold = -self.book.hold(seq);
                 d.original = Some(seq);
                 d
             }
@@ -1418,7 +1424,7 @@ impl<L: Ledger> Host<L> {
         let amount = req.amount.unwrap_or(0);
         let verdict = if orig.kind != TxnKind::PreAuth || !orig.approved {
             Err(Reason::InvalidTransaction)
-        } else if orig.status != Status::Open {
+        } else if orig.status() != Status::Open {
             Err(Reason::OriginalClosed)
         } else if !self.same_card(req, orig) {
             Err(Reason::InvalidCard)
@@ -1436,7 +1442,7 @@ impl<L: Ledger> Host<L> {
         else {
             return Draft::decline(Reason::InvalidCard);
         };
-        let hold = orig.hold;
+        let hold = self.book.hold(seq);
         let signed = i64::try_from(amount).unwrap_or(i64::MAX);
         let available = self.accounts.get(&acct).copied().unwrap_or(0)
             - (self.holds.get(&acct).copied().unwrap_or(0) - hold);
@@ -1458,11 +1464,11 @@ impl<L: Ledger> Host<L> {
         let verdict =
             if !matches!(orig.kind, TxnKind::Sale | TxnKind::PreAuthCompletion) || !orig.approved {
                 Err(Reason::InvalidTransaction)
-            } else if orig.status != Status::Open {
+            } else if orig.status() != Status::Open {
                 Err(Reason::OriginalClosed)
             } else if !self.same_card(req, orig) {
                 Err(Reason::InvalidCard)
-            } else if amount == 0 || amount > orig.amount.saturating_sub(orig.refunded) {
+            } else if amount == 0 || amount > orig.amount.saturating_sub(self.book.refunded(seq)) {
                 Err(Reason::AmountMismatch)
             } else {
                 Ok(())
@@ -1472,7 +1478,7 @@ impl<L: Ledger> Host<L> {
         }
         let Some(acct) = self
             .book
-            .postings(orig)
+            .postings(seq)
             .iter()
             .find(|p| p.delta < 0)
             .map(|p| p.account.clone())
@@ -1501,13 +1507,13 @@ impl<L: Ledger> Host<L> {
         if !orig.approved {
             return Draft::decline_on(Reason::InvalidTransaction, seq);
         }
-        if matches!(orig.status, Status::Reversed(_)) {
+        if matches!(orig.status(), Status::Reversed(_)) {
             // Already reversed: the same answer, no second credit.
             let mut d = Draft::approve(Vec::new());
             d.original = Some(seq);
             return d;
         }
-        if matches!(orig.status, Status::Closed(_)) {
+        if matches!(orig.status(), Status::Closed(_)) {
             return Draft::decline_on(Reason::OriginalClosed, seq);
         }
         if req.amount.is_some_and(|a| a != orig.amount) {
@@ -1516,8 +1522,8 @@ impl<L: Ledger> Host<L> {
         if req.pan.is_some() && !self.same_card(req, orig) {
             return Draft::decline_on(Reason::InvalidCard, seq);
         }
-        let mut d = Draft::approve(negate(&self.book.postings(orig)));
-        d.hold = -orig.hold;
+        let mut d = Draft::approve(negate(&self.book.postings(seq)));
+        d.hold = -self.book.hold(seq);
         d.original = Some(seq);
         d
     }
@@ -1554,7 +1560,7 @@ impl<L: Ledger> Host<L> {
         self.book.push(e, kind);
         if e.approved() {
             if let Some(orig) = e.original {
-                let status = self.book.get(orig).map(|r| (r.status, r.original()));
+                let status = self.book.get(orig).map(|r| (r.status(), r.original()));
                 match kind {
                     TxnKind::Reversal => {
                         // Only the first reversal acts.
@@ -1566,7 +1572,7 @@ impl<L: Ledger> Host<L> {
                                     if self
                                         .book
                                         .get(inner)
-                                        .is_some_and(|r| r.status == Status::Closed(orig))
+                                        .is_some_and(|r| r.status() == Status::Closed(orig))
                                     {
                                         self.book.set_status(inner, Status::Open);
                                     }

@@ -87,10 +87,17 @@ pub enum Item {
     },
 }
 
-/// The sending half: cheap to clone, never blocks.
+/// Lines waiting for the writer, at most. A sender that finds the queue
+/// full waits for room: under a load the writer cannot keep up with, the
+/// journal slows the host instead of holding an ever longer queue in
+/// memory or dropping lines.
+pub const JOURNAL_QUEUE: usize = 16_384;
+
+/// The sending half: cheap to clone; blocks only while the writer is
+/// [`JOURNAL_QUEUE`] lines behind.
 #[derive(Debug, Clone)]
 pub struct JournalSender {
-    tx: mpsc::Sender<Item>,
+    tx: mpsc::SyncSender<Item>,
     health: Arc<Health>,
 }
 
@@ -195,7 +202,7 @@ impl JournalWriter {
         let meta = file
             .metadata()
             .map_err(|e| NetError::io(format!("opening journal {}", path.display()), e))?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(JOURNAL_QUEUE);
         let health = Arc::new(Health::default());
         let sink = Sink {
             path: path.to_owned(),
