@@ -17,7 +17,6 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
-use std::num::NonZeroU64;
 
 use cardwire_codec::TxnKind;
 use hashbrown::HashTable;
@@ -79,10 +78,10 @@ pub(crate) enum Status {
     Reversed(u64),
 }
 
-/// One journal entry, as decisions need it, in 64 bytes: a million of
+/// One journal entry, as decisions need it, in 48 bytes: a million of
 /// them is the working set of a busy day. Its sequence number is its
-/// place in the [`Book`]; the rare hold and refunded amount live beside
-/// it ([`Extra`]).
+/// place in the [`Book`]; the entries it points to are numbered relative
+/// to it; the rare hold and refunded amount live beside it ([`Extra`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Rec {
     pub(crate) day: u32,
@@ -90,21 +89,30 @@ pub(crate) struct Rec {
     pub(crate) stan: u32,
     terminal: u32,
     card: u32,
-    #[serde(with = "kind_name")]
-    pub(crate) kind: TxnKind,
-    pub(crate) approved: bool,
-    /// [`Status`], packed: 0 open, else the entry's number shifted left
-    /// once, with the low bit set when it is a reversal.
-    status: u64,
-    pub(crate) amount: u64,
-    original: Option<NonZeroU64>,
-    /// The postings: `delta` from account `from` to account `to` (the
-    /// host's are always such a pair; `from` is [`NONE`] for none, and
-    /// any other shape a ledger holds is in [`Extra::postings`]).
+    /// The postings: the amount from account `from` to account `to`
+    /// (or back, with [`BACK`]). The host's are always such a pair;
+    /// `from` is [`NONE`] for none, and any other shape is in
+    /// [`Extra::postings`].
     from: u32,
     to: u32,
-    delta: i64,
+    /// The entry that closed or reversed this one, as a distance forward
+    /// (0: open; `u32::MAX`: in [`Extra::status`]).
+    status: u32,
+    /// The original this entry acts on, as a distance back (0: none;
+    /// `u32::MAX`: in [`Extra::original`]).
+    original: u32,
+    #[serde(with = "kind_name")]
+    pub(crate) kind: TxnKind,
+    flags: u8,
+    pub(crate) amount: u64,
 }
+
+/// [`Rec::flags`]: approved.
+const APPROVED: u8 = 1;
+/// [`Rec::flags`]: the status is a reversal.
+const REVERSED: u8 = 2;
+/// [`Rec::flags`]: the postings move the amount from `to` to `from`.
+const BACK: u8 = 4;
 
 /// What few records need besides their [`Rec`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -113,36 +121,27 @@ struct Extra {
     hold: i64,
     /// Refunded so far (sales, completions).
     refunded: u64,
-    /// Postings that are not one pair.
+    /// Postings that are not one pair of the entry's amount.
     postings: Vec<(u32, i64)>,
+    /// An original or a closing entry too far away for 32 bits.
+    original: Option<u64>,
+    status: Option<Status>,
 }
 
 impl Rec {
-    pub(crate) fn original(&self) -> Option<u64> {
-        self.original.map(NonZeroU64::get)
+    pub(crate) fn approved(&self) -> bool {
+        self.flags & APPROVED != 0
     }
 
-    pub(crate) fn status(&self) -> Status {
-        match (self.status >> 1, self.status & 1) {
-            (0, _) => Status::Open,
-            (seq, 0) => Status::Closed(seq),
-            (seq, _) => Status::Reversed(seq),
-        }
-    }
-
-    fn set_status(&mut self, s: Status) {
-        self.status = match s {
-            Status::Open => 0,
-            Status::Closed(seq) => seq << 1,
-            Status::Reversed(seq) => seq << 1 | 1,
-        };
+    fn open(&self) -> bool {
+        self.status == 0
     }
 
     /// Counts in its batch's settlement totals: +1 debit, -1 credit.
     fn settles(&self) -> i8 {
         match self.kind {
-            _ if !self.approved => 0,
-            TxnKind::Sale | TxnKind::PreAuthCompletion if self.status == 0 => 1,
+            _ if !self.approved() => 0,
+            TxnKind::Sale | TxnKind::PreAuthCompletion if self.open() => 1,
             TxnKind::Refund => -1,
             _ => 0,
         }
@@ -256,6 +255,36 @@ impl Book {
         (r.card != NONE).then(|| self.names.name(r.card))
     }
 
+    /// What became of entry `seq`.
+    pub(crate) fn status(&self, seq: u64) -> Status {
+        let Some(r) = self.get(seq) else {
+            return Status::Open;
+        };
+        if r.status == u32::MAX {
+            return self
+                .extra
+                .get(&seq)
+                .and_then(|x| x.status)
+                .unwrap_or(Status::Open);
+        }
+        let by = seq + u64::from(r.status);
+        match (r.status, r.flags & REVERSED != 0) {
+            (0, _) => Status::Open,
+            (_, false) => Status::Closed(by),
+            (_, true) => Status::Reversed(by),
+        }
+    }
+
+    /// The original entry `seq` acts on.
+    pub(crate) fn original(&self, seq: u64) -> Option<u64> {
+        let r = self.get(seq)?;
+        match r.original {
+            0 => None,
+            u32::MAX => self.extra.get(&seq)?.original,
+            back => seq.checked_sub(u64::from(back)),
+        }
+    }
+
     /// The hold entry `seq` placed (+) or released (-).
     pub(crate) fn hold(&self, seq: u64) -> i64 {
         self.extra.get(&seq).map_or(0, |x| x.hold)
@@ -276,7 +305,9 @@ impl Book {
             return Vec::new();
         };
         if r.from != NONE {
-            return vec![p(r.from, -r.delta), p(r.to, r.delta)];
+            let delta = i64::try_from(r.amount).unwrap_or(i64::MAX);
+            let delta = if r.flags & BACK != 0 { -delta } else { delta };
+            return vec![p(r.from, -delta), p(r.to, delta)];
         }
         self.extra.get(&seq).map_or_else(Vec::new, |x| {
             x.postings.iter().map(|&(a, d)| p(a, d)).collect()
@@ -338,7 +369,7 @@ impl Book {
         let found = |seq: u64| {
             self.get(seq)
                 .filter(|r| {
-                    r.approved && r.kind != TxnKind::Reversal && Book::rrn_of(seq, r) == rrn
+                    r.approved() && r.kind != TxnKind::Reversal && Book::rrn_of(seq, r) == rrn
                 })
                 .map(|_| seq)
         };
@@ -404,23 +435,35 @@ impl Book {
         }
         let terminal = self.names.intern(&e.terminal);
         let card = e.card.as_deref().map_or(NONE, |c| self.names.intern(c));
+        let seq = e.seq;
         let mut extra = Extra {
             hold: e.hold,
             ..Extra::default()
         };
-        let (from, to, delta) = match e.postings.as_slice() {
-            [] => (NONE, NONE, 0),
-            [a, b] if a.delta == -b.delta => (
-                self.names.intern(&a.account),
-                self.names.intern(&b.account),
-                b.delta,
-            ),
+        let mut flags = if e.approved() { APPROVED } else { 0 };
+        let amount = i64::try_from(e.amount).ok();
+        let (from, to) = match e.postings.as_slice() {
+            [] => (NONE, NONE),
+            [a, b] if a.delta == -b.delta && Some(b.delta.abs()) == amount => {
+                if b.delta < 0 {
+                    flags |= BACK;
+                }
+                (self.names.intern(&a.account), self.names.intern(&b.account))
+            }
             list => {
                 extra.postings = list
                     .iter()
                     .map(|p| (self.names.intern(&p.account), p.delta))
                     .collect();
-                (NONE, NONE, 0)
+                (NONE, NONE)
+            }
+        };
+        let original = match e.original.map(|o| seq.checked_sub(o).map(u32::try_from)) {
+            None => 0,
+            Some(Some(Ok(back))) if back != 0 && back != u32::MAX => back,
+            Some(_) => {
+                extra.original = e.original;
+                u32::MAX
             }
         };
         let rec = Rec {
@@ -429,21 +472,19 @@ impl Book {
             stan: e.stan,
             terminal,
             card,
-            kind,
-            approved: e.approved(),
-            status: 0,
-            amount: e.amount,
-            original: e.original.and_then(NonZeroU64::new),
             from,
             to,
-            delta,
+            status: 0,
+            original,
+            kind,
+            flags,
+            amount: e.amount,
         };
-        let seq = e.seq;
         self.last_seq = seq;
-        if rec.approved {
+        if rec.approved() {
             self.approved += 1;
         }
-        if extra.hold != 0 || !extra.postings.is_empty() {
+        if extra.hold != 0 || !extra.postings.is_empty() || extra.original.is_some() {
             self.extra.insert(seq, extra);
         }
         self.recs.push_back(rec);
@@ -483,8 +524,34 @@ impl Book {
     /// Sets an original's status, keeping the settlement totals.
     pub(crate) fn set_status(&mut self, seq: u64, status: Status) {
         self.count(seq, -1);
+        let (by, reversed) = match status {
+            Status::Open => (None, false),
+            Status::Closed(by) => (Some(by), false),
+            Status::Reversed(by) => (Some(by), true),
+        };
+        // The distance forward, when it fits in 32 bits (not 0, not MAX).
+        let forward = by.map(|b| {
+            b.checked_sub(seq)
+                .and_then(|d| u32::try_from(d).ok())
+                .filter(|&d| d != 0 && d != u32::MAX)
+        });
+        let far = matches!(forward, Some(None));
         if let Some(r) = self.get_mut(seq) {
-            r.set_status(status);
+            r.flags = if reversed {
+                r.flags | REVERSED
+            } else {
+                r.flags & !REVERSED
+            };
+            r.status = match forward {
+                None => 0,
+                Some(Some(d)) => d,
+                Some(None) => u32::MAX,
+            };
+        }
+        if far {
+            self.extra.entry(seq).or_default().status = Some(status);
+        } else if let Some(x) = self.extra.get_mut(&seq) {
+            x.status = None;
         }
         self.count(seq, 1);
     }
@@ -499,7 +566,7 @@ impl Book {
     /// pre-authorizations that hold money.
     fn prune(&mut self) {
         let cutoff = self.day.saturating_sub(self.keep_days);
-        let holding = |r: &Rec, hold: i64| r.approved && r.status == 0 && hold != 0;
+        let holding = |r: &Rec, hold: i64| r.approved() && r.open() && hold != 0;
         let mut dropped: Vec<(u64, Rec)> = Vec::new();
         let old: Vec<u64> = self
             .kept
@@ -602,4 +669,137 @@ fn day_start(day: u32) -> Timestamp {
 /// The RRN of entry `seq` decided at `at`: `MMDD` and 8 digits of `seq`.
 pub(crate) fn rrn(at: Timestamp, seq: u64) -> String {
     format!("{}{:08}", at.mmdd(), seq % 100_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, day: u32, kind: &str, stan: u32) -> Entry {
+        Entry {
+            seq,
+            at: Timestamp::from_millis(u64::from(day) * 86_400_000 + 1_000),
+            day,
+            kind: kind.into(),
+            mti: "0200".into(),
+            terminal: "T1".into(),
+            merchant: "M1".into(),
+            stan,
+            batch: 1,
+            card: Some("alice".into()),
+            pan_masked: None,
+            amount: 500,
+            currency: 156,
+            code: "00".into(),
+            rrn: String::new(),
+            auth_code: None,
+            original: None,
+            postings: vec![
+                Posting {
+                    account: "acct".into(),
+                    delta: -500,
+                },
+                Posting {
+                    account: "merchant:M1".into(),
+                    delta: 500,
+                },
+            ],
+            hold: 0,
+        }
+    }
+
+    #[test]
+    fn a_record_is_48_bytes() {
+        assert_eq!(core::mem::size_of::<Rec>(), 48);
+    }
+
+    #[test]
+    fn postings_come_back_as_they_were_given() {
+        let mut b = Book::new(30);
+        let mut e = entry(1, 20_000, "sale", 1);
+        b.push(&e, TxnKind::Sale);
+        assert_eq!(b.postings(1), e.postings);
+        e.seq = 2;
+        e.stan = 2;
+        e.kind = "void".into();
+        e.postings.iter_mut().for_each(|p| p.delta = -p.delta);
+        b.push(&e, TxnKind::Void);
+        assert_eq!(b.postings(2), e.postings);
+        // Not a pair of the amount: kept beside the record.
+        e.seq = 3;
+        e.stan = 3;
+        e.amount = 0;
+        b.push(&e, TxnKind::Void);
+        assert_eq!(b.postings(3), e.postings);
+    }
+
+    #[test]
+    fn rrns_are_found_past_a_hundred_million_entries() {
+        let mut b = Book::new(30);
+        let first = 300_000_001;
+        for i in 0..3 {
+            b.push(
+                &entry(first + i, 20_000, "sale", 1 + i as u32),
+                TxnKind::Sale,
+            );
+        }
+        let at = Timestamp::from_millis(20_000 * 86_400_000);
+        assert_eq!(b.by_rrn(&rrn(at, first + 1)), Some(first + 1));
+        assert_eq!(b.by_rrn(&rrn(at, first - 1)), None);
+        assert_eq!(b.by_day("T1", 2, 20_000), Some(first + 1));
+        assert_eq!(b.by_batch("T1", 1, 3), Some(first + 2));
+    }
+
+    #[test]
+    fn a_status_set_far_ahead_survives_in_the_extra() {
+        let mut b = Book::new(30);
+        b.push(&entry(1, 20_000, "sale", 1), TxnKind::Sale);
+        let far = 1 + (1 << 33);
+        b.set_status(1, Status::Reversed(far));
+        assert_eq!(b.status(1), Status::Reversed(far));
+        b.set_status(1, Status::Closed(5));
+        assert_eq!(b.status(1), Status::Closed(5));
+        assert_eq!(
+            b.totals("T1", 1),
+            (0, 0, 0, 0),
+            "a closed sale settles nothing"
+        );
+        b.set_status(1, Status::Open);
+        assert_eq!(b.totals("T1", 1), (500, 1, 0, 0));
+    }
+
+    #[test]
+    fn a_new_day_drops_what_is_older_than_the_window_and_its_index() {
+        let mut b = Book::new(1);
+        b.push(&entry(1, 20_000, "sale", 1), TxnKind::Sale);
+        b.push(&entry(2, 20_001, "sale", 2), TxnKind::Sale);
+        assert_eq!(b.len(), 2);
+        b.push(&entry(3, 20_002, "sale", 3), TxnKind::Sale);
+        assert_eq!(b.len(), 2);
+        assert!(b.get(1).is_none());
+        assert_eq!(b.by_day("T1", 1, 20_000), None);
+        assert_eq!(b.by_day("T1", 2, 20_001), Some(2));
+        assert_eq!(
+            b.totals("T1", 1),
+            (1_500, 3, 0, 0),
+            "totals outlive the records"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_round_trip_keeps_lookups() {
+        let mut b = Book::new(30);
+        for i in 1..=50 {
+            b.push(&entry(i, 20_000, "sale", i as u32), TxnKind::Sale);
+        }
+        b.set_status(7, Status::Closed(9));
+        let bytes = postcard::to_stdvec(&b).expect("serializes");
+        let mut c: Book = postcard::from_bytes(&bytes).expect("deserializes");
+        c.reindex();
+        assert_eq!(c.by_batch("T1", 1, 33), Some(33));
+        assert_eq!(c.by_day("T1", 50, 20_000), Some(50));
+        assert_eq!(c.status(7), Status::Closed(9));
+        assert_eq!(c.totals("T1", 1), b.totals("T1", 1));
+        assert_eq!(c.last_seq(), 50);
+    }
 }

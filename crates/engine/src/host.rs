@@ -849,13 +849,13 @@ impl<L: Ledger> Host<L> {
             // should have in its journal.
             if seq > since
                 && r.kind == TxnKind::Sale
-                && r.approved
+                && r.approved()
                 && self
                     .book
                     .postings(seq)
                     .iter()
                     .any(|p| p.delta < 0 && self.card_accounts.contains(&p.account))
-                && !matches!(r.status(), Status::Reversed(_))
+                && !matches!(self.book.status(seq), Status::Reversed(_))
             {
                 a.debits
                     .entry(terminal.to_owned())
@@ -878,17 +878,13 @@ impl<L: Ledger> Host<L> {
 
     /// Whether entry `seq` has been reversed (of the entries in memory).
     pub fn is_reversed(&self, seq: u64) -> bool {
-        self.book
-            .get(seq)
-            .is_some_and(|r| matches!(r.status(), Status::Reversed(_)))
+        matches!(self.book.status(seq), Status::Reversed(_))
     }
 
     /// Whether entry `seq` is still open (not voided, completed or
     /// reversed; of the entries in memory).
     pub fn is_open(&self, seq: u64) -> bool {
-        self.book
-            .get(seq)
-            .is_some_and(|r| r.status() == Status::Open)
+        self.book.get(seq).is_some() && self.book.status(seq) == Status::Open
     }
 
     /// The spec this host speaks.
@@ -1390,9 +1386,9 @@ impl<L: Ledger> Host<L> {
             TxnKind::PreAuthVoid => TxnKind::PreAuth,
             _ => TxnKind::PreAuthCompletion,
         };
-        let verdict = if orig.kind != want || !orig.approved {
+        let verdict = if orig.kind != want || !orig.approved() {
             Err(Reason::InvalidTransaction)
-        } else if orig.status() != Status::Open {
+        } else if self.book.status(seq) != Status::Open {
             Err(Reason::OriginalClosed)
         } else if orig.day != now.day() {
             Err(Reason::InvalidTransaction)
@@ -1422,9 +1418,9 @@ impl<L: Ledger> Host<L> {
             Err(d) => return d,
         };
         let amount = req.amount.unwrap_or(0);
-        let verdict = if orig.kind != TxnKind::PreAuth || !orig.approved {
+        let verdict = if orig.kind != TxnKind::PreAuth || !orig.approved() {
             Err(Reason::InvalidTransaction)
-        } else if orig.status() != Status::Open {
+        } else if self.book.status(seq) != Status::Open {
             Err(Reason::OriginalClosed)
         } else if !self.same_card(req, orig) {
             Err(Reason::InvalidCard)
@@ -1461,18 +1457,19 @@ impl<L: Ledger> Host<L> {
             Err(d) => return d,
         };
         let amount = req.amount.unwrap_or(0);
-        let verdict =
-            if !matches!(orig.kind, TxnKind::Sale | TxnKind::PreAuthCompletion) || !orig.approved {
-                Err(Reason::InvalidTransaction)
-            } else if orig.status() != Status::Open {
-                Err(Reason::OriginalClosed)
-            } else if !self.same_card(req, orig) {
-                Err(Reason::InvalidCard)
-            } else if amount == 0 || amount > orig.amount.saturating_sub(self.book.refunded(seq)) {
-                Err(Reason::AmountMismatch)
-            } else {
-                Ok(())
-            };
+        let verdict = if !matches!(orig.kind, TxnKind::Sale | TxnKind::PreAuthCompletion)
+            || !orig.approved()
+        {
+            Err(Reason::InvalidTransaction)
+        } else if self.book.status(seq) != Status::Open {
+            Err(Reason::OriginalClosed)
+        } else if !self.same_card(req, orig) {
+            Err(Reason::InvalidCard)
+        } else if amount == 0 || amount > orig.amount.saturating_sub(self.book.refunded(seq)) {
+            Err(Reason::AmountMismatch)
+        } else {
+            Ok(())
+        };
         if let Err(c) = verdict {
             return Draft::decline_on(c, seq);
         }
@@ -1504,16 +1501,16 @@ impl<L: Ledger> Host<L> {
         if !orig.kind.is_reversible() {
             return Draft::decline_on(Reason::InvalidTransaction, seq);
         }
-        if !orig.approved {
+        if !orig.approved() {
             return Draft::decline_on(Reason::InvalidTransaction, seq);
         }
-        if matches!(orig.status(), Status::Reversed(_)) {
+        if matches!(self.book.status(seq), Status::Reversed(_)) {
             // Already reversed: the same answer, no second credit.
             let mut d = Draft::approve(Vec::new());
             d.original = Some(seq);
             return d;
         }
-        if matches!(orig.status(), Status::Closed(_)) {
+        if matches!(self.book.status(seq), Status::Closed(_)) {
             return Draft::decline_on(Reason::OriginalClosed, seq);
         }
         if req.amount.is_some_and(|a| a != orig.amount) {
@@ -1560,7 +1557,10 @@ impl<L: Ledger> Host<L> {
         self.book.push(e, kind);
         if e.approved() {
             if let Some(orig) = e.original {
-                let status = self.book.get(orig).map(|r| (r.status(), r.original()));
+                let status = self
+                    .book
+                    .get(orig)
+                    .map(|_| (self.book.status(orig), self.book.original(orig)));
                 match kind {
                     TxnKind::Reversal => {
                         // Only the first reversal acts.
@@ -1569,11 +1569,7 @@ impl<L: Ledger> Host<L> {
                                 self.book.set_status(orig, Status::Reversed(e.seq));
                                 // A reversed void gives its sale back.
                                 if let Some(inner) = inner {
-                                    if self
-                                        .book
-                                        .get(inner)
-                                        .is_some_and(|r| r.status() == Status::Closed(orig))
-                                    {
+                                    if self.book.status(inner) == Status::Closed(orig) {
                                         self.book.set_status(inner, Status::Open);
                                     }
                                 }

@@ -91,7 +91,7 @@ pub enum Item {
 /// full waits for room: under a load the writer cannot keep up with, the
 /// journal slows the host instead of holding an ever longer queue in
 /// memory or dropping lines.
-pub const JOURNAL_QUEUE: usize = 16_384;
+pub const JOURNAL_QUEUE: usize = 4_096;
 
 /// The sending half: cheap to clone; blocks only while the writer is
 /// [`JOURNAL_QUEUE`] lines behind.
@@ -134,7 +134,9 @@ impl JournalSender {
             instant: Instant::now(),
             conn,
             dir,
-            bytes: bytes.clone(),
+            // A copy: the frame may be a slice of a connection's read
+            // buffer, which a queued line would otherwise keep alive.
+            bytes: Bytes::copy_from_slice(bytes),
         });
     }
 
