@@ -318,9 +318,10 @@ impl Host<MemoryLedger> {
 }
 
 impl<L: Ledger> Host<L> {
-    /// A host over `ledger`; entries already in it are replayed, so a
-    /// restarted host has the balances, originals and duplicate index it
-    /// had before.
+    /// A host over `ledger`: its last snapshot is loaded and the entries
+    /// after it replayed (every entry, without a snapshot that matches),
+    /// so a restarted host has the balances, originals and duplicate
+    /// index it had before.
     ///
     /// # Errors
     ///

@@ -3,8 +3,10 @@
 //!
 //! Balances, the state of every original (approved, voided, reversed) and
 //! the duplicate index are all derived from the entries, in order. A host
-//! restarted on a durable ledger replays them and is back where it was,
-//! which is how `cardwire-net`'s SQLite ledger survives `kill -9`.
+//! restarted on a durable ledger loads its last snapshot of that derived
+//! state ([`Ledger::save_snapshot`]) and replays the entries after it (or
+//! all of them), and is back where it was, which is how `cardwire-net`'s
+//! SQLite ledger survives `kill -9`.
 //!
 //! Durability contract: [`Ledger::append`] may buffer; after
 //! [`Ledger::commit`] returns, every appended entry is durable. A driver
