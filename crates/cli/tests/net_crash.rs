@@ -26,7 +26,7 @@ fn host_killed_mid_load_loses_no_approval() {
     let db = db.to_str().unwrap();
     // Snapshots every 40 entries: the restart loads one and replays only
     // the entries after it.
-    let mut h = host(&[
+    let args = [
         "--db",
         db,
         "--terminals",
@@ -35,7 +35,8 @@ fn host_killed_mid_load_loses_no_approval() {
         "off",
         "--snapshot-every",
         "40",
-    ]);
+    ];
+    let mut h = host(&args);
     let (addr, admin) = (h.addr.clone(), h.admin.clone().unwrap());
 
     let load = Command::new(bin())
@@ -68,20 +69,7 @@ fn host_killed_mid_load_loses_no_approval() {
         "the load ran before the kill: {before} entries"
     );
     std::thread::sleep(Duration::from_millis(300));
-    let h2 = host(&[
-        "--db",
-        db,
-        "--terminals",
-        "6",
-        "--journal",
-        "off",
-        "--snapshot-every",
-        "40",
-        "--listen",
-        &addr,
-        "--admin",
-        &admin,
-    ]);
+    let h2 = host(&[&args[..], &["--listen", &addr, "--admin", &admin]].concat());
     let out = load.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
