@@ -358,6 +358,11 @@ impl<L: Ledger> Host<L> {
             host.apply(e, false);
         }
         host.start = (None, all.len() as u64);
+        if host.snapshot_every > 0 && all.len() as u64 >= host.snapshot_every {
+            // A long replay is not done twice: the next start loads this.
+            drop(all);
+            let _ = host.save_snapshot();
+        }
         Ok(host)
     }
 

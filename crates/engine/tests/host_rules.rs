@@ -677,3 +677,30 @@ fn entries_older_than_the_window_leave_memory_but_an_open_pre_auth_stays() {
         r.additional
     );
 }
+
+#[test]
+fn a_long_replay_leaves_a_snapshot_for_the_next_start() {
+    use cardwire_engine::ledger::Ledger;
+    let cfg = HostConfig {
+        snapshot_every: 0,
+        ..HostConfig::demo()
+    };
+    let mut d = Desk::new(cfg.clone());
+    for _ in 0..3 {
+        assert_eq!(d.sale(ALICE, 100).1.code, "00");
+    }
+    assert!(d.host.ledger().snapshot().expect("memory").is_none());
+    let every_two = HostConfig {
+        snapshot_every: 2,
+        ..cfg
+    };
+    let again = restart(d.host.ledger().clone(), &every_two);
+    assert_eq!(again.start_report(), (None, 3));
+    assert_eq!(
+        again.ledger().snapshot().expect("memory").map(|s| s.0),
+        Some(3)
+    );
+    let third = restart(again.ledger().clone(), &every_two);
+    assert_eq!(third.start_report(), (Some(3), 0));
+    assert_eq!(third.card_balance("alice"), Some(499_700));
+}
