@@ -248,6 +248,18 @@ struct Snapshot<B = Book> {
     book: B,
 }
 
+/// Whether a ledger's snapshot (`(seq, bytes)` from
+/// [`Ledger::snapshot`]) is one this host can load, and belongs with
+/// the ledger whose entry `seq` is `entry`: a snapshot of another
+/// version, or of another ledger, is ignored and every entry replayed.
+/// A ledger that hands entries out once ([`Ledger::entries_after`])
+/// asks this before it reads them.
+pub fn snapshot_fits(snapshot: &(u64, Vec<u8>), entry: Option<&Entry>) -> bool {
+    Snapshot::decode(&snapshot.1).is_some_and(|s| {
+        s.seq == snapshot.0 && entry.is_some_and(|e| e.seq == s.seq && e.at == s.at)
+    })
+}
+
 impl Snapshot {
     const VERSION: u32 = 1;
 

@@ -155,11 +155,24 @@ impl GroupLedger {
     pub(crate) fn durable<L: Ledger + Send + 'static>(
         backend: L,
     ) -> Result<(Self, Arc<CommitQueue>, std::thread::JoinHandle<()>), LedgerError> {
-        let snapshot = backend.snapshot()?;
-        let replay_after = snapshot
+        // The snapshot and the entries from its own on, when it fits the
+        // ledger; else every entry, for a replay from the start.
+        let mut snapshot = backend.snapshot()?;
+        let mut replay_after = snapshot
             .as_ref()
             .map_or(0, |(seq, _)| seq.saturating_sub(1));
-        let replay = backend.entries_after(replay_after)?;
+        let mut replay = backend.entries_after(replay_after)?;
+        if let Some(s) = &snapshot {
+            if !cardwire_engine::host::snapshot_fits(s, replay.first()) {
+                tracing::warn!(
+                    "the ledger's snapshot (after entry {}) does not fit its entries: replaying them all",
+                    s.0
+                );
+                snapshot = None;
+                replay_after = 0;
+                replay = backend.entries()?;
+            }
+        }
         let last = replay.last().map_or(replay_after, |e| e.seq);
         let queue = Arc::new(CommitQueue {
             pending: Mutex::new(Pending::default()),
@@ -222,8 +235,7 @@ impl Ledger for GroupLedger {
         // Handed over once, at start-up; the host keeps its own records.
         if seq < self.replay_after {
             return Err(LedgerError::Backend(format!(
-                "the ledger's snapshot (after entry {}) does not match its entries; \
-                 delete it (sqlite3 LEDGER 'DELETE FROM snapshot') to replay them all",
+                "entries before {} were not read (the host starts from the snapshot)",
                 self.replay_after + 1
             )));
         }
@@ -342,5 +354,77 @@ fn commit_batch<L: Ledger>(backend: &mut L, batch: &mut Pending, q: &CommitQueue
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(RETRY_AT_MOST);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use cardwire_codec::specs;
+    use cardwire_engine::ledger::{Ledger, MemoryLedger};
+    use cardwire_engine::{Host, HostConfig};
+
+    use super::*;
+
+    /// A ledger of a few approved sales made by a host, with its snapshot.
+    fn ledger_with_snapshot() -> MemoryLedger {
+        let spec = Arc::clone(specs::builtin("cups").unwrap());
+        let mut l = MemoryLedger::new();
+        for seq in 1..=3 {
+            let e = Entry {
+                seq,
+                at: cardwire_engine::Timestamp::SIM_START,
+                day: cardwire_engine::Timestamp::SIM_START.day(),
+                kind: "balance".into(),
+                mti: "0200".into(),
+                terminal: "12345678".into(),
+                merchant: "123456789012345".into(),
+                stan: u32::try_from(seq).unwrap(),
+                batch: 1,
+                card: Some("alice".into()),
+                pan_masked: None,
+                amount: 0,
+                currency: 156,
+                code: "00".into(),
+                rrn: String::new(),
+                auth_code: None,
+                original: None,
+                postings: Vec::new(),
+                hold: 0,
+            };
+            l.append(&e).unwrap();
+        }
+        let mut h = Host::with_ledger(spec, HostConfig::demo(), l).unwrap();
+        h.save_snapshot().unwrap();
+        h.ledger().clone()
+    }
+
+    fn shut(q: &CommitQueue, h: std::thread::JoinHandle<()>) {
+        q.close();
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn a_fitting_snapshot_is_handed_over_with_only_the_entries_from_its_own() {
+        let (l, q, h) = GroupLedger::durable(ledger_with_snapshot()).unwrap();
+        assert_eq!(l.snapshot().unwrap().map(|s| s.0), Some(3));
+        let tail = l.entries_after(2).unwrap();
+        assert_eq!(tail.iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
+        assert!(l.entries().is_err(), "the entries before it were not read");
+        shut(&q, h);
+    }
+
+    #[test]
+    fn a_snapshot_that_does_not_fit_is_ignored_and_every_entry_replayed() {
+        let mut backend = ledger_with_snapshot();
+        backend
+            .save_snapshot(3, b"not a snapshot".to_vec())
+            .unwrap();
+        let (l, q, h) = GroupLedger::durable(backend).unwrap();
+        assert!(l.snapshot().unwrap().is_none());
+        assert_eq!(l.entries().unwrap().len(), 3);
+        shut(&q, h);
     }
 }
