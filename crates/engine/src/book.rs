@@ -182,15 +182,33 @@ pub(crate) struct Book {
     index: Index,
 }
 
-/// (terminal, STAN, day) and (terminal, batch, STAN) of every record but
-/// reversals, first entry first. A slot holds the low 32 bits of the
-/// sequence number ([`Book::seq_of`] restores it: the records in memory
-/// never span 2^32 entries).
+/// The two indexes of every record but reversals, first entry first: a
+/// slot holds the low 32 bits of the sequence number ([`seq_of`]
+/// restores it: the records in memory never span 2^32 entries).
 #[derive(Debug, Clone, Default)]
 struct Index {
     hasher: RandomState,
-    by_day: HashTable<u32>,
-    by_batch: HashTable<u32>,
+    tables: [HashTable<u32>; 2],
+}
+
+/// Which index, and the key it files a record under.
+#[derive(Debug, Clone, Copy)]
+enum Key {
+    /// (terminal, STAN, day): duplicates.
+    Day,
+    /// (terminal, batch, STAN): reversals, voids, completions.
+    Batch,
+}
+
+impl Key {
+    const BOTH: [Key; 2] = [Key::Day, Key::Batch];
+
+    fn of(self, r: &Rec) -> (u32, u32, u32) {
+        match self {
+            Key::Day => (r.terminal, r.stan, r.day),
+            Key::Batch => (r.terminal, r.batch, r.stan),
+        }
+    }
 }
 
 impl Book {
@@ -234,10 +252,7 @@ impl Book {
     }
 
     pub(crate) fn get(&self, seq: u64) -> Option<&Rec> {
-        match seq.checked_sub(self.base) {
-            Some(i) => self.recs.get(usize::try_from(i).ok()?),
-            None => self.kept.get(&seq),
-        }
+        rec_in(self.store(), seq)
     }
 
     fn get_mut(&mut self, seq: u64) -> Option<&mut Rec> {
@@ -319,45 +334,29 @@ impl Book {
         rrn(day_start(r.day), seq)
     }
 
-    /// The sequence number whose low 32 bits an index slot holds.
-    fn seq_of(&self, low: u32) -> u64 {
-        #[allow(clippy::cast_possible_truncation)]
-        let last = self.last_seq as u32;
-        self.last_seq - u64::from(last.wrapping_sub(low))
+    /// What index slots are read against.
+    fn store(&self) -> Store<'_> {
+        (&self.recs, &self.kept, self.base, self.last_seq)
     }
 
-    fn hash_day(&self, terminal: u32, stan: u32, day: u32) -> u64 {
-        self.index.hasher.hash_one((terminal, stan, day))
-    }
-
-    fn hash_batch(&self, terminal: u32, batch: u32, stan: u32) -> u64 {
-        self.index.hasher.hash_one((terminal, batch, stan))
+    /// The first record filed under `key` in index `which`.
+    fn lookup(&self, which: Key, key: (u32, u32, u32)) -> Option<u64> {
+        let h = self.index.hasher.hash_one(key);
+        self.index.tables[which as usize]
+            .find(h, |&s| {
+                rec_at(self.store(), s).is_some_and(|r| which.of(r) == key)
+            })
+            .map(|&s| seq_of(self.last_seq, s))
     }
 
     /// The first entry (reversals aside) of this terminal, STAN and day.
     pub(crate) fn by_day(&self, terminal: &str, stan: u32, day: u32) -> Option<u64> {
-        let t = self.names.id(terminal)?;
-        let h = self.hash_day(t, stan, day);
-        self.index
-            .by_day
-            .find(h, |&s| {
-                self.get(self.seq_of(s))
-                    .is_some_and(|r| r.terminal == t && r.stan == stan && r.day == day)
-            })
-            .map(|&s| self.seq_of(s))
+        self.lookup(Key::Day, (self.names.id(terminal)?, stan, day))
     }
 
     /// The first entry (reversals aside) of this terminal, batch and STAN.
     pub(crate) fn by_batch(&self, terminal: &str, batch: u32, stan: u32) -> Option<u64> {
-        let t = self.names.id(terminal)?;
-        let h = self.hash_batch(t, batch, stan);
-        self.index
-            .by_batch
-            .find(h, |&s| {
-                self.get(self.seq_of(s))
-                    .is_some_and(|r| r.terminal == t && r.batch == batch && r.stan == stan)
-            })
-            .map(|&s| self.seq_of(s))
+        self.lookup(Key::Batch, (self.names.id(terminal)?, batch, stan))
     }
 
     /// The approval (reversals aside) that was given this RRN.
@@ -498,26 +497,24 @@ impl Book {
         }
     }
 
+    /// Files record `seq` in both indexes, unless an earlier record holds
+    /// its key.
     fn index_rec(&mut self, seq: u64) {
-        let Some(r) = self.get(seq) else { return };
-        let (t, stan, day, batch) = (r.terminal, r.stan, r.day, r.batch);
         #[allow(clippy::cast_possible_truncation)]
         let low = seq as u32;
-        if self.by_day(self.names.name(t), stan, day).is_none() {
-            let h = self.hash_day(t, stan, day);
-            let store = (&self.recs, &self.kept, self.base, self.last_seq);
-            let hasher = self.index.hasher.clone();
-            self.index.by_day.insert_unique(h, low, |&s| {
-                key_hash(&hasher, store, s, |r| (r.terminal, r.stan, r.day))
-            });
-        }
-        if self.by_batch(self.names.name(t), batch, stan).is_none() {
-            let h = self.hash_batch(t, batch, stan);
-            let store = (&self.recs, &self.kept, self.base, self.last_seq);
-            let hasher = self.index.hasher.clone();
-            self.index.by_batch.insert_unique(h, low, |&s| {
-                key_hash(&hasher, store, s, |r| (r.terminal, r.batch, r.stan))
-            });
+        let store = (&self.recs, &self.kept, self.base, self.last_seq);
+        let Some(r) = rec_in(store, seq) else { return };
+        let Index { hasher, tables } = &mut self.index;
+        for which in Key::BOTH {
+            let key = which.of(r);
+            let slot = tables[which as usize].entry(
+                hasher.hash_one(key),
+                |&s| rec_at(store, s).is_some_and(|o| which.of(o) == key),
+                |&s| key_hash(hasher, store, which, s),
+            );
+            if let hashbrown::hash_table::Entry::Vacant(v) = slot {
+                v.insert(low);
+            }
         }
     }
 
@@ -595,26 +592,21 @@ impl Book {
             #[allow(clippy::cast_possible_truncation)]
             let low = *seq as u32;
             self.extra.remove(seq);
-            let h = self.hash_day(r.terminal, r.stan, r.day);
-            if let Ok(slot) = self.index.by_day.find_entry(h, |&s| s == low) {
-                slot.remove();
-            }
-            let h = self.hash_batch(r.terminal, r.batch, r.stan);
-            if let Ok(slot) = self.index.by_batch.find_entry(h, |&s| s == low) {
-                slot.remove();
+            for which in Key::BOTH {
+                let h = self.index.hasher.hash_one(which.of(r));
+                if let Ok(slot) = self.index.tables[which as usize].find_entry(h, |&s| s == low) {
+                    slot.remove();
+                }
             }
         }
         if dropped.len() > self.recs.len() {
             self.recs.shrink_to_fit();
             self.extra.shrink_to_fit();
             let store = (&self.recs, &self.kept, self.base, self.last_seq);
-            let hasher = &self.index.hasher;
-            self.index
-                .by_day
-                .shrink_to_fit(|&s| key_hash(hasher, store, s, |r| (r.terminal, r.stan, r.day)));
-            self.index
-                .by_batch
-                .shrink_to_fit(|&s| key_hash(hasher, store, s, |r| (r.terminal, r.batch, r.stan)));
+            let Index { hasher, tables } = &mut self.index;
+            for which in Key::BOTH {
+                tables[which as usize].shrink_to_fit(|&s| key_hash(hasher, store, which, s));
+            }
         }
     }
 
@@ -631,8 +623,9 @@ impl Book {
         self.names.reindex();
         self.index = Index::default();
         let seqs: Vec<u64> = self.iter().map(|(s, _)| s).collect();
-        self.index.by_day.reserve(seqs.len(), |_| 0);
-        self.index.by_batch.reserve(seqs.len(), |_| 0);
+        for t in &mut self.index.tables {
+            t.reserve(seqs.len(), |_| 0);
+        }
         for s in seqs {
             if self.get(s).is_some_and(|r| r.kind != TxnKind::Reversal) {
                 self.index_rec(s);
@@ -644,21 +637,30 @@ impl Book {
 /// The records, the first one's number and the last one's.
 type Store<'a> = (&'a VecDeque<Rec>, &'a BTreeMap<u64, Rec>, u64, u64);
 
+/// The sequence number, at most `last`, whose low 32 bits are `low`.
+fn seq_of(last: u64, low: u32) -> u64 {
+    #[allow(clippy::cast_possible_truncation)]
+    let last32 = last as u32;
+    last - u64::from(last32.wrapping_sub(low))
+}
+
+/// Record `seq`, if it is in memory.
+fn rec_in((recs, kept, base, _): Store<'_>, seq: u64) -> Option<&Rec> {
+    match seq.checked_sub(base) {
+        Some(i) => recs.get(usize::try_from(i).ok()?),
+        None => kept.get(&seq),
+    }
+}
+
+/// The record an index slot holds.
+fn rec_at(store: Store<'_>, low: u32) -> Option<&Rec> {
+    rec_in(store, seq_of(store.3, low))
+}
+
 /// The hash of the key of the record an index slot holds (for rehashing
 /// a table).
-fn key_hash<K: std::hash::Hash>(
-    hasher: &RandomState,
-    (recs, kept, base, last): Store<'_>,
-    low: u32,
-    key: impl Fn(&Rec) -> K,
-) -> u64 {
-    #[allow(clippy::cast_possible_truncation)]
-    let seq = last - u64::from((last as u32).wrapping_sub(low));
-    let r = match seq.checked_sub(base) {
-        Some(i) => usize::try_from(i).ok().and_then(|i| recs.get(i)),
-        None => kept.get(&seq),
-    };
-    r.map_or(0, |r| hasher.hash_one(key(r)))
+fn key_hash(hasher: &RandomState, store: Store<'_>, which: Key, low: u32) -> u64 {
+    rec_at(store, low).map_or(0, |r| hasher.hash_one(which.of(r)))
 }
 
 /// The start of business day `day`.
