@@ -255,20 +255,22 @@ struct Snapshot<B = Book> {
 /// A ledger that hands entries out once ([`Ledger::entries_after`])
 /// asks this before it reads them.
 pub fn snapshot_fits(snapshot: &(u64, Vec<u8>), entry: Option<&Entry>) -> bool {
-    Snapshot::decode(&snapshot.1).is_some_and(|s| {
-        s.seq == snapshot.0 && entry.is_some_and(|e| e.seq == s.seq && e.at == s.at)
+    // Only the head is read: the fields a snapshot starts with.
+    #[derive(Deserialize)]
+    struct Head {
+        version: u32,
+        seq: u64,
+        at: Timestamp,
+    }
+    postcard::take_from_bytes::<Head>(&snapshot.1).is_ok_and(|(h, _)| {
+        h.version == Snapshot::VERSION
+            && h.seq == snapshot.0
+            && entry.is_some_and(|e| e.seq == h.seq && e.at == h.at)
     })
 }
 
 impl Snapshot {
     const VERSION: u32 = 1;
-
-    /// `None` for bytes of another version or no snapshot at all (the
-    /// host then replays the whole ledger).
-    fn decode(bytes: &[u8]) -> Option<Snapshot> {
-        let s: Snapshot = postcard::from_bytes(bytes).ok()?;
-        (s.version == Self::VERSION).then_some(s)
-    }
 }
 
 /// Formats totals as field 48 (n12 n3 n12 n3).
@@ -315,7 +317,6 @@ pub struct Host<L: Ledger = MemoryLedger> {
     traffic_events: bool,
     booking_events: bool,
     decode_mode: DecodeMode,
-    opening_total: i64,
 }
 
 impl Host<MemoryLedger> {
@@ -346,22 +347,19 @@ impl<L: Ledger> Host<L> {
         // The last snapshot and the entries after it, when the snapshot
         // describes this ledger (its last entry is the ledger's entry of
         // that number, decided at the same instant); else every entry.
-        if let Some(snap) = snapshot
-            .as_ref()
-            .and_then(|(seq, bytes)| Snapshot::decode(bytes).filter(|s| s.seq == *seq))
-        {
-            let tail = host.ledger.entries_after(snap.seq.saturating_sub(1))?;
-            if tail
-                .first()
-                .is_some_and(|e| e.seq == snap.seq && e.at == snap.at)
+        if let Some(snap) = &snapshot {
+            let tail = host.ledger.entries_after(snap.0.saturating_sub(1))?;
+            let fits = snapshot_fits(snap, tail.first());
+            if let Some(state) = fits
+                .then(|| postcard::from_bytes::<Snapshot>(&snap.1).ok())
+                .flatten()
             {
-                let seq = snap.seq;
-                host.restore(snap);
+                host.restore(state);
                 let tail = tail.get(1..).unwrap_or_default();
                 for e in tail {
                     host.apply(e, false);
                 }
-                host.start = (Some(seq), tail.len() as u64);
+                host.start = (Some(snap.0), tail.len() as u64);
                 return Ok(host);
             }
         }
@@ -448,7 +446,6 @@ impl<L: Ledger> Host<L> {
                 )));
             }
         }
-        let opening_total = accounts.values().sum();
         let opening = accounts.clone();
         Ok(Host {
             spec,
@@ -484,7 +481,6 @@ impl<L: Ledger> Host<L> {
             traffic_events: true,
             booking_events: true,
             decode_mode: DecodeMode::Strict,
-            opening_total,
         })
     }
 
@@ -740,7 +736,7 @@ impl<L: Ledger> Host<L> {
     /// Sum of all balances at start (money is conserved: always equal to
     /// the current sum).
     pub fn opening_total(&self) -> i64 {
-        self.opening_total
+        self.opening.values().sum()
     }
 
     /// Stores a snapshot of the host's state in the ledger (see
@@ -1573,31 +1569,26 @@ impl<L: Ledger> Host<L> {
             }
         }
         self.book.push(e, kind);
-        if e.approved() {
-            if let Some(orig) = e.original {
-                let status = self
-                    .book
-                    .get(orig)
-                    .map(|_| (self.book.status(orig), self.book.original(orig)));
-                match kind {
-                    TxnKind::Reversal => {
-                        // Only the first reversal acts.
-                        if let Some((status, inner)) = status {
-                            if !matches!(status, Status::Reversed(_)) {
-                                self.book.set_status(orig, Status::Reversed(e.seq));
-                                // A reversed void gives its sale back.
-                                if let Some(inner) = inner {
-                                    if self.book.status(inner) == Status::Closed(orig) {
-                                        self.book.set_status(inner, Status::Open);
-                                    }
-                                }
-                            }
-                        }
+        match (e.original.filter(|_| e.approved()), kind) {
+            // Only the first reversal acts (and only on an original in
+            // memory).
+            (Some(orig), TxnKind::Reversal) => {
+                let first = self.book.get(orig).is_some()
+                    && !matches!(self.book.status(orig), Status::Reversed(_));
+                if first {
+                    self.book.set_status(orig, Status::Reversed(e.seq));
+                    // A reversed void gives its sale back.
+                    let voided = self.book.original(orig);
+                    if let Some(sale) =
+                        voided.filter(|&s| self.book.status(s) == Status::Closed(orig))
+                    {
+                        self.book.set_status(sale, Status::Open);
                     }
-                    TxnKind::Refund => self.book.add_refunded(orig, e.amount),
-                    _ => self.book.set_status(orig, Status::Closed(e.seq)),
                 }
             }
+            (Some(orig), TxnKind::Refund) => self.book.add_refunded(orig, e.amount),
+            (Some(orig), _) => self.book.set_status(orig, Status::Closed(e.seq)),
+            (None, _) => {}
         }
         if kind == TxnKind::Settlement {
             if let Some(t) = self.terminals.get_mut(&e.terminal) {
