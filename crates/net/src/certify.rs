@@ -84,12 +84,7 @@ pub struct Certifier {
 ///
 /// [`NetError::Io`] when the address cannot be bound.
 pub async fn bind(opts: CertifyOptions) -> Result<Certifier, NetError> {
-    let listener = TcpListener::bind(opts.listen)
-        .await
-        .map_err(|e| NetError::io(format!("binding {}", opts.listen), e))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| NetError::io("local address", e))?;
+    let (listener, addr) = crate::listen(opts.listen).await?;
     Ok(Certifier {
         opts,
         listener,

@@ -488,20 +488,12 @@ async fn launch(
     host.set_decode_mode(opts.decode_mode);
     let (snapshot, replayed) = host.start_report();
     let entries = host.entries();
-    let listener = match opts.listen {
-        Some(a) => Some(
-            TcpListener::bind(a)
-                .await
-                .map_err(|e| NetError::io(format!("binding {a}"), e))?,
-        ),
-        None => None,
-    };
-    let addr = match &listener {
-        Some(l) => Some(
-            l.local_addr()
-                .map_err(|e| NetError::io("local address", e))?,
-        ),
-        None => None,
+    let (listener, addr) = match opts.listen {
+        Some(a) => {
+            let (l, addr) = crate::listen(a).await?;
+            (Some(l), Some(addr))
+        }
+        None => (None, None),
     };
     let (in_process, in_process_rx) = tmpsc::unbounded_channel();
     let admin = match opts.admin {

@@ -132,6 +132,20 @@ impl Throttle {
     }
 }
 
+/// Binds a listening socket and returns it with the address it got (the
+/// port chosen for `:0`).
+pub(crate) async fn listen(
+    addr: std::net::SocketAddr,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), NetError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| NetError::io(format!("binding {addr}"), e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| NetError::io("local address", e))?;
+    Ok((listener, local))
+}
+
 /// Options that create a file readable and writable by its owner only
 /// (0600 on Unix): ledgers, journals and terminal state hold card
 /// activity and reversal records.

@@ -26,7 +26,7 @@ use cardwire_codec::{DecodeMode, Spec, decode, decode_with};
 use cardwire_engine::fault::{FaultPlan, FaultyLink, LinkAction};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -169,12 +169,7 @@ impl RunningProxy {
 ///
 /// [`NetError::Io`] when a socket cannot be bound or the journal opened.
 pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, NetError> {
-    let listener = TcpListener::bind(opts.listen)
-        .await
-        .map_err(|e| NetError::io(format!("binding {}", opts.listen), e))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| NetError::io("local address", e))?;
+    let (listener, addr) = crate::listen(opts.listen).await?;
     let journal = match &opts.journal {
         Some(p) => Some(JournalWriter::start_rotating(
             p,
