@@ -57,6 +57,7 @@ pub mod reply_codes;
 pub mod rules;
 pub mod salvage;
 pub mod scenario;
+pub mod schedule;
 pub mod template;
 pub mod terminal;
 pub mod wire;

@@ -20,6 +20,7 @@ use crate::clock::Timestamp;
 use crate::config::{CardConfig, HostConfig};
 use crate::fault::{FaultEvent, FaultPlan, FaultRule, FaultyLink, LinkAction};
 use crate::host::{ConnId, Host, HostError, HostEvent};
+use crate::schedule::Schedule;
 use crate::terminal::{
     Action, Card, EntryMode, Outcome, Terminal, TerminalConfig, TerminalError, TerminalEvent,
 };
@@ -83,8 +84,7 @@ pub struct Pair {
     pub link_up: bool,
     cards: HashMap<String, CardConfig>,
     conn: ConnId,
-    queue: Vec<(Timestamp, u64, Delivery)>,
-    seq: u64,
+    queue: Schedule<Delivery>,
 }
 
 impl core::fmt::Debug for Pair {
@@ -126,8 +126,7 @@ impl Pair {
             link_up: true,
             cards,
             conn: ConnId(1),
-            queue: Vec::new(),
-            seq: 0,
+            queue: Schedule::new(),
         })
     }
 
@@ -235,13 +234,12 @@ impl Pair {
     }
 
     fn schedule(&mut self, at: Timestamp, d: Delivery) {
-        self.seq += 1;
-        self.queue.push((at, self.seq, d));
+        self.queue.push(at, d);
     }
 
     fn next_time(&self) -> Option<Timestamp> {
         [
-            self.queue.iter().map(|(t, _, _)| *t).min(),
+            self.queue.next_at(),
             self.host.poll_timeout(),
             self.terminal.poll_timeout(),
             self.link.poll_timeout(),
@@ -255,9 +253,7 @@ impl Pair {
         self.now = self.now.max(t);
         let now = self.now;
         // Deliveries due, in order.
-        self.queue.sort_by_key(|(t, s, _)| (*t, *s));
-        while self.queue.first().is_some_and(|(t, _, _)| *t <= now) {
-            let (_, _, d) = self.queue.remove(0);
+        while let Some(d) = self.queue.pop_due(now) {
             match d {
                 Delivery::ToHost(b) => self.host.handle_message(now, self.conn, &b),
                 Delivery::ToTerminal(b) => self.terminal.handle_message(now, &b),

@@ -32,6 +32,7 @@ use cardwire_codec::{Spec, decode};
 use cardwire_engine::certify::{CertifyEvent, Grader, Plan, Verdict};
 use cardwire_engine::config::HostConfig;
 use cardwire_engine::fault::{FaultPlan, FaultyLink, LinkAction};
+use cardwire_engine::schedule::Schedule;
 use cardwire_engine::{ConnId, Host, Timestamp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -110,8 +111,7 @@ struct Session {
     grader: Grader,
     conns: HashMap<ConnId, mpsc::UnboundedSender<Bytes>>,
     current: Option<ConnId>,
-    queue: Vec<(Timestamp, u64, Delivery)>,
-    seq: u64,
+    queue: Schedule<Delivery>,
     verdicts: Vec<Verdict>,
 }
 
@@ -145,8 +145,7 @@ impl Certifier {
             grader: Grader::new(opts.plan, crate::now()),
             conns: HashMap::new(),
             current: None,
-            queue: Vec::new(),
-            seq: 0,
+            queue: Schedule::new(),
             verdicts: Vec::new(),
         };
         let (in_tx, mut in_rx) = mpsc::unbounded_channel();
@@ -217,7 +216,6 @@ impl Session {
 
     fn schedule(&mut self, acts: Vec<LinkAction>, request_of: Option<ConnId>) {
         for a in acts {
-            self.seq += 1;
             let (at, d) = match a {
                 LinkAction::Deliver { at, bytes } => match request_of {
                     Some(c) => (at, Delivery::ToHost(c, bytes)),
@@ -225,13 +223,13 @@ impl Session {
                 },
                 LinkAction::Disconnect { at } => (at, Delivery::Disconnect),
             };
-            self.queue.push((at, self.seq, d));
+            self.queue.push(at, d);
         }
     }
 
     fn next_time(&self) -> Option<Timestamp> {
         [
-            self.queue.iter().map(|(t, _, _)| *t).min(),
+            self.queue.next_at(),
             self.host.poll_timeout(),
             self.link.poll_timeout(),
             self.grader.poll_timeout(),
@@ -243,15 +241,12 @@ impl Session {
 
     /// Delivers what is due and runs every machine's timers.
     fn step(&mut self, now: Timestamp, on_event: &mut impl FnMut(&CertifyEvent)) {
-        self.queue.sort_by_key(|(t, s, _)| (*t, *s));
-        while self.queue.first().is_some_and(|(t, _, _)| *t <= now) {
-            let (_, _, d) = self.queue.remove(0);
+        while let Some(d) = self.queue.pop_due(now) {
             match d {
                 Delivery::ToHost(conn, b) => self.host.handle_message(now, conn, &b),
                 Delivery::ToTerminal(b) => self.send_to_terminal(now, b),
                 Delivery::Disconnect => {
-                    self.queue
-                        .retain(|(_, _, d)| !matches!(d, Delivery::ToTerminal(_)));
+                    self.queue.retain(|d| !matches!(d, Delivery::ToTerminal(_)));
                     if let Some(c) = self.current.take() {
                         // Dropping the writer closes the socket.
                         if self.conns.remove(&c).is_some() {

@@ -13,6 +13,7 @@ use core::time::Duration;
 use super::*;
 use crate::fault::{FaultPlan, FaultyLink, LinkAction};
 use crate::pair::Pair;
+use crate::schedule::Schedule;
 use crate::terminal::{Outcome as TerminalOutcome, TerminalEvent};
 use crate::{Action, ConnId, Host, HostConfig, Money, Terminal, TerminalConfig, Timestamp};
 
@@ -30,8 +31,7 @@ struct Sim {
     link: FaultyLink,
     now: Timestamp,
     conn: ConnId,
-    queue: Vec<(Timestamp, u64, Delivery)>,
-    seq: u64,
+    queue: Schedule<Delivery>,
     events: Vec<CertifyEvent>,
     prompts: VecDeque<PromptEvent>,
     outcomes: Vec<TerminalOutcome>,
@@ -54,8 +54,7 @@ impl Sim {
             grader: Grader::new(plan, now),
             now,
             conn: ConnId(1),
-            queue: Vec::new(),
-            seq: 0,
+            queue: Schedule::new(),
             events: Vec::new(),
             prompts: VecDeque::new(),
             outcomes: Vec::new(),
@@ -66,7 +65,6 @@ impl Sim {
 
     fn schedule(&mut self, acts: Vec<LinkAction>, to_terminal: bool) {
         for a in acts {
-            self.seq += 1;
             let (at, d) = match a {
                 LinkAction::Deliver { at, bytes } if to_terminal => {
                     (at, Delivery::ToTerminal(bytes))
@@ -74,7 +72,7 @@ impl Sim {
                 LinkAction::Deliver { at, bytes } => (at, Delivery::ToHost(bytes)),
                 LinkAction::Disconnect { at } => (at, Delivery::Disconnect),
             };
-            self.queue.push((at, self.seq, d));
+            self.queue.push(at, d);
         }
     }
 
@@ -124,7 +122,7 @@ impl Sim {
 
     fn next_time(&self) -> Option<Timestamp> {
         [
-            self.queue.iter().map(|(t, _, _)| *t).min(),
+            self.queue.next_at(),
             self.host.poll_timeout(),
             self.terminal.poll_timeout(),
             self.link.poll_timeout(),
@@ -137,9 +135,7 @@ impl Sim {
     fn step_to(&mut self, t: Timestamp) {
         self.now = self.now.max(t);
         let now = self.now;
-        self.queue.sort_by_key(|(t, s, _)| (*t, *s));
-        while self.queue.first().is_some_and(|(t, _, _)| *t <= now) {
-            let (_, _, d) = self.queue.remove(0);
+        while let Some(d) = self.queue.pop_due(now) {
             match d {
                 Delivery::ToHost(b) => self.host.handle_message(now, self.conn, &b),
                 Delivery::ToTerminal(b) => {
