@@ -6,11 +6,11 @@
 
 mod net_support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use net_support::{cardwire, host, scratch, text};
+use net_support::{cardwire, closed_by_host, host, scratch, text};
 
 fn sale_ok(dir: &std::path::Path, addr: &str) -> bool {
     let o = cardwire(
@@ -29,20 +29,6 @@ fn sale_ok(dir: &std::path::Path, addr: &str) -> bool {
         ],
     );
     o.status.success() && text(&o).contains("APPROVED")
-}
-
-/// Reads until the host closes the connection (or 3 s pass).
-fn closed_by_host(s: &mut TcpStream) -> bool {
-    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    let mut buf = [0u8; 256];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            Err(_) => return false,
-        }
-    }
 }
 
 #[test]

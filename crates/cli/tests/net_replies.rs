@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cardwire_codec::{Message, MessageRef, Spec, decode, encode_to_vec, specs};
-use net_support::host;
+use net_support::{closed_by_host, host};
 
 const DIALECTS: [&str; 3] = ["cups", "iso87ascii", "iso87binary"];
 
@@ -133,21 +133,6 @@ fn reply_codes_come_from_the_dialects_own_table() {
         let got = field(&reply_of(name, &reply), 39).unwrap();
         assert_eq!(got, mac, "{name}: no working keys");
         assert!(table.lookup(&got).known, "{name}: {got} not in its table");
-    }
-}
-
-/// Reads until the host closes the connection; `false` if it stays open
-/// for 3 s.
-fn closed_by_host(s: &mut TcpStream) -> bool {
-    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    let mut buf = [0u8; 256];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            Err(_) => return false,
-        }
     }
 }
 

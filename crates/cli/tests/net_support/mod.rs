@@ -198,3 +198,19 @@ pub fn balance(admin: &str, card: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// Reads until the host closes the connection; `false` if it stays open
+/// for 3 s.
+pub fn closed_by_host(s: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
