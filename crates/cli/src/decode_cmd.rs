@@ -6,8 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use cardwire_codec::spec::{Length, Sensitivity, Subfields};
 use cardwire_codec::{
-    DecodeError, DecodeMode, DecodeWarning, Decoded, Field, MessageRef, Spec, decode_with, json,
-    mask, specs, tlv,
+    DecodeMode, Decoded, Field, MessageRef, Spec, decode_with, json, mask, specs, tlv,
 };
 use clap::Args;
 use serde_json::json;
@@ -205,12 +204,15 @@ pub(crate) fn cmd_decode(a: DecodeArgs) -> Result<()> {
                     .decoded
                     .warnings
                     .iter()
-                    .map(|w| warning_json(attempt.spec, w))
+                    .map(|w| located_json(attempt.spec, w.field, w.offset, &w.kind))
                     .collect();
                 obj.insert("warnings".into(), list.into());
             }
             if let Some(e) = &attempt.decoded.error {
-                obj.insert("error".into(), error_json(attempt.spec, e));
+                obj.insert(
+                    "error".into(),
+                    located_json(attempt.spec, e.field, e.offset, &e.kind),
+                );
             }
         }
         w!(out, "{}", serde_json::to_string_pretty(&j)?);
@@ -288,21 +290,18 @@ fn located(
     }
 }
 
-fn error_json(spec: &Spec, e: &DecodeError) -> serde_json::Value {
+/// An error or a warning as JSON: where, why, and the sentence.
+fn located_json(
+    spec: &Spec,
+    field: Option<cardwire_codec::FieldNo>,
+    offset: usize,
+    why: &dyn std::fmt::Display,
+) -> serde_json::Value {
     json!({
-        "field": e.field.map(|f| f.get()),
-        "offset": e.offset,
-        "reason": e.kind.to_string(),
-        "message": located(spec, e.field, e.offset, &e.kind),
-    })
-}
-
-fn warning_json(spec: &Spec, w: &DecodeWarning) -> serde_json::Value {
-    json!({
-        "field": w.field.map(|f| f.get()),
-        "offset": w.offset,
-        "reason": w.kind.to_string(),
-        "message": located(spec, w.field, w.offset, &w.kind),
+        "field": field.map(|f| f.get()),
+        "offset": offset,
+        "reason": why.to_string(),
+        "message": located(spec, field, offset, why),
     })
 }
 
